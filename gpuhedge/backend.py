@@ -1,0 +1,80 @@
+"""Device resolution and host/device arrays. The only module that imports CuPy.
+
+``device`` is "auto", "cpu" or "cuda" (the environment variable ``GPUHEDGE_DEVICE`` supplies
+the default). "auto" picks "cuda" when CuPy sees a CUDA device. Under numba's CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``) "cuda" runs the CUDA kernels in the simulator on NumPy arrays.
+"""
+
+import functools
+import os
+
+import numpy as np
+
+from . import _validation as check
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _simulator() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+
+
+@functools.cache
+def gpu_available() -> bool:
+    """True when a real CUDA device is visible to CuPy (never under the simulator)."""
+    if _simulator():
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # ImportError, or CUDARuntimeError without a driver
+        return False
+
+
+def resolve(device: str | None = None) -> str:
+    """Resolve a device request to "cpu" or "cuda", with a clear error when impossible."""
+    if device is None:
+        device = os.environ.get("GPUHEDGE_DEVICE", "auto")
+    check.choice("simulate", "device", device, DEVICES)
+    if device == "auto":
+        return "cuda" if gpu_available() else "cpu"
+    if device == "cuda" and not (gpu_available() or _simulator()):
+        raise ValueError("simulate: 'device' is 'cuda' but no CUDA device is visible to CuPy "
+                         "(install the 'gpu' extra, or set NUMBA_ENABLE_CUDASIM=1 to run the "
+                         "CUDA kernels in numba's simulator); got 'cuda'")
+    return device
+
+
+def array_module(device: str):
+    """numpy for "cpu" and the simulator, cupy for a real GPU."""
+    if device == "cuda" and not _simulator():
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_device(array, device):
+    return array_module(device).asarray(array)
+
+
+def to_numpy(array) -> np.ndarray:
+    """Host copy of a NumPy or CuPy array."""
+    get = getattr(array, "get", None)
+    return get() if callable(get) else np.asarray(array)
+
+
+def device_name(device: str) -> str:
+    """Human-readable name of the device that runs the kernels."""
+    if device == "cpu":
+        import platform
+
+        return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    if _simulator():
+        return "cuda simulator (numba)"
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)

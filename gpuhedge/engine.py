@@ -1,0 +1,340 @@
+"""The single dispatch point: objects in, one fused kernel pass per path chunk, xarray out.
+
+P&L convention (the one definition used everywhere in the package)
+------------------------------------------------------------------
+For each path, strategy and cost level the hedger
+
+1. buys the book at t=0 at its Black-Scholes value at the strategy's vol (the market's
+   reference vol for ``NoHedge()``); a short book has negative value, so the hedger receives
+   the premium;
+2. trades shares at the grid points its rule chooses, to hold minus the book's delta, paying
+   ``proportional * |q| * S + fixed`` per trade; shares earn the dividend yield;
+3. receives (pays) each option's payoff at that option's maturity (cash settlement);
+4. sells (buys back) its shares at the horizon T, the latest maturity, paying costs on that
+   trade too.
+
+Cash is borrowed and lent at the market's ``rate``. ``pnl`` is the present value at t=0 of all
+these cash flows: sum_k e^{-r t_k} CF_k. A perfect hedge at the true vol in a Black-Scholes
+world without costs has pnl -> 0 as the rebalancing interval -> 0. ``cost_paid`` is the
+present value of the costs, so that pnl(costs) = pnl(no costs) - cost_paid path by path.
+"""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import xarray as xr
+
+from . import __version__, backend
+from . import _validation as check
+from .costs import Costs
+from .instruments import Book, Position
+from .kernels import _math
+from .models import BlackScholes
+from .pricing import bs_price
+from .strategies import NoHedge, Strategy
+
+DTYPES = ("float64", "float32")
+MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
+_SCRATCH_BYTES = 256 * 2**20  # device memory budget of one chunk's per-path arrays
+
+
+def _named(owner, name, value, kind):
+    """A dict name -> object from one object, a list or a dict (names default to the repr)."""
+    if isinstance(value, kind):
+        return {repr(value): value}
+    if isinstance(value, dict):
+        items = dict(value)
+    elif isinstance(value, (list, tuple)):
+        items = {repr(v): v for v in value}
+        if len(items) != len(value):
+            raise ValueError(f"{owner}: '{name}' holds duplicates; name them with a dict")
+    else:
+        raise ValueError(f"{owner}: '{name}' must be a {kind.__name__}, a list or a dict of "
+                         f"them; got {type(value).__name__}")
+    if not items:
+        raise ValueError(f"{owner}: '{name}' must hold at least one {kind.__name__}; got "
+                         f"an empty {type(value).__name__}")
+    for key, v in items.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"{owner}: '{name}' keys must be non-empty strings; got {key!r}")
+        if not isinstance(v, kind):
+            raise ValueError(f"{owner}: '{name}[{key!r}]' must be a {kind.__name__}; "
+                             f"got {type(v).__name__}")
+    return items
+
+
+def _as_book(owner, book):
+    if isinstance(book, Position):
+        return Book([book])
+    if not isinstance(book, Book):
+        raise ValueError(f"{owner}: 'book' must be a Book or a Position; "
+                         f"got {type(book).__name__}")
+    return book
+
+
+def _book_table(book, times):
+    """Rows (strike, maturity, quantity, is_call, maturity_step); maturities must be grid points."""
+    rows = []
+    for i, p in enumerate(book.positions):
+        step = int(np.argmin(np.abs(times - p.option.maturity)))
+        if not math.isclose(times[step], p.option.maturity, rel_tol=1e-9, abs_tol=1e-12):
+            raise ValueError(
+                f"Book: maturity of position {i} must lie on the simulation grid (choose n_steps "
+                f"so that it is a multiple of horizon/n_steps = {times[1] - times[0]:.6g}); "
+                f"got {p.option.maturity!r}")
+        rows.append((p.option.strike, p.option.maturity, p.quantity,
+                     1.0 if p.option.is_call else 0.0, float(step)))
+    return np.array(rows, dtype=np.float64)
+
+
+def _hedger_table(strategies, reference_vol):
+    return np.array([(s.kind, reference_vol if s.vol is None else s.vol, s.every)
+                     for s in strategies.values()], dtype=np.float64)
+
+
+def _grid(times, rate, dividend):
+    """Rows (t_k, e^{-r t_k}, (e^{q dt_k} - 1) e^{-r t_k}): time, discount, dividend factor."""
+    disc = np.exp(-rate * times)
+    div = np.zeros_like(times)
+    div[1:] = np.expm1(dividend * np.diff(times)) * disc[1:]
+    return np.column_stack([times, disc, div])
+
+
+def _describe(obj):
+    """JSON-ready description of a frozen dataclass (with its type)."""
+    if isinstance(obj, Book):
+        return {"type": "Book", "positions": [
+            {"type": type(p.option).__name__, **dataclasses.asdict(p.option),
+             "quantity": p.quantity} for p in obj.positions]}
+    return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
+
+
+def _default_chunk(n_hedgers, n_costs, dtype):
+    per_path = 8 * (3 * n_hedgers + 2 * n_hedgers * n_costs) + 4 * n_hedgers * n_costs + dtype.itemsize
+    return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
+
+
+def _run(family, spot0, v0, mp, paths, times, book_table, hedgers, costs, rate, dividend, *,
+         n_paths, seed, stream, antithetic, device, dtype, chunk_paths):
+    """Run the kernel chunk by chunk; host arrays (pnl, cost, trades, terminal spot) out."""
+    nh, nc = hedgers.shape[0], costs.shape[0]
+    xp = backend.array_module(device)
+    if device == "cuda":
+        from .kernels import cuda as target
+
+        def launch(n, *args):
+            target.launch(family, dtype.name, n, *args)
+    else:
+        from .kernels import cpu as target
+
+        def launch(n, *args):
+            target.kernel(family, dtype.name)(*args)
+
+    grid = xp.asarray(_grid(times, rate, dividend))
+    tables = [xp.asarray(a) for a in (mp, book_table, hedgers, costs)]
+    pnl = np.empty((nh, nc, n_paths))
+    cost = np.empty((nh, nc, n_paths))
+    trades = np.empty((nh, nc, n_paths), dtype=np.int32)
+    spot = np.empty(n_paths, dtype=dtype)
+    no_paths = xp.zeros((1, 1), dtype=dtype)
+    for start in range(0, n_paths, chunk_paths):
+        n = min(chunk_paths, n_paths - start)
+        if start == 0 or n != chunk_paths:
+            state = xp.empty((3, nh, n))
+            out = (xp.empty((nh, nc, n)), xp.empty((nh, nc, n)),
+                   xp.empty((nh, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
+        chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
+        launch(n, np.int64(start), np.uint64(seed), np.uint64(stream), antithetic,
+               float(spot0), float(v0), tables[0], chunk_paths_arr, grid, tables[1], tables[2],
+               tables[3], float(rate), float(dividend), state, *out)
+        sl = slice(start, start + n)
+        pnl[..., sl], cost[..., sl], trades[..., sl], spot[sl] = map(backend.to_numpy, out)
+    return pnl, cost, trades, spot
+
+
+def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times):
+    names_s = np.array(list(strategies), dtype=object)
+    names_c = np.array(list(costs), dtype=object)
+    dims = ("strategy", "cost", "path")
+    ds = xr.Dataset(
+        {
+            "pnl": (dims, pnl, {"long_name": "hedger's P&L, present value at t=0",
+                                "units": "currency"}),
+            "cost_paid": (dims, cost, {"long_name": "transaction costs paid, present value at t=0",
+                                       "units": "currency"}),
+            "trades": (dims, trades, {"long_name": "number of share trades (incl. final unwind)",
+                                      "units": "1"}),
+            "terminal_spot": (("path",), spot, {"long_name": "spot at the horizon",
+                                                "units": "currency"}),
+        },
+        coords={"strategy": names_s, "cost": names_c, "path": np.arange(pnl.shape[-1])},
+        attrs=attrs,
+    )
+    bad = np.isnan(pnl).any(axis=-1)
+    if bad.any():
+        h, c = (int(i) for i in np.argwhere(bad)[0])
+        raise FloatingPointError(f"simulate: NaN in the P&L of strategy {names_s[h]!r}, cost "
+                                 f"{names_c[c]!r} (configuration: {attrs['config']})")
+    ds.attrs["horizon"] = float(times[-1])
+    return ds
+
+
+def _common_checks(owner, book, hedges, costs, seed, stream, device, dtype):
+    book = _as_book(owner, book)
+    strategies = _named(owner, "hedges", hedges, Strategy)
+    cost_levels = _named(owner, "costs", Costs() if costs is None else costs, Costs)
+    seed = check.integer(owner, "seed", seed, low=0, high=2**32 - 1)
+    stream = check.integer(owner, "stream", stream, low=0, high=2**32 - 1)
+    device = backend.resolve(device)
+    dtype = np.dtype(check.choice(owner, "dtype", np.dtype(dtype).name if isinstance(
+        dtype, (type, np.dtype)) else dtype, DTYPES))
+    return book, strategies, cost_levels, seed, stream, device, dtype
+
+
+def _attrs(config, *, seed, stream, device, dtype, n_steps, n_paths, antithetic):
+    return {"gpuhedge_version": __version__, "seed": seed, "stream": stream,
+            "device": backend.device_name(device), "precision": dtype.name,
+            "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
+            "config": json.dumps(config, sort_keys=True)}
+
+
+def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
+             antithetic=False, device=None, dtype="float64", chunk_paths=None):
+    """Simulate ``n_paths`` paths of ``market`` and hedge ``book`` along each with every strategy.
+
+    All strategies and cost levels see the same paths (common random numbers) in one kernel
+    pass; the P&L convention is in this module's docstring.
+
+    Parameters
+    ----------
+    market : BlackScholes
+        The market model (its family selects the compiled kernel).
+    book : Book or Position
+        The options the hedger holds (negative quantities: written).
+    hedges : Strategy, list or dict of name -> Strategy
+        Hedging rules; a single strategy or a list is named by its repr.
+    costs : Costs, list or dict of name -> Costs, optional
+        Cost levels (default: no costs).
+    n_paths, n_steps : int
+        Paths (<= 2**32) and simulation steps over the horizon (the latest maturity).
+    seed, stream : int
+        Philox key words in [0, 2**32); path p's numbers depend only on (seed, stream, p).
+    antithetic : bool
+        Paths 2j and 2j+1 use opposite normals.
+    device : {"auto", "cpu", "cuda"}, optional
+        Default: the ``GPUHEDGE_DEVICE`` environment variable, else "auto".
+    dtype : {"float64", "float32"}
+        Precision of the simulated spot; P&L and costs are always accumulated in float64.
+    chunk_paths : int, optional
+        Paths per kernel launch (bounds memory); results do not depend on it.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pnl``, ``cost_paid``, ``trades`` over (strategy, cost, path), ``terminal_spot`` over
+        path, ``premium`` over strategy; attributes record version, seed, device, precision and
+        the full configuration as JSON.
+    """
+    owner = "simulate"
+    if not isinstance(market, BlackScholes):
+        raise ValueError(f"{owner}: 'market' must be a market model such as BlackScholes; "
+                         f"got {type(market).__name__}")
+    book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
+        owner, book, hedges, costs, seed, stream, device, dtype)
+    n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)
+    n_steps = check.integer(owner, "n_steps", n_steps, low=1, high=2**31 - 1)
+    if not isinstance(antithetic, bool):
+        raise ValueError(f"{owner}: 'antithetic' must be True or False; got {antithetic!r}")
+    hedgers = _hedger_table(strategies, market.reference_vol)
+    costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
+    chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
+        else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+
+    horizon = book.horizon
+    times = horizon * np.arange(n_steps + 1) / n_steps
+    book_table = _book_table(book, times)
+    spot0, v0 = market.initial_state()
+    pnl, cost, trades, spot = _run(
+        market.family, spot0, v0, market.kernel_params(horizon / n_steps), None, times,
+        book_table, hedgers, costs_table, market.rate, market.dividend, n_paths=n_paths,
+        seed=seed, stream=stream, antithetic=antithetic, device=device, dtype=dtype,
+        chunk_paths=min(chunk_paths, n_paths))
+
+    config = {"market": _describe(market), "book": _describe(book),
+              "hedges": {k: _describe(v) for k, v in strategies.items()},
+              "costs": {k: _describe(v) for k, v in cost_levels.items()}}
+    attrs = _attrs(config, seed=seed, stream=stream, device=device, dtype=dtype,
+                   n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
+    ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times)
+    premium = [_book_value(book_table, spot0, vol, market) for vol in hedgers[:, 1]]
+    ds["premium"] = ("strategy", np.array(premium),
+                     {"long_name": "value paid for the book at t=0 (negative: received)",
+                      "units": "currency"})
+    return ds
+
+
+def _book_value(book_table, spot, vol, market):
+    """Black-Scholes value at t=0 of the book at ``vol`` (the kernel's ``book_value``)."""
+    return float(np.sum(book_table[:, 2] * bs_price(
+        spot, book_table[:, 0], book_table[:, 1], vol, market.rate, market.dividend,
+        book_table[:, 3] > 0.5)))
+
+
+def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, device=None,
+                dtype="float64", chunk_paths=None):
+    """Hedge ``book`` along supplied price paths (back-testing), with the simulation's kernels.
+
+    Parameters
+    ----------
+    prices : array of shape (n_paths, n_times) or (n_times,)
+        Positive prices at ``times``; the first column is the price at t=0.
+    times : array of shape (n_times,)
+        Strictly increasing times in years from 0; every maturity of the book must be one of
+        them and the last one is the horizon.
+    rate, dividend : float
+        Cash rate and dividend yield (continuously compounded).
+
+    The P&L convention is the module's; see ``simulate`` for the other arguments and the result.
+    """
+    owner = "hedge_paths"
+    book, strategies, cost_levels, _, _, device, dtype = _common_checks(
+        owner, book, hedges, costs, 0, 0, device, dtype)
+    times = check.finite_array(owner, "times", times, 1)
+    prices = check.finite_array(owner, "prices", prices, np.ndim(prices))
+    if prices.ndim == 1:
+        prices = prices[None, :]
+    if prices.ndim != 2 or prices.shape[1] != times.size:
+        raise ValueError(f"{owner}: 'prices' must have shape (n_paths, {times.size}) to match "
+                         f"'times'; got {prices.shape}")
+    if times.size < 2 or times[0] != 0.0 or np.any(np.diff(times) <= 0):
+        raise ValueError(f"{owner}: 'times' must start at 0 and increase strictly; got "
+                         f"{times[:5]}...")
+    if np.any(prices <= 0):
+        raise ValueError(f"{owner}: 'prices' must be > 0; got min {prices.min()}")
+    if not math.isclose(book.horizon, times[-1], rel_tol=1e-9):
+        raise ValueError(f"{owner}: the last time must be the book's horizon {book.horizon}; "
+                         f"got {times[-1]}")
+    rate = check.real(owner, "rate", rate, -1.0, 1.0)
+    dividend = check.real(owner, "dividend", dividend, -1.0, 1.0)
+    book_table = _book_table(book, times)
+    if any(s.vol is None for s in strategies.values()):
+        raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there is "
+                         f"no market vol); got NoHedge(vol=None)")
+    hedgers = _hedger_table(strategies, math.nan)
+    costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
+    n_paths = prices.shape[0]
+    chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
+        else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    pnl, cost, trades, spot = _run(
+        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), prices.astype(dtype), times, book_table,
+        hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0, stream=0,
+        antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
+    config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
+              "book": _describe(book),
+              "hedges": {k: _describe(v) for k, v in strategies.items()},
+              "costs": {k: _describe(v) for k, v in cost_levels.items()}}
+    attrs = _attrs(config, seed=0, stream=0, device=device, dtype=dtype,
+                   n_steps=times.size - 1, n_paths=n_paths, antithetic=False)
+    return _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times)

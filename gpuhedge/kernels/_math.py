@@ -1,0 +1,376 @@
+"""Scalar maths of the hedging kernel, written once and compiled for two targets.
+
+Everything here is plain Python on scalars and arrays that ``numba.njit`` (``kernels/cpu.py``)
+and ``numba.cuda.jit`` (``kernels/cuda.py``) both compile. Helpers are marked
+``register_jitable`` so that one helper may call another under ``njit`` and still be an ordinary
+Python function for the CUDA compiler and for direct calls in tests. Nothing here allocates,
+imports a device library or knows about chunks: a path is fully determined by its global index
+``path`` and the generator key.
+
+Layout of the tables the engine flattens the user's objects into (all float64):
+
+* ``book[i]   = (strike, maturity, quantity, is_call, maturity_step)``
+* ``hedgers[h] = (kind, vol, every)`` where ``kind`` is one of the ``KIND_*`` codes and ``vol``
+  the hedge vol, also the vol at which the hedger buys (or sells) the book at t=0;
+* ``costs[c]  = (proportional, fixed)``;
+* ``grid[k]   = (t_k, exp(-r t_k), (exp(q (t_k - t_{k-1})) - 1) exp(-r t_k))`` for k = 0..n_steps.
+
+References
+----------
+Salmon, Moraes, Dror, Shaw (2011), "Parallel random numbers: as easy as 1, 2, 3", SC11
+(Philox4x32-10). Box and Muller (1958). Black and Scholes (1973); Merton (1973).
+"""
+
+import math
+
+import numpy as np
+from numba.extending import register_jitable
+
+# ---------------------------------------------------------------------------------------------
+# Philox4x32-10 (Salmon et al. 2011). Each 32-bit word lives in a uint64 so that the 32x32->64
+# multiply is one native multiply; every constant is a uint64 so numba never mixes in int64.
+# ---------------------------------------------------------------------------------------------
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+_SHIFT5 = np.uint64(5)
+_SHIFT6 = np.uint64(6)
+_TWO_POW_26 = 67108864.0
+_TWO_POW_M53 = 1.0 / 9007199254740992.0
+_TWO_PI = 2.0 * math.pi
+
+
+@register_jitable
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 block: four 32-bit counter words and a two-word key -> four words.
+
+    All arguments and results are ``uint64`` holding 32-bit values. Known answer (Random123):
+    counter 0, key 0 -> 0x6627e8d5 0xe169c58d 0xbc57ac4c 0x9b00dbd8.
+    """
+    for _ in range(10):
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        n0 = (p1 >> _SHIFT32) ^ c1 ^ k0
+        n1 = p1 & _MASK32
+        n2 = (p0 >> _SHIFT32) ^ c3 ^ k1
+        n3 = p0 & _MASK32
+        c0, c1, c2, c3 = n0, n1, n2, n3
+        # The key bump after the tenth round is never used; keeping it makes the loop uniform.
+        k0 = (k0 + _W0) & _MASK32
+        k1 = (k1 + _W1) & _MASK32
+    return c0, c1, c2, c3
+
+
+@register_jitable
+def uniform53(hi, lo):
+    """Uniform in (0, 1] from two 32-bit words: (x + 1) / 2**53 with x the top 53 bits.
+
+    The interval is open at 0 so that ``log(u)`` in Box-Muller is always finite.
+    """
+    x = float(hi >> _SHIFT5) * _TWO_POW_26 + float(lo >> _SHIFT6)
+    return (x + 1.0) * _TWO_POW_M53
+
+
+@register_jitable
+def normal_pair(k0, k1, path, step, block):
+    """Two independent standard normals for (path, step, block) by Box-Muller.
+
+    Counter = (path, step, block, 0), key = (seed, stream). ``u1`` from words 0-1, ``u2`` from
+    words 2-3: z1 = sqrt(-2 ln u1) cos(2 pi u2), z2 = sqrt(-2 ln u1) sin(2 pi u2).
+    """
+    w0, w1, w2, w3 = philox4x32(np.uint64(path), np.uint64(step), np.uint64(block),
+                                np.uint64(0), k0, k1)
+    u1 = uniform53(w0, w1)
+    u2 = uniform53(w2, w3)
+    r = math.sqrt(-2.0 * math.log(u1))
+    angle = _TWO_PI * u2
+    return r * math.cos(angle), r * math.sin(angle)
+
+
+# ---------------------------------------------------------------------------------------------
+# Black-Scholes-Merton closed forms (continuous dividend yield q). One definition, used by the
+# kernels for hedge ratios and premia and by ``gpuhedge.pricing`` through numba.vectorize.
+# ---------------------------------------------------------------------------------------------
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@register_jitable
+def norm_cdf(x):
+    """Standard normal CDF through erfc (accurate in both tails)."""
+    return 0.5 * math.erfc(-x * _INV_SQRT2)
+
+
+@register_jitable
+def norm_pdf(x):
+    return _INV_SQRT2PI * math.exp(-0.5 * x * x)
+
+
+@register_jitable
+def bs_d1(spot, strike, tau, vol, rate, div):
+    """d1 = (ln(S/K) + (r - q + vol^2/2) tau) / (vol sqrt(tau)); needs tau > 0 and vol > 0."""
+    sd = vol * math.sqrt(tau)
+    return (math.log(spot / strike) + (rate - div + 0.5 * vol * vol) * tau) / sd
+
+
+@register_jitable
+def bs_price(spot, strike, tau, vol, rate, div, is_call):
+    """Black-Scholes-Merton price of a European call (is_call=1) or put (is_call=0).
+
+    C = S e^{-q tau} N(d1) - K e^{-r tau} N(d2), P = K e^{-r tau} N(-d2) - S e^{-q tau} N(-d1).
+    At tau = 0 or vol = 0 the price is the discounted intrinsic value of the forward.
+    """
+    fwd = spot * math.exp(-div * tau)
+    pvk = strike * math.exp(-rate * tau)
+    if tau <= 0.0 or vol <= 0.0:
+        # Deterministic world: the option is worth its discounted forward intrinsic value.
+        return max(fwd - pvk, 0.0) if is_call else max(pvk - fwd, 0.0)
+    d1 = bs_d1(spot, strike, tau, vol, rate, div)
+    d2 = d1 - vol * math.sqrt(tau)
+    if is_call:
+        return fwd * norm_cdf(d1) - pvk * norm_cdf(d2)
+    return pvk * norm_cdf(-d2) - fwd * norm_cdf(-d1)
+
+
+@register_jitable
+def bs_delta(spot, strike, tau, vol, rate, div, is_call):
+    """dV/dS = e^{-q tau} N(d1) for a call, e^{-q tau} (N(d1) - 1) for a put.
+
+    In the degenerate cases (tau <= 0 or vol <= 0) the limit is a step in the forward
+    moneyness: e^{-q tau} 1{S e^{-q tau} > K e^{-r tau}} (minus e^{-q tau} for puts).
+    """
+    dq = math.exp(-div * tau)
+    if tau <= 0.0 or vol <= 0.0:
+        itm = 1.0 if spot * dq > strike * math.exp(-rate * tau) else 0.0
+        return dq * itm if is_call else dq * (itm - 1.0)
+    n1 = norm_cdf(bs_d1(spot, strike, tau, vol, rate, div))
+    return dq * n1 if is_call else dq * (n1 - 1.0)
+
+
+@register_jitable
+def bs_gamma(spot, strike, tau, vol, rate, div):
+    """d2V/dS2 = e^{-q tau} n(d1) / (S vol sqrt(tau)), the same for calls and puts."""
+    if tau <= 0.0 or vol <= 0.0:
+        return 0.0
+    d1 = bs_d1(spot, strike, tau, vol, rate, div)
+    return math.exp(-div * tau) * norm_pdf(d1) / (spot * vol * math.sqrt(tau))
+
+
+@register_jitable
+def bs_vega(spot, strike, tau, vol, rate, div):
+    """dV/dvol = S e^{-q tau} n(d1) sqrt(tau), the same for calls and puts."""
+    if tau <= 0.0 or vol <= 0.0:
+        return 0.0
+    d1 = bs_d1(spot, strike, tau, vol, rate, div)
+    return spot * math.exp(-div * tau) * norm_pdf(d1) * math.sqrt(tau)
+
+
+# ---------------------------------------------------------------------------------------------
+# Markets: one step function per model family, all with the same signature
+#   step(s, v, mp, paths, key0, key1, path, local, k, sign) -> (s_next, v_next)
+# for the move from grid point k to k+1; ``sign`` is -1 for the antithetic twin of a path
+# (its normals are negated) and +1 otherwise. ``s`` is the spot, ``v`` a second state variable
+# (variance for stochastic-volatility families, unused otherwise), ``mp`` the family's float
+# parameters prepared by the Python model class, ``paths`` a (paths x points) array used only by
+# the supplied-path family. ``path`` is the global path index (random numbers), ``local`` the
+# row within the chunk (supplied prices).
+# ---------------------------------------------------------------------------------------------
+FAMILY_GBM = 0
+FAMILY_SUPPLIED = 1
+
+
+@register_jitable
+def given_start(spot0, paths, local):
+    """Start every path at the model's S_0."""
+    return spot0
+
+
+@register_jitable
+def supplied_start(spot0, paths, local):
+    """Start each supplied path at its own first price."""
+    return paths[local, 0]
+
+
+@register_jitable
+def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+    """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z).
+
+    mp = ((mu - vol^2/2) dt, vol sqrt(dt)) with mu the drift of the spot (real-world or
+    risk-neutral r - q).
+    """
+    z, _ = normal_pair(key0, key1, path, k, 0)
+    return s * math.exp(mp[0] + mp[1] * sign * z), v
+
+
+@register_jitable
+def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+    """Read the next spot from a supplied (paths x points) price array (back-testing)."""
+    return paths[local, k + 1], v
+
+
+# family code -> (start, step) functions; the engine picks the family in Python.
+FAMILIES = {
+    FAMILY_GBM: (given_start, gbm_step),
+    FAMILY_SUPPLIED: (supplied_start, supplied_step),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Hedgers. The rule is data (a kind code and parameters); one generic function decides whether
+# a hedger trades at a grid point. Branching on the kind is cheap next to the path work.
+# ---------------------------------------------------------------------------------------------
+KIND_NONE = 0
+KIND_STATIC = 1
+KIND_DELTA_EVERY = 2
+
+BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP = 0, 1, 2, 3, 4
+HEDGER_KIND, HEDGER_VOL, HEDGER_EVERY = 0, 1, 2
+COST_PROPORTIONAL, COST_FIXED = 0, 1
+GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
+STATE_POSITION, STATE_FLOW, STATE_TRADES = 0, 1, 2
+
+
+@register_jitable
+def book_value(book, spot, t, vol, rate, div, k):
+    """Black-Scholes value of the options of the book still alive at grid point k."""
+    total = 0.0
+    for i in range(book.shape[0]):
+        if k < book[i, BOOK_STEP]:
+            total += book[i, BOOK_QUANTITY] * bs_price(
+                spot, book[i, BOOK_STRIKE], book[i, BOOK_MATURITY] - t, vol, rate, div,
+                book[i, BOOK_IS_CALL] > 0.5)
+    return total
+
+
+@register_jitable
+def book_delta(book, spot, t, vol, rate, div, k):
+    """Black-Scholes delta of the options of the book still alive at grid point k."""
+    total = 0.0
+    for i in range(book.shape[0]):
+        if k < book[i, BOOK_STEP]:
+            total += book[i, BOOK_QUANTITY] * bs_delta(
+                spot, book[i, BOOK_STRIKE], book[i, BOOK_MATURITY] - t, vol, rate, div,
+                book[i, BOOK_IS_CALL] > 0.5)
+    return total
+
+
+@register_jitable
+def book_settlement(book, spot, k):
+    """Payoff of the book's options that mature exactly at grid point k (cash settled)."""
+    total = 0.0
+    for i in range(book.shape[0]):
+        if k == book[i, BOOK_STEP]:
+            intrinsic = spot - book[i, BOOK_STRIKE]
+            if book[i, BOOK_IS_CALL] < 0.5:
+                intrinsic = -intrinsic
+            total += book[i, BOOK_QUANTITY] * max(intrinsic, 0.0)
+    return total
+
+
+@register_jitable
+def rebalances(kind, every, k):
+    """Whether a hedger of this kind re-hedges at grid point k (< n_steps)."""
+    if kind == KIND_DELTA_EVERY:
+        return k % every == 0
+    if kind == KIND_STATIC:
+        return k == 0
+    return False
+
+
+@register_jitable
+def trade(state, out_cost, costs, h, local, qty, spot, disc):
+    """Buy ``qty`` shares at ``spot`` (sell if negative), paying every cost level.
+
+    Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
+    account is exact and needs no per-step compounding. Costs: proportional * |qty| * S + fixed.
+    """
+    state[STATE_POSITION, h, local] += qty
+    state[STATE_FLOW, h, local] -= qty * spot * disc
+    state[STATE_TRADES, h, local] += 1.0
+    notional = abs(qty) * spot
+    for c in range(costs.shape[0]):
+        out_cost[h, c, local] += (costs[c, COST_PROPORTIONAL] * notional
+                                  + costs[c, COST_FIXED]) * disc
+
+
+def make_run_path(start, step, cast):
+    """Build the per-path hedging loop for one market family and one state precision.
+
+    ``start`` and ``step`` are the family's start and step functions (above) and ``cast`` the
+    numpy scalar type the spot is
+    stored in (float32 or float64). The returned plain function is compiled by both targets;
+    one compiled kernel serves any mix of hedgers, costs and books.
+
+    P&L convention (one definition, see ``gpuhedge.engine.simulate``): the hedger buys the book
+    at t=0 at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
+    against it, settles each option at its maturity, unwinds the shares at the horizon, and
+    pnl = present value at t=0 of all these cash flows minus the present value of costs.
+    """
+
+    def run_path(path, local, key0, key1, antithetic, spot0, v0, mp, paths, grid, book,
+                 hedgers, costs, rate, div, state, out_pnl, out_cost, out_trades, out_spot):
+        n_steps = grid.shape[0] - 1
+        n_hedgers = hedgers.shape[0]
+        # Antithetic pairs (2j, 2j+1) share the draws of generator index j; the odd member
+        # negates its normals.
+        gen_path = path
+        sign = 1.0
+        if antithetic:
+            gen_path = path // 2
+            if path % 2 == 1:
+                sign = -1.0
+
+        s = cast(start(spot0, paths, local))
+        v = v0
+        for h in range(n_hedgers):
+            state[STATE_POSITION, h, local] = 0.0
+            state[STATE_FLOW, h, local] = -book_value(book, s, grid[0, GRID_TIME],
+                                                      hedgers[h, HEDGER_VOL], rate, div, 0)
+            state[STATE_TRADES, h, local] = 0.0
+            for c in range(costs.shape[0]):
+                out_cost[h, c, local] = 0.0
+        settled = 0.0
+        for k in range(n_steps + 1):
+            if k > 0:
+                s, v = step(s, v, mp, paths, key0, key1, gen_path, local, k - 1, sign)
+                s = cast(s)
+                dividend = grid[k, GRID_DIVIDEND]
+                if dividend != 0.0:
+                    for h in range(n_hedgers):
+                        state[STATE_FLOW, h, local] += state[STATE_POSITION, h, local] * s * dividend
+            disc = grid[k, GRID_DISCOUNT]
+            settled += book_settlement(book, s, k) * disc
+            if k == n_steps:
+                # Unwind the share position at the horizon (it is a trade and pays costs).
+                for h in range(n_hedgers):
+                    held = state[STATE_POSITION, h, local]
+                    if held != 0.0:
+                        trade(state, out_cost, costs, h, local, -held, s, disc)
+                break
+            t = grid[k, GRID_TIME]
+            cached_vol = -1.0
+            cached_delta = 0.0
+            for h in range(n_hedgers):
+                kind = int(hedgers[h, HEDGER_KIND])
+                if not rebalances(kind, int(hedgers[h, HEDGER_EVERY]), k):
+                    continue
+                vol = hedgers[h, HEDGER_VOL]
+                # Hedgers sharing a hedge vol share one delta evaluation per grid point.
+                if vol != cached_vol:
+                    cached_delta = book_delta(book, s, t, vol, rate, div, k)
+                    cached_vol = vol
+                qty = -cached_delta - state[STATE_POSITION, h, local]
+                if qty != 0.0:
+                    trade(state, out_cost, costs, h, local, qty, s, disc)
+
+        for h in range(n_hedgers):
+            base = state[STATE_FLOW, h, local] + settled
+            for c in range(costs.shape[0]):
+                out_pnl[h, c, local] = base - out_cost[h, c, local]
+                out_trades[h, c, local] = int(state[STATE_TRADES, h, local])
+        out_spot[local] = s
+
+    return run_path

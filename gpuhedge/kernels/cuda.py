@@ -1,0 +1,50 @@
+"""CUDA target: one thread per path. The only module that imports ``numba.cuda``.
+
+Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run in numba's CUDA simulator on host arrays,
+which is how CI checks CPU/GPU parity without a GPU.
+"""
+
+import functools
+
+import numpy as np
+from numba import cuda
+
+from . import _math
+
+THREADS_PER_BLOCK = 128
+
+
+def simulator_enabled() -> bool:
+    """True when numba runs CUDA kernels in its simulator (set before numba is imported)."""
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+@functools.cache
+def kernel(family: int, dtype: str):
+    """The CUDA kernel of one market family and spot precision, same call as ``cpu.kernel``.
+
+    Launch as ``kernel[blocks, THREADS_PER_BLOCK](...)``.
+    """
+    run_path = cuda.jit(device=True)(
+        _math.make_run_path(*_math.FAMILIES[family], np.dtype(dtype).type))
+
+    @cuda.jit
+    def run(path_offset, key0, key1, antithetic, spot0, v0, mp, paths, grid, book, hedgers,
+            costs, rate, div, state, out_pnl, out_cost, out_trades, out_spot):
+        local = cuda.grid(1)
+        if local < out_spot.shape[0]:
+            run_path(path_offset + local, local, key0, key1, antithetic, spot0, v0, mp, paths,
+                     grid, book, hedgers, costs, rate, div, state, out_pnl, out_cost,
+                     out_trades, out_spot)
+
+    return run
+
+
+def launch(family, dtype, n, *args):
+    """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
+    blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    kernel(family, dtype)[blocks, THREADS_PER_BLOCK](*args)
+    if not simulator_enabled():
+        cuda.synchronize()

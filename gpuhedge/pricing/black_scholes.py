@@ -1,0 +1,55 @@
+"""Black-Scholes-Merton prices and Greeks as NumPy ufuncs.
+
+The formulas are the kernels' own (``gpuhedge.kernels._math``), compiled here with
+``numba.vectorize`` so that Python users, tests and the engine use one definition.
+"""
+
+import numba
+import numpy as np
+
+from ..kernels import _math
+from ..models import BlackScholes
+
+_SIG7 = ["float64(float64, float64, float64, float64, float64, float64, boolean)"]
+_SIG6 = ["float64(float64, float64, float64, float64, float64, float64)"]
+
+bs_price = numba.vectorize(_SIG7)(_math.bs_price)
+bs_price.__doc__ = """bs_price(spot, strike, tau, vol, rate, div, is_call): Black-Scholes-Merton price.
+
+C = S e^{-q tau} N(d1) - K e^{-r tau} N(d2); P = K e^{-r tau} N(-d2) - S e^{-q tau} N(-d1),
+d1 = (ln(S/K) + (r - q + vol^2/2) tau) / (vol sqrt(tau)), d2 = d1 - vol sqrt(tau).
+Broadcasts over arrays."""
+bs_delta = numba.vectorize(_SIG7)(_math.bs_delta)
+bs_delta.__doc__ = "bs_delta(spot, strike, tau, vol, rate, div, is_call): dV/dS."
+bs_gamma = numba.vectorize(_SIG6)(_math.bs_gamma)
+bs_gamma.__doc__ = "bs_gamma(spot, strike, tau, vol, rate, div): d2V/dS2 (calls and puts)."
+bs_vega = numba.vectorize(_SIG6)(_math.bs_vega)
+bs_vega.__doc__ = "bs_vega(spot, strike, tau, vol, rate, div): dV/dvol (calls and puts)."
+
+
+def _check_market(market, verb):
+    if not isinstance(market, BlackScholes):
+        raise ValueError(f"{verb}: 'market' must be a BlackScholes market (other models arrive "
+                         f"with their transform pricers); got {type(market).__name__}")
+
+
+def price(market, option, spot=None, t=0.0, vol=None):
+    """Price of a European ``option`` at time ``t`` under ``market``.
+
+    ``spot`` defaults to the market's S_0 (arrays broadcast); ``vol`` overrides the market's vol.
+    """
+    _check_market(market, "price")
+    s = market.spot if spot is None else np.asarray(spot, dtype=float)
+    v = market.vol if vol is None else vol
+    return bs_price(s, option.strike, option.maturity - t, v, market.rate, market.dividend,
+                    option.is_call)
+
+
+def greeks(market, option, spot=None, t=0.0, vol=None):
+    """Dict of price, delta, gamma and vega of ``option`` (see ``price`` for the arguments)."""
+    _check_market(market, "greeks")
+    s = market.spot if spot is None else np.asarray(spot, dtype=float)
+    v = market.vol if vol is None else vol
+    args = (s, option.strike, option.maturity - t, v, market.rate, market.dividend)
+    return {"price": bs_price(*args, option.is_call), "delta": bs_delta(*args, option.is_call),
+            "gamma": bs_gamma(*args), "vega": bs_vega(*args)}

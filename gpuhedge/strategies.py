@@ -1,0 +1,68 @@
+"""Hedging strategies. A strategy is data: the engine turns it into one row of the kernel's
+hedger table (a kind code and a few parameters), so any mix of strategies shares one compiled
+kernel and one pass over the paths."""
+
+from dataclasses import dataclass
+
+from . import _validation as check
+from .kernels import _math
+
+_MAX_VOL = 10.0
+
+
+class Strategy:
+    """Base of all strategies: ``vol`` is the hedge vol, also the vol at which the hedger buys or
+    sells the book at t=0 (None: the market's reference vol)."""
+
+    vol: float | None
+    every: int = 0
+
+    def _check_vol(self, required):
+        if self.vol is None and not required:
+            return
+        object.__setattr__(self, "vol", check.real(type(self).__name__, "vol", self.vol,
+                                                   0.0, _MAX_VOL, low_open=True))
+
+
+@dataclass(frozen=True)
+class NoHedge(Strategy):
+    """Hold the book unhedged."""
+
+    vol: float | None = None
+
+    kind = _math.KIND_NONE
+
+    def __post_init__(self):
+        self._check_vol(required=False)
+
+
+@dataclass(frozen=True)
+class StaticHedge(Strategy):
+    """Hedge once at t=0 with the Black-Scholes delta at ``vol`` and hold to the horizon."""
+
+    vol: float = 0.2
+
+    kind = _math.KIND_STATIC
+
+    def __post_init__(self):
+        self._check_vol(required=True)
+
+
+@dataclass(frozen=True)
+class DeltaHedge(Strategy):
+    """Rebalance to the Black-Scholes delta at hedge vol ``vol`` every ``every`` simulation steps.
+
+    ``every=1`` rebalances at each grid point t_0, t_1, ...; ``every=k`` at t_0, t_k, t_2k, ...
+    (the hedge schedule is separate from the simulation grid). The hedge ratio of a book of
+    options is sum_i q_i Delta_BS(S, K_i, T_i - t, vol); the hedger holds minus that in shares.
+    """
+
+    vol: float = 0.2
+    every: int = 1
+
+    kind = _math.KIND_DELTA_EVERY
+
+    def __post_init__(self):
+        self._check_vol(required=True)
+        object.__setattr__(self, "every",
+                           check.integer(type(self).__name__, "every", self.every, low=1))
