@@ -46,12 +46,15 @@ class Position:
 
     def __post_init__(self):
         if not isinstance(self.option, EuropeanCall):
-            raise ValueError(f"Position: 'option' must be an EuropeanCall or EuropeanPut; "
-                             f"got {self.option!r}")
-        object.__setattr__(self, "quantity",
-                           check.real("Position", "quantity", self.quantity))
-        if self.quantity == 0.0:
-            raise ValueError("Position: 'quantity' must be a non-zero finite number; got 0.0")
+            check.fail("Position", "option", "a EuropeanCall or a EuropeanPut", self.option)
+        given = self.quantity
+        try:
+            quantity = check.real("Position", "quantity", given)
+        except ValueError:
+            quantity = 0.0  # refused below with the full allowed range
+        if quantity == 0.0:
+            check.fail("Position", "quantity", "a non-zero finite number", given)
+        object.__setattr__(self, "quantity", quantity)
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,22 @@ class Book:
     positions: tuple
 
     def __post_init__(self):
-        positions = tuple(self.positions) if not isinstance(self.positions, Position) else (
-            self.positions,)
+        given = self.positions
+        allowed = "a Position or a non-empty list of Positions"
+        if isinstance(given, Position):
+            positions = (given,)
+        elif isinstance(given, (str, bytes, dict)):
+            check.fail("Book", "positions", allowed, given)
+        else:
+            try:
+                positions = tuple(given)
+            except TypeError:  # not iterable
+                check.fail("Book", "positions", allowed, given)
         if not positions:
-            raise ValueError("Book: 'positions' must hold at least one Position; got []")
-        for p in positions:
+            check.fail("Book", "positions", allowed, given)
+        for i, p in enumerate(positions):
             if not isinstance(p, Position):
-                raise ValueError(f"Book: 'positions' must hold Position objects; got {p!r}")
+                check.fail("Book", f"positions[{i}]", "a Position", p)
         object.__setattr__(self, "positions", positions)
 
     @classmethod

@@ -51,8 +51,8 @@ class BlackScholes:
         object.__setattr__(self, "rate", check.real(name, "rate", self.rate, -1.0, 1.0))
         object.__setattr__(self, "dividend",
                            check.real(name, "dividend", self.dividend, -1.0, 1.0))
-        if self.drift is not None:
-            object.__setattr__(self, "drift", check.real(name, "drift", self.drift, -5.0, 5.0))
+        object.__setattr__(self, "drift", check.real(name, "drift", self.drift, -5.0, 5.0,
+                                                     none_ok=True))
 
     @property
     def mu(self) -> float:

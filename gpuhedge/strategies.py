@@ -17,11 +17,16 @@ class Strategy:
     vol: float | None
     every: int = 0
 
+    def __new__(cls, *args, **kwargs):
+        if cls is Strategy:
+            raise ValueError("Strategy: is an abstract base and cannot be built; use NoHedge, "
+                             "StaticHedge or DeltaHedge")
+        return super().__new__(cls)
+
     def _check_vol(self, required):
-        if self.vol is None and not required:
-            return
         object.__setattr__(self, "vol", check.real(type(self).__name__, "vol", self.vol,
-                                                   0.0, _MAX_VOL, low_open=True))
+                                                   0.0, _MAX_VOL, low_open=True,
+                                                   none_ok=not required))
 
 
 @dataclass(frozen=True)

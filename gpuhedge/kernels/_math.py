@@ -300,9 +300,11 @@ def make_run_path(start, step, cast):
     """Build the per-path hedging loop for one market family and one state precision.
 
     ``start`` and ``step`` are the family's start and step functions (above) and ``cast`` the
-    numpy scalar type the spot is
-    stored in (float32 or float64). The returned plain function is compiled by both targets;
-    one compiled kernel serves any mix of hedgers, costs and books.
+    numpy scalar type of the simulated state (float32 or float64): the spot is rounded to it
+    at every grid point, while the arithmetic and every accumulator stay float64 (so that both
+    targets round identically; numba and NumPy promote mixed float32 expressions differently).
+    The returned plain function is compiled by both targets; one compiled kernel serves any
+    mix of hedgers, costs and books.
 
     P&L convention (one definition, see ``gpuhedge.engine.simulate``): the hedger buys the book
     at t=0 at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
@@ -323,7 +325,7 @@ def make_run_path(start, step, cast):
             if path % 2 == 1:
                 sign = -1.0
 
-        s = cast(start(spot0, paths, local))
+        s = float(cast(start(spot0, paths, local)))
         v = v0
         for h in range(n_hedgers):
             state[STATE_POSITION, h, local] = 0.0
@@ -336,7 +338,7 @@ def make_run_path(start, step, cast):
         for k in range(n_steps + 1):
             if k > 0:
                 s, v = step(s, v, mp, paths, key0, key1, gen_path, local, k - 1, sign)
-                s = cast(s)
+                s = float(cast(s))
                 dividend = grid[k, GRID_DIVIDEND]
                 if dividend != 0.0:
                     for h in range(n_hedgers):

@@ -1,0 +1,102 @@
+"""CPU == CUDA: the CUDA kernels against the CPU kernels, per path, to rounding.
+
+* ``cudasim`` tests run the CUDA kernels in numba's simulator; they need NUMBA_ENABLE_CUDASIM=1
+  before numba is imported, so ``test_cuda_simulator_suite`` runs them in a child pytest.
+* ``test_kernels_compile_to_ptx`` compiles every kernel with the real CUDA compiler (NVRTC from
+  the ``gpu`` extra), which rejects code the simulator accepts; no GPU is needed.
+* ``gpu`` tests run the same parity checks on a real GPU when there is one.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gpuhedge as gh
+from gpuhedge.kernels import _math
+
+MARKET = gh.BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01)
+BOOK = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -3.0),
+                gh.Position(gh.EuropeanPut(90.0, 0.25), 1.0)])
+HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1), "every 3": gh.DeltaHedge(vol=0.2, every=3),
+          "static": gh.StaticHedge(vol=0.3), "none": gh.NoHedge()}
+COSTS = {"free": gh.Costs(), "costly": gh.Costs(proportional=1e-3, fixed=0.05)}
+VARS = ("pnl", "cost_paid", "trades", "terminal_spot")
+
+
+def _assert_same(a, b, rtol):
+    for v in VARS:
+        np.testing.assert_allclose(a[v].values, b[v].values, rtol=rtol, atol=rtol * 1e-3)
+
+
+def _check_parity(n_paths, rtol):
+    for dtype in ("float64", "float32"):
+        for antithetic in (False, True):
+            kw = dict(n_paths=n_paths, n_steps=20, seed=5, dtype=dtype, antithetic=antithetic)
+            gpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cuda", chunk_paths=48, **kw)
+            cpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cpu", **kw)
+            _assert_same(gpu, cpu, rtol)
+    rng = np.random.default_rng(0)
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_paths, 21)), axis=1))
+    times = np.linspace(0.0, 0.5, 21)
+    kw = dict(rate=0.03, dividend=0.01)
+    replay = [gh.hedge_paths(prices, times, BOOK, HEDGES_WITH_VOL, COSTS, device=d, **kw)
+              for d in ("cuda", "cpu")]
+    _assert_same(*replay, rtol)
+
+
+HEDGES_WITH_VOL = {**HEDGES, "none": gh.NoHedge(vol=0.25)}
+
+
+@pytest.mark.cudasim
+def test_simulator_matches_cpu():
+    _check_parity(n_paths=64, rtol=1e-12)
+
+
+@pytest.mark.cudasim
+def test_simulator_is_used_for_cuda_device():
+    ds = gh.simulate(MARKET, BOOK, HEDGES, n_paths=4, n_steps=2, device="cuda")
+    assert ds.attrs["device"] == "cuda simulator (numba)"
+
+
+@pytest.mark.gpu
+def test_gpu_matches_cpu():
+    _check_parity(n_paths=4096, rtol=1e-12)
+
+
+def test_cuda_simulator_suite():
+    """Run the ``cudasim`` tests in a child process with the simulator switched on."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cudasim", "-p",
+                             "no:cacheprovider", __file__], env=env, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="real compiler only")
+def test_kernels_compile_to_ptx(monkeypatch):
+    pytest.importorskip("numba_cuda", reason="the 'gpu' extra brings the CUDA compiler")
+    from numba import cuda, types
+    import numba.cuda.dispatcher
+
+    from gpuhedge.kernels import cuda as target
+
+    class _Device:  # compiling device-function calls asks for the current device's capability
+        compute_capability = (8, 0)
+
+    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: _Device())
+
+    def array(nd, dtype=types.float64):
+        return types.Array(dtype, nd, "C")
+
+    for dtype_name, ft in (("float64", types.float64), ("float32", types.float32)):
+        for family in _math.FAMILIES:
+            sig = (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
+                   types.float64, array(1), array(2, ft), array(2), array(2), array(2), array(2),
+                   types.float64, types.float64, array(3), array(3), array(3),
+                   array(3, types.int32), array(1, ft))
+            ptx, _ = cuda.compile_ptx(target.kernel(family, dtype_name).py_func, sig, cc=(8, 0))
+            assert ".entry" in ptx
