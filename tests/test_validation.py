@@ -449,7 +449,7 @@ def test_simulate_refuses_maturity_off_grid():
     assert "0.25" in msg, msg  # the grid spacing, to help choose n_steps
 
 
-@FAST
+@settings(FAST, max_examples=25)
 @given(n_paths=st.integers(1, 16), n_steps=st.integers(1, 8), seed=st.integers(0, 2**32 - 1),
        chunk=st.one_of(st.none(), st.integers(1, 20)), antithetic=st.booleans(),
        as_numpy=st.booleans())
