@@ -127,12 +127,14 @@ def choice(owner, name, value, options):
 
 
 def finite_array(owner, name, value, ndim):
-    """Return ``value`` as a float64 array of ``ndim`` dimensions with only finite entries.
+    """Return ``value`` as a float64 array of ``ndim`` dimensions (an int, or a tuple of the
+    allowed ones) with only finite entries.
 
     Integer and float entries are accepted; bools, strings, complex numbers and ragged nests
     are refused.
     """
-    allowed = f"a {ndim}-d array of finite numbers"
+    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    allowed = f"a {' or '.join(f'{d}-d' for d in ndims)} array of finite numbers"
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError):  # ragged nested lists, objects numpy cannot read
@@ -140,7 +142,7 @@ def finite_array(owner, name, value, ndim):
     if raw.dtype.kind not in "iuf":
         _fail_text(owner, name, allowed, f"an array of dtype {raw.dtype} ({_short_repr(value)})")
     arr = raw.astype(np.float64)
-    if arr.ndim != ndim:
+    if arr.ndim not in ndims:
         _fail_text(owner, name, allowed, f"an array of shape {arr.shape}")
     bad = ~np.isfinite(arr)
     if bad.any():

@@ -32,15 +32,15 @@ def gpu_available() -> bool:
         return False
 
 
-def resolve(device: str | None = None) -> str:
+def resolve(device: str | None = None, owner: str = "simulate") -> str:
     """Resolve a device request to "cpu" or "cuda", with a clear error when impossible."""
     if device is None:
         device = os.environ.get("GPUHEDGE_DEVICE", "auto")
-    check.choice("simulate", "device", device, DEVICES)
+    check.choice(owner, "device", device, DEVICES)
     if device == "auto":
         return "cuda" if gpu_available() else "cpu"
     if device == "cuda" and not (gpu_available() or _simulator()):
-        raise ValueError("simulate: 'device' is 'cuda' but no CUDA device is visible to CuPy "
+        raise ValueError(f"{owner}: 'device' is 'cuda' but no CUDA device is visible to CuPy "
                          "(install the 'gpu' extra, or set NUMBA_ENABLE_CUDASIM=1 to run the "
                          "CUDA kernels in numba's simulator); got 'cuda'")
     return device

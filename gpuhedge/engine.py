@@ -37,19 +37,22 @@ from .strategies import NoHedge, Strategy
 
 DTYPES = ("float64", "float32")
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
+MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memory
+KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_DELTA_EVERY)
 _SCRATCH_BYTES = 256 * 2**20  # device memory budget of one chunk's per-path arrays
 
 
 def _named(owner, name, value, kind):
     """A dict name -> object from one object, a list or a dict (names default to the repr)."""
     if isinstance(value, kind):
-        return {repr(value): value}
-    if isinstance(value, dict):
+        items = {repr(value): value}
+    elif isinstance(value, dict):
         items = dict(value)
     elif isinstance(value, (list, tuple)):
         items = {repr(v): v for v in value}
         if len(items) != len(value):
-            raise ValueError(f"{owner}: '{name}' holds duplicates; name them with a dict")
+            raise ValueError(f"{owner}: '{name}' must hold distinct objects (name them with a "
+                             f"dict); got {len(value) - len(items)} duplicate(s) in {value!r}")
     else:
         raise ValueError(f"{owner}: '{name}' must be a {kind.__name__}, a list or a dict of "
                          f"them; got {type(value).__name__}")
@@ -62,6 +65,10 @@ def _named(owner, name, value, kind):
         if not isinstance(v, kind):
             raise ValueError(f"{owner}: '{name}[{key!r}]' must be a {kind.__name__}; "
                              f"got {type(v).__name__}")
+        if kind is Strategy and getattr(v, "kind", None) not in KINDS:
+            raise ValueError(f"{owner}: '{name}[{key!r}]' must be one of the package's "
+                             f"strategies (NoHedge, StaticHedge, DeltaHedge); got "
+                             f"{type(v).__name__}")
     return items
 
 
@@ -74,24 +81,45 @@ def _as_book(owner, book):
     return book
 
 
-def _book_table(book, times):
-    """Rows (strike, maturity, quantity, is_call, maturity_step); maturities must be grid points."""
+def _book_table(owner, book, times, hint):
+    """Rows (strike, maturity, quantity, is_call, maturity_step, log strike); maturities must be
+    grid points (``hint`` says how to put them there)."""
     rows = []
     for i, p in enumerate(book.positions):
         step = int(np.argmin(np.abs(times - p.option.maturity)))
         if not math.isclose(times[step], p.option.maturity, rel_tol=1e-9, abs_tol=1e-12):
             raise ValueError(
-                f"Book: maturity of position {i} must lie on the simulation grid (choose n_steps "
-                f"so that it is a multiple of horizon/n_steps = {times[1] - times[0]:.6g}); "
-                f"got {p.option.maturity!r}")
+                f"{owner}: 'book.positions[{i}].option.maturity' must be a point of the time "
+                f"grid ({hint}); got {p.option.maturity!r}")
         rows.append((p.option.strike, p.option.maturity, p.quantity,
-                     1.0 if p.option.is_call else 0.0, float(step)))
+                     1.0 if p.option.is_call else 0.0, float(step), math.log(p.option.strike)))
     return np.array(rows, dtype=np.float64)
 
 
+def _book_tau(book_table, times, dividend):
+    """(points x options x 2): sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, 0 and 1 once expired."""
+    tau = np.maximum(book_table[None, :, _math.BOOK_MATURITY] - times[:, None], 0.0)
+    return np.stack([np.sqrt(tau), np.exp(-dividend * tau)], axis=-1)
+
+
 def _hedger_table(strategies, reference_vol):
-    return np.array([(s.kind, reference_vol if s.vol is None else s.vol, s.every)
+    """Rows (kind, vol): the rule's code and its hedge (and pricing) vol."""
+    return np.array([(s.kind, reference_vol if s.vol is None else s.vol)
                      for s in strategies.values()], dtype=np.float64)
+
+
+def _schedule(strategies, n_steps):
+    """1 where a strategy's time schedule re-hedges at grid point k < n_steps, else 0."""
+    k = np.arange(n_steps)
+    columns = []
+    for s in strategies.values():
+        if s.kind == _math.KIND_DELTA_EVERY:
+            columns.append(k % s.every == 0)
+        elif s.kind == _math.KIND_STATIC:
+            columns.append(k == 0)
+        else:
+            columns.append(np.zeros(n_steps, dtype=bool))
+    return np.column_stack(columns).astype(np.uint8)
 
 
 def _grid(times, rate, dividend):
@@ -112,11 +140,13 @@ def _describe(obj):
 
 
 def _default_chunk(n_hedgers, n_costs, dtype):
-    per_path = 8 * (3 * n_hedgers + 2 * n_hedgers * n_costs) + 4 * n_hedgers * n_costs + dtype.itemsize
+    per_path = (8 * (_math.N_STATE * n_hedgers + 2 * n_hedgers * n_costs)
+                + 4 * n_hedgers * n_costs + dtype.itemsize)
     return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
 
 
-def _run(family, spot0, v0, mp, paths, times, book_table, hedgers, costs, rate, dividend, *,
+def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, costs, rate,
+         dividend, *,
          n_paths, seed, stream, antithetic, device, dtype, chunk_paths):
     """Run the kernel chunk by chunk; host arrays (pnl, cost, trades, terminal spot) out."""
     nh, nc = hedgers.shape[0], costs.shape[0]
@@ -133,7 +163,8 @@ def _run(family, spot0, v0, mp, paths, times, book_table, hedgers, costs, rate, 
             target.kernel(family, dtype.name)(*args)
 
     grid = xp.asarray(_grid(times, rate, dividend))
-    tables = [xp.asarray(a) for a in (mp, book_table, hedgers, costs)]
+    tables = [xp.asarray(a) for a in (mp, book_table, _book_tau(book_table, times, dividend),
+                                      hedgers, _schedule(strategies, times.size - 1), costs)]
     pnl = np.empty((nh, nc, n_paths))
     cost = np.empty((nh, nc, n_paths))
     trades = np.empty((nh, nc, n_paths), dtype=np.int32)
@@ -142,19 +173,20 @@ def _run(family, spot0, v0, mp, paths, times, book_table, hedgers, costs, rate, 
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
-            state = xp.empty((3, nh, n))
+            state = xp.empty((_math.N_STATE, nh, n))
             out = (xp.empty((nh, nc, n)), xp.empty((nh, nc, n)),
                    xp.empty((nh, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(start), np.uint64(seed), np.uint64(stream), antithetic,
-               float(spot0), float(v0), tables[0], chunk_paths_arr, grid, tables[1], tables[2],
-               tables[3], float(rate), float(dividend), state, *out)
+               float(spot0), float(v0), tables[0], chunk_paths_arr, grid, *tables[1:5],
+               tables[5], float(rate), float(dividend), state, *out)
         sl = slice(start, start + n)
         pnl[..., sl], cost[..., sl], trades[..., sl], spot[sl] = map(backend.to_numpy, out)
     return pnl, cost, trades, spot
 
 
 def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times):
+    """The result Dataset; a non-finite P&L is an error naming the scenario."""
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
     dims = ("strategy", "cost", "path")
@@ -172,12 +204,13 @@ def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times):
         coords={"strategy": names_s, "cost": names_c, "path": np.arange(pnl.shape[-1])},
         attrs=attrs,
     )
-    bad = np.isnan(pnl).any(axis=-1)
+    bad = ~np.isfinite(pnl).all(axis=-1)
     if bad.any():
         h, c = (int(i) for i in np.argwhere(bad)[0])
-        raise FloatingPointError(f"simulate: NaN in the P&L of strategy {names_s[h]!r}, cost "
+        raise FloatingPointError(f"{attrs['owner']}: NaN or inf in the P&L of strategy {names_s[h]!r}, cost "
                                  f"{names_c[c]!r} (configuration: {attrs['config']})")
     ds.attrs["horizon"] = float(times[-1])
+    del ds.attrs["owner"]
     return ds
 
 
@@ -187,14 +220,18 @@ def _common_checks(owner, book, hedges, costs, seed, stream, device, dtype):
     cost_levels = _named(owner, "costs", Costs() if costs is None else costs, Costs)
     seed = check.integer(owner, "seed", seed, low=0, high=2**32 - 1)
     stream = check.integer(owner, "stream", stream, low=0, high=2**32 - 1)
-    device = backend.resolve(device)
-    dtype = np.dtype(check.choice(owner, "dtype", np.dtype(dtype).name if isinstance(
-        dtype, (type, np.dtype)) else dtype, DTYPES))
-    return book, strategies, cost_levels, seed, stream, device, dtype
+    device = backend.resolve(device, owner)
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        check.fail(owner, "dtype", "float64 or float32", dtype)
+    return book, strategies, cost_levels, seed, stream, device, np.dtype(name)
 
 
-def _attrs(config, *, seed, stream, device, dtype, n_steps, n_paths, antithetic):
-    return {"gpuhedge_version": __version__, "seed": seed, "stream": stream,
+def _attrs(owner, config, *, seed, stream, device, dtype, n_steps, n_paths, antithetic):
+    return {"owner": owner, "gpuhedge_version": __version__, "seed": seed, "stream": stream,
             "device": backend.device_name(device), "precision": dtype.name,
             "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
             "config": json.dumps(config, sort_keys=True)}
@@ -244,7 +281,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
         owner, book, hedges, costs, seed, stream, device, dtype)
     n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)
-    n_steps = check.integer(owner, "n_steps", n_steps, low=1, high=2**31 - 1)
+    n_steps = check.integer(owner, "n_steps", n_steps, low=1, high=MAX_STEPS)
     if not isinstance(antithetic, bool):
         raise ValueError(f"{owner}: 'antithetic' must be True or False; got {antithetic!r}")
     hedgers = _hedger_table(strategies, market.reference_vol)
@@ -254,18 +291,19 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
 
     horizon = book.horizon
     times = horizon * np.arange(n_steps + 1) / n_steps
-    book_table = _book_table(book, times)
+    book_table = _book_table(owner, book, times, f"choose 'n_steps' so that it is a multiple of "
+                             f"horizon / n_steps = {horizon / n_steps:.6g}")
     spot0, v0 = market.initial_state()
     pnl, cost, trades, spot = _run(
         market.family, spot0, v0, market.kernel_params(horizon / n_steps), None, times,
-        book_table, hedgers, costs_table, market.rate, market.dividend, n_paths=n_paths,
+        book_table, strategies, hedgers, costs_table, market.rate, market.dividend, n_paths=n_paths,
         seed=seed, stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
 
     config = {"market": _describe(market), "book": _describe(book),
               "hedges": {k: _describe(v) for k, v in strategies.items()},
               "costs": {k: _describe(v) for k, v in cost_levels.items()}}
-    attrs = _attrs(config, seed=seed, stream=stream, device=device, dtype=dtype,
+    attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
     ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times)
     premium = [_book_value(book_table, spot0, vol, market) for vol in hedgers[:, 1]]
@@ -302,26 +340,35 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     book, strategies, cost_levels, _, _, device, dtype = _common_checks(
         owner, book, hedges, costs, 0, 0, device, dtype)
     times = check.finite_array(owner, "times", times, 1)
-    prices = check.finite_array(owner, "prices", prices, np.ndim(prices))
+    prices = check.finite_array(owner, "prices", prices, (1, 2))
     if prices.ndim == 1:
         prices = prices[None, :]
-    if prices.ndim != 2 or prices.shape[1] != times.size:
-        raise ValueError(f"{owner}: 'prices' must have shape (n_paths, {times.size}) to match "
-                         f"'times'; got {prices.shape}")
-    if times.size < 2 or times[0] != 0.0 or np.any(np.diff(times) <= 0):
-        raise ValueError(f"{owner}: 'times' must start at 0 and increase strictly; got "
-                         f"{times[:5]}...")
+    if prices.shape[0] < 1 or prices.shape[1] != times.size:
+        raise ValueError(f"{owner}: 'prices' must have shape (n_paths >= 1, {times.size}) to "
+                         f"match 'times'; got {prices.shape}")
+    if times.size < 2 or times[0] != 0.0:
+        raise ValueError(f"{owner}: 'times' must hold at least 2 points starting at 0; got "
+                         f"{len(times)} point(s) starting at {times[0] if times.size else None}")
+    steps = np.diff(times)
+    if np.any(steps <= 0):
+        k = int(np.argmax(steps <= 0))
+        raise ValueError(f"{owner}: 'times' must increase strictly; got times[{k}] = "
+                         f"{times[k]} followed by {times[k + 1]}")
     if np.any(prices <= 0):
         raise ValueError(f"{owner}: 'prices' must be > 0; got min {prices.min()}")
     if not math.isclose(book.horizon, times[-1], rel_tol=1e-9):
         raise ValueError(f"{owner}: the last time must be the book's horizon {book.horizon}; "
                          f"got {times[-1]}")
+    if dtype == np.float32 and prices.max() > np.finfo(np.float32).max:
+        raise ValueError(f"{owner}: 'prices' must fit in float32 with dtype='float32'; got max "
+                         f"{prices.max()}")
     rate = check.real(owner, "rate", rate, -1.0, 1.0)
     dividend = check.real(owner, "dividend", dividend, -1.0, 1.0)
-    book_table = _book_table(book, times)
-    if any(s.vol is None for s in strategies.values()):
-        raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there is "
-                         f"no market vol); got NoHedge(vol=None)")
+    book_table = _book_table(owner, book, times, "add it to 'times'")
+    for name, s in strategies.items():
+        if s.vol is None:
+            raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there "
+                             f"is no market vol); got {name!r}: {s!r}")
     hedgers = _hedger_table(strategies, math.nan)
     costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
     n_paths = prices.shape[0]
@@ -329,12 +376,12 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     pnl, cost, trades, spot = _run(
         _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), prices.astype(dtype), times, book_table,
-        hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0, stream=0,
+        strategies, hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0, stream=0,
         antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": _describe(book),
               "hedges": {k: _describe(v) for k, v in strategies.items()},
               "costs": {k: _describe(v) for k, v in cost_levels.items()}}
-    attrs = _attrs(config, seed=0, stream=0, device=device, dtype=dtype,
+    attrs = _attrs(owner, config, seed=0, stream=0, device=device, dtype=dtype,
                    n_steps=times.size - 1, n_paths=n_paths, antithetic=False)
     return _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times)

@@ -110,10 +110,15 @@ def norm_pdf(x):
 
 
 @register_jitable
+def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
+    """d1 = (ln(S/K) + (r - q) tau) / (vol sqrt(tau)) + vol sqrt(tau) / 2; tau, vol > 0."""
+    sd = vol * sqrt_tau
+    return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) / sd + 0.5 * sd
+
+
+@register_jitable
 def bs_d1(spot, strike, tau, vol, rate, div):
-    """d1 = (ln(S/K) + (r - q + vol^2/2) tau) / (vol sqrt(tau)); needs tau > 0 and vol > 0."""
-    sd = vol * math.sqrt(tau)
-    return (math.log(spot / strike) + (rate - div + 0.5 * vol * vol) * tau) / sd
+    return d1_from(math.log(spot / strike), math.sqrt(tau), vol, rate, div)
 
 
 @register_jitable
@@ -136,18 +141,25 @@ def bs_price(spot, strike, tau, vol, rate, div, is_call):
 
 
 @register_jitable
-def bs_delta(spot, strike, tau, vol, rate, div, is_call):
-    """dV/dS = e^{-q tau} N(d1) for a call, e^{-q tau} (N(d1) - 1) for a put.
+def delta_from(log_moneyness, sqrt_tau, div_discount, vol, rate, div, is_call):
+    """Delta from ln(S/K), sqrt(tau) and e^{-q tau}, which the kernel precomputes per step.
 
-    In the degenerate cases (tau <= 0 or vol <= 0) the limit is a step in the forward
-    moneyness: e^{-q tau} 1{S e^{-q tau} > K e^{-r tau}} (minus e^{-q tau} for puts).
+    Delta = e^{-q tau} N(d1) for a call, e^{-q tau} (N(d1) - 1) for a put. In the degenerate
+    cases (tau = 0 or vol = 0) the limit is a step in the forward moneyness:
+    e^{-q tau} 1{ln(S/K) + (r - q) tau > 0} (minus e^{-q tau} for puts).
     """
-    dq = math.exp(-div * tau)
-    if tau <= 0.0 or vol <= 0.0:
-        itm = 1.0 if spot * dq > strike * math.exp(-rate * tau) else 0.0
-        return dq * itm if is_call else dq * (itm - 1.0)
-    n1 = norm_cdf(bs_d1(spot, strike, tau, vol, rate, div))
-    return dq * n1 if is_call else dq * (n1 - 1.0)
+    if sqrt_tau <= 0.0 or vol <= 0.0:
+        itm = 1.0 if log_moneyness + (rate - div) * sqrt_tau * sqrt_tau > 0.0 else 0.0
+        return div_discount * itm if is_call else div_discount * (itm - 1.0)
+    n1 = norm_cdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div))
+    return div_discount * n1 if is_call else div_discount * (n1 - 1.0)
+
+
+@register_jitable
+def bs_delta(spot, strike, tau, vol, rate, div, is_call):
+    """dV/dS of a European call (is_call=1) or put (is_call=0); see ``delta_from``."""
+    return delta_from(math.log(spot / strike), math.sqrt(max(tau, 0.0)), math.exp(-div * tau),
+                      vol, rate, div, is_call)
 
 
 @register_jitable
@@ -199,9 +211,13 @@ def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign):
     """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z).
 
     mp = ((mu - vol^2/2) dt, vol sqrt(dt)) with mu the drift of the spot (real-world or
-    risk-neutral r - q).
+    risk-neutral r - q). One Box-Muller pair serves two steps: steps 2j and 2j+1 use the
+    pair of counter j; the second normal waits in ``v``, which GBM has no other use for.
     """
-    z, _ = normal_pair(key0, key1, path, k, 0)
+    if k % 2 == 0:
+        z, v = normal_pair(key0, key1, path, k // 2, 0)
+    else:
+        z = v
     return s * math.exp(mp[0] + mp[1] * sign * z), v
 
 
@@ -219,18 +235,23 @@ FAMILIES = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Hedgers. The rule is data (a kind code and parameters); one generic function decides whether
-# a hedger trades at a grid point. Branching on the kind is cheap next to the path work.
+# Hedgers. The rule is data: a kind code and parameters, plus a (steps x hedgers) table of the
+# grid points at which a time schedule trades. One generic loop serves every mix of rules.
 # ---------------------------------------------------------------------------------------------
 KIND_NONE = 0
 KIND_STATIC = 1
 KIND_DELTA_EVERY = 2
 
-BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP = 0, 1, 2, 3, 4
-HEDGER_KIND, HEDGER_VOL, HEDGER_EVERY = 0, 1, 2
+BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
+TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
+HEDGER_KIND, HEDGER_VOL = 0, 1
 COST_PROPORTIONAL, COST_FIXED = 0, 1
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
-STATE_POSITION, STATE_FLOW, STATE_TRADES = 0, 1, 2
+# Per (hedger, path) accumulators. Costs are linear in two sums, so the kernel keeps the sums
+# and prices every cost level once at the end: cost_c = proportional_c * TURNOVER
+# + fixed_c * TICKETS, with TURNOVER = sum e^{-r t} |q| S and TICKETS = sum e^{-r t} per trade.
+STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_TURNOVER, STATE_TICKETS = range(5)
+N_STATE = 5
 
 
 @register_jitable
@@ -246,14 +267,15 @@ def book_value(book, spot, t, vol, rate, div, k):
 
 
 @register_jitable
-def book_delta(book, spot, t, vol, rate, div, k):
-    """Black-Scholes delta of the options of the book still alive at grid point k."""
+def book_delta(book, book_tau, log_spot, vol, rate, div, k):
+    """Black-Scholes delta of the options alive at grid point k; ``book_tau[k, i]`` holds
+    sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, so one evaluation costs one erfc per option."""
     total = 0.0
     for i in range(book.shape[0]):
         if k < book[i, BOOK_STEP]:
-            total += book[i, BOOK_QUANTITY] * bs_delta(
-                spot, book[i, BOOK_STRIKE], book[i, BOOK_MATURITY] - t, vol, rate, div,
-                book[i, BOOK_IS_CALL] > 0.5)
+            total += book[i, BOOK_QUANTITY] * delta_from(
+                log_spot - book[i, BOOK_LOG_STRIKE], book_tau[k, i, TAU_SQRT],
+                book_tau[k, i, TAU_DIV_DISCOUNT], vol, rate, div, book[i, BOOK_IS_CALL] > 0.5)
     return total
 
 
@@ -271,29 +293,17 @@ def book_settlement(book, spot, k):
 
 
 @register_jitable
-def rebalances(kind, every, k):
-    """Whether a hedger of this kind re-hedges at grid point k (< n_steps)."""
-    if kind == KIND_DELTA_EVERY:
-        return k % every == 0
-    if kind == KIND_STATIC:
-        return k == 0
-    return False
-
-
-@register_jitable
-def trade(state, out_cost, costs, h, local, qty, spot, disc):
-    """Buy ``qty`` shares at ``spot`` (sell if negative), paying every cost level.
+def trade(state, h, local, qty, spot, disc):
+    """Buy ``qty`` shares at ``spot`` (sell if negative).
 
     Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
-    account is exact and needs no per-step compounding. Costs: proportional * |qty| * S + fixed.
+    account is exact and needs no per-step compounding.
     """
     state[STATE_POSITION, h, local] += qty
     state[STATE_FLOW, h, local] -= qty * spot * disc
     state[STATE_TRADES, h, local] += 1.0
-    notional = abs(qty) * spot
-    for c in range(costs.shape[0]):
-        out_cost[h, c, local] += (costs[c, COST_PROPORTIONAL] * notional
-                                  + costs[c, COST_FIXED]) * disc
+    state[STATE_TURNOVER, h, local] += abs(qty) * spot * disc
+    state[STATE_TICKETS, h, local] += disc
 
 
 def make_run_path(start, step, cast):
@@ -306,14 +316,15 @@ def make_run_path(start, step, cast):
     The returned plain function is compiled by both targets; one compiled kernel serves any
     mix of hedgers, costs and books.
 
-    P&L convention (one definition, see ``gpuhedge.engine.simulate``): the hedger buys the book
-    at t=0 at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
+    P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
+    at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
     against it, settles each option at its maturity, unwinds the shares at the horizon, and
     pnl = present value at t=0 of all these cash flows minus the present value of costs.
     """
 
     def run_path(path, local, key0, key1, antithetic, spot0, v0, mp, paths, grid, book,
-                 hedgers, costs, rate, div, state, out_pnl, out_cost, out_trades, out_spot):
+                 book_tau, hedgers, schedule, costs, rate, div, state, out_pnl, out_cost,
+                 out_trades, out_spot):
         n_steps = grid.shape[0] - 1
         n_hedgers = hedgers.shape[0]
         # Antithetic pairs (2j, 2j+1) share the draws of generator index j; the odd member
@@ -325,20 +336,20 @@ def make_run_path(start, step, cast):
             if path % 2 == 1:
                 sign = -1.0
 
-        s = float(cast(start(spot0, paths, local)))
+        s = np.float64(cast(start(spot0, paths, local)))
         v = v0
         for h in range(n_hedgers):
             state[STATE_POSITION, h, local] = 0.0
             state[STATE_FLOW, h, local] = -book_value(book, s, grid[0, GRID_TIME],
                                                       hedgers[h, HEDGER_VOL], rate, div, 0)
-            state[STATE_TRADES, h, local] = 0.0
-            for c in range(costs.shape[0]):
-                out_cost[h, c, local] = 0.0
+            for row in range(STATE_TRADES, N_STATE):
+                state[row, h, local] = 0.0
+
         settled = 0.0
         for k in range(n_steps + 1):
             if k > 0:
                 s, v = step(s, v, mp, paths, key0, key1, gen_path, local, k - 1, sign)
-                s = float(cast(s))
+                s = np.float64(cast(s))
                 dividend = grid[k, GRID_DIVIDEND]
                 if dividend != 0.0:
                     for h in range(n_hedgers):
@@ -350,28 +361,32 @@ def make_run_path(start, step, cast):
                 for h in range(n_hedgers):
                     held = state[STATE_POSITION, h, local]
                     if held != 0.0:
-                        trade(state, out_cost, costs, h, local, -held, s, disc)
+                        trade(state, h, local, -held, s, disc)
                 break
-            t = grid[k, GRID_TIME]
+            log_spot = math.nan  # computed once per grid point, when a hedger needs it
             cached_vol = -1.0
             cached_delta = 0.0
             for h in range(n_hedgers):
-                kind = int(hedgers[h, HEDGER_KIND])
-                if not rebalances(kind, int(hedgers[h, HEDGER_EVERY]), k):
+                if schedule[k, h] == 0:
                     continue
                 vol = hedgers[h, HEDGER_VOL]
                 # Hedgers sharing a hedge vol share one delta evaluation per grid point.
                 if vol != cached_vol:
-                    cached_delta = book_delta(book, s, t, vol, rate, div, k)
+                    if log_spot != log_spot:
+                        log_spot = math.log(s)
+                    cached_delta = book_delta(book, book_tau, log_spot, vol, rate, div, k)
                     cached_vol = vol
                 qty = -cached_delta - state[STATE_POSITION, h, local]
                 if qty != 0.0:
-                    trade(state, out_cost, costs, h, local, qty, s, disc)
+                    trade(state, h, local, qty, s, disc)
 
         for h in range(n_hedgers):
             base = state[STATE_FLOW, h, local] + settled
             for c in range(costs.shape[0]):
-                out_pnl[h, c, local] = base - out_cost[h, c, local]
+                cost = (costs[c, COST_PROPORTIONAL] * state[STATE_TURNOVER, h, local]
+                        + costs[c, COST_FIXED] * state[STATE_TICKETS, h, local])
+                out_cost[h, c, local] = cost
+                out_pnl[h, c, local] = base - cost
                 out_trades[h, c, local] = int(state[STATE_TRADES, h, local])
         out_spot[local] = s
 
