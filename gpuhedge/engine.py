@@ -109,17 +109,8 @@ def _hedger_table(strategies, reference_vol):
 
 
 def _schedule(strategies, n_steps):
-    """1 where a strategy's time schedule re-hedges at grid point k < n_steps, else 0."""
-    k = np.arange(n_steps)
-    columns = []
-    for s in strategies.values():
-        if s.kind == _math.KIND_DELTA_EVERY:
-            columns.append(k % s.every == 0)
-        elif s.kind == _math.KIND_STATIC:
-            columns.append(k == 0)
-        else:
-            columns.append(np.zeros(n_steps, dtype=bool))
-    return np.column_stack(columns).astype(np.uint8)
+    """(steps x strategies) uint8: 1 where a strategy's schedule trades at grid point k."""
+    return np.column_stack([s.schedule(n_steps) for s in strategies.values()]).astype(np.uint8)
 
 
 def _grid(times, rate, dividend):
@@ -146,8 +137,7 @@ def _default_chunk(n_hedgers, n_costs, dtype):
 
 
 def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, costs, rate,
-         dividend, *,
-         n_paths, seed, stream, antithetic, device, dtype, chunk_paths):
+         dividend, *, first_path=0, n_paths, seed, stream, antithetic, device, dtype, chunk_paths):
     """Run the kernel chunk by chunk; host arrays (pnl, cost, trades, terminal spot) out."""
     nh, nc = hedgers.shape[0], costs.shape[0]
     xp = backend.array_module(device)
@@ -177,7 +167,7 @@ def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, c
             out = (xp.empty((nh, nc, n)), xp.empty((nh, nc, n)),
                    xp.empty((nh, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
-        launch(n, np.int64(start), np.uint64(seed), np.uint64(stream), antithetic,
+        launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
                float(spot0), float(v0), tables[0], chunk_paths_arr, grid, *tables[1:5],
                tables[5], float(rate), float(dividend), state, *out)
         sl = slice(start, start + n)
@@ -185,7 +175,7 @@ def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, c
     return pnl, cost, trades, spot
 
 
-def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times):
+def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times, first_path=0):
     """The result Dataset; a non-finite P&L is an error naming the scenario."""
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
@@ -201,7 +191,7 @@ def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times):
             "terminal_spot": (("path",), spot, {"long_name": "spot at the horizon",
                                                 "units": "currency"}),
         },
-        coords={"strategy": names_s, "cost": names_c, "path": np.arange(pnl.shape[-1])},
+        coords={"strategy": names_s, "cost": names_c, "path": np.arange(first_path, first_path + pnl.shape[-1])},
         attrs=attrs,
     )
     bad = ~np.isfinite(pnl).all(axis=-1)
@@ -238,7 +228,7 @@ def _attrs(owner, config, *, seed, stream, device, dtype, n_steps, n_paths, anti
 
 
 def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
-             antithetic=False, device=None, dtype="float64", chunk_paths=None):
+             antithetic=False, device=None, dtype="float64", chunk_paths=None, first_path=0):
     """Simulate ``n_paths`` paths of ``market`` and hedge ``book`` along each with every strategy.
 
     All strategies and cost levels see the same paths (common random numbers) in one kernel
@@ -266,6 +256,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         Precision of the simulated spot; P&L and costs are always accumulated in float64.
     chunk_paths : int, optional
         Paths per kernel launch (bounds memory); results do not depend on it.
+    first_path : int
+        Global index of the first path: the run covers paths first_path .. first_path +
+        n_paths - 1, exactly as they are in a larger run (sweeps split work this way).
 
     Returns
     -------
@@ -281,6 +274,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
         owner, book, hedges, costs, seed, stream, device, dtype)
     n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)
+    first_path = check.integer(owner, "first_path", first_path, low=0, high=MAX_PATHS - n_paths)
     n_steps = check.integer(owner, "n_steps", n_steps, low=1, high=MAX_STEPS)
     if not isinstance(antithetic, bool):
         raise ValueError(f"{owner}: 'antithetic' must be True or False; got {antithetic!r}")
@@ -296,8 +290,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     spot0, v0 = market.initial_state()
     pnl, cost, trades, spot = _run(
         market.family, spot0, v0, market.kernel_params(horizon / n_steps), None, times,
-        book_table, strategies, hedgers, costs_table, market.rate, market.dividend, n_paths=n_paths,
-        seed=seed, stream=stream, antithetic=antithetic, device=device, dtype=dtype,
+        book_table, strategies, hedgers, costs_table, market.rate, market.dividend,
+        first_path=first_path, n_paths=n_paths, seed=seed, stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
 
     config = {"market": _describe(market), "book": _describe(book),
@@ -305,7 +299,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
               "costs": {k: _describe(v) for k, v in cost_levels.items()}}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
-    ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times)
+    ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times, first_path)
     premium = [_book_value(book_table, spot0, vol, market) for vol in hedgers[:, 1]]
     ds["premium"] = ("strategy", np.array(premium),
                      {"long_name": "value paid for the book at t=0 (negative: received)",

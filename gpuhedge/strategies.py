@@ -4,6 +4,8 @@ kernel and one pass over the paths."""
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import _validation as check
 from .kernels import _math
 
@@ -22,6 +24,10 @@ class Strategy:
             raise ValueError("Strategy: is an abstract base and cannot be built; use NoHedge, "
                              "StaticHedge or DeltaHedge")
         return super().__new__(cls)
+
+    def schedule(self, n_steps):
+        """Boolean array: whether the rule may trade at grid points 0 .. n_steps - 1."""
+        return np.zeros(n_steps, dtype=bool)
 
     def _check_vol(self, required):
         object.__setattr__(self, "vol", check.real(type(self).__name__, "vol", self.vol,
@@ -52,6 +58,9 @@ class StaticHedge(Strategy):
     def __post_init__(self):
         self._check_vol(required=True)
 
+    def schedule(self, n_steps):
+        return np.arange(n_steps) == 0
+
 
 @dataclass(frozen=True)
 class DeltaHedge(Strategy):
@@ -71,3 +80,6 @@ class DeltaHedge(Strategy):
         self._check_vol(required=True)
         object.__setattr__(self, "every",
                            check.integer(type(self).__name__, "every", self.every, low=1))
+
+    def schedule(self, n_steps):
+        return np.arange(n_steps) % self.every == 0

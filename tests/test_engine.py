@@ -167,3 +167,11 @@ def test_summary_matches_numpy(base):
     assert float(row.cvar_99) == pytest.approx(-x[x <= q01].mean(), rel=1e-12)
     assert float(row.mean_trades) == pytest.approx(
         base.trades.sel(strategy="weekly", cost="50bp").values.mean())
+
+
+def test_first_path_runs_a_slice_of_a_larger_run(base):
+    part = gh.simulate(MARKET, BOOK, HEDGES, COSTS, first_path=1000,
+                       **{**KW, "n_paths": 500})
+    np.testing.assert_array_equal(part.path, np.arange(1000, 1500))
+    for v in VARS:
+        np.testing.assert_array_equal(part[v], base[v].isel(path=slice(1000, 1500)))
