@@ -6,11 +6,12 @@ from .costs import Costs  # noqa: E402
 from .engine import hedge_paths, simulate  # noqa: E402
 from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
 from .metrics import summary  # noqa: E402
-from .models import BlackScholes  # noqa: E402
+from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
 from .strategies import DeltaHedge, NoHedge, StaticHedge, Strategy  # noqa: E402
 
 __all__ = [
+    "Bates", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
     "Position", "StaticHedge", "Strategy", "greeks", "hedge_paths", "price", "simulate",
     "summary",

@@ -31,7 +31,7 @@ from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
 from .kernels import _math
-from .models import BlackScholes
+from .models import Market
 from .pricing import bs_price
 from .strategies import NoHedge, Strategy
 
@@ -236,7 +236,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
 
     Parameters
     ----------
-    market : BlackScholes
+    market : BlackScholes, Merton, Kou, Heston or Bates
         The market model (its family selects the compiled kernel).
     book : Book or Position
         The options the hedger holds (negative quantities: written).
@@ -268,9 +268,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         the full configuration as JSON.
     """
     owner = "simulate"
-    if not isinstance(market, BlackScholes):
-        raise ValueError(f"{owner}: 'market' must be a market model such as BlackScholes; "
-                         f"got {type(market).__name__}")
+    if not isinstance(market, Market):
+        raise ValueError(f"{owner}: 'market' must be a market model (BlackScholes, Merton, Kou, "
+                         f"Heston, Bates); got {type(market).__name__}")
     book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
         owner, book, hedges, costs, seed, stream, device, dtype)
     n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)

@@ -75,19 +75,47 @@ def uniform53(hi, lo):
 
 
 @register_jitable
-def normal_pair(k0, k1, path, step, block):
-    """Two independent standard normals for (path, step, block) by Box-Muller.
-
-    Counter = (path, step, block, 0), key = (seed, stream). ``u1`` from words 0-1, ``u2`` from
-    words 2-3: z1 = sqrt(-2 ln u1) cos(2 pi u2), z2 = sqrt(-2 ln u1) sin(2 pi u2).
-    """
+def uniform_pair(k0, k1, path, step, block):
+    """Two independent uniforms in (0, 1] from the Philox block of counter (path, step, block, 0)
+    and key (seed, stream)."""
     w0, w1, w2, w3 = philox4x32(np.uint64(path), np.uint64(step), np.uint64(block),
                                 np.uint64(0), k0, k1)
-    u1 = uniform53(w0, w1)
-    u2 = uniform53(w2, w3)
+    return uniform53(w0, w1), uniform53(w2, w3)
+
+
+@register_jitable
+def box_muller(u1, u2):
+    """z1 = sqrt(-2 ln u1) cos(2 pi u2), z2 = sqrt(-2 ln u1) sin(2 pi u2): independent N(0, 1)."""
     r = math.sqrt(-2.0 * math.log(u1))
     angle = _TWO_PI * u2
     return r * math.cos(angle), r * math.sin(angle)
+
+
+@register_jitable
+def normal_pair(k0, k1, path, step, block):
+    """Two independent standard normals for (path, step, block) by Box-Muller."""
+    u1, u2 = uniform_pair(k0, k1, path, step, block)
+    return box_muller(u1, u2)
+
+
+# Jumps per step are capped here; models refuse lam * dt > MAX_JUMP_MEAN, where
+# P(N > MAX_JUMPS) < 1e-47, so the cap never binds in practice.
+MAX_JUMPS = 64
+MAX_JUMP_MEAN = 5.0
+
+
+@register_jitable
+def poisson_count(u, mean):
+    """Poisson(mean) by sequential inversion of the uniform ``u``: the smallest n with
+    P(N <= n) >= u, capped at MAX_JUMPS."""
+    p = math.exp(-mean)
+    cdf = p
+    n = 0
+    while u > cdf and n < MAX_JUMPS:
+        n += 1
+        p *= mean / n
+        cdf += p
+    return n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +220,10 @@ def bs_vega(spot, strike, tau, vol, rate, div):
 # ---------------------------------------------------------------------------------------------
 FAMILY_GBM = 0
 FAMILY_SUPPLIED = 1
+FAMILY_MERTON = 2
+FAMILY_KOU = 3
+FAMILY_HESTON = 4
+FAMILY_BATES = 5
 
 
 @register_jitable
@@ -222,6 +254,125 @@ def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign):
 
 
 @register_jitable
+def lognormal_jumps(key0, key1, path, k, block, lam_dt, mu_j, sigma_j):
+    """Summed log size of the Merton jumps on one step: N ~ Poisson(lam dt) from block
+    ``block``; given N, the sum of N N(mu_j, sigma_j^2) is exactly N mu_j + sigma_j sqrt(N) Z
+    with Z from block ``block + 1`` (drawn only when a jump occurs)."""
+    u, _ = uniform_pair(key0, key1, path, k, block)
+    n = poisson_count(u, lam_dt)
+    if n == 0:
+        return 0.0
+    z, _ = normal_pair(key0, key1, path, k, block + 1)
+    return n * mu_j + sigma_j * math.sqrt(n) * z
+
+
+@register_jitable
+def merton_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+    """Exact Merton step: ln S += mp[0] + mp[1] Z + jumps (see ``lognormal_jumps``).
+
+    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, mu_j, sigma_j). Antithetic twins
+    share their jumps and negate only the diffusion normal.
+    """
+    z, _ = normal_pair(key0, key1, path, k, 0)
+    x = mp[0] + mp[1] * sign * z + lognormal_jumps(key0, key1, path, k, 1, mp[2], mp[3], mp[4])
+    return s * math.exp(x), v
+
+
+@register_jitable
+def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+    """Exact Kou step: ln S += mp[0] + mp[1] Z + sum of N double-exponential jumps.
+
+    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, p, eta1, eta2). N ~ Poisson(lam dt)
+    from block 1; jump j draws (direction, size) from block 2 + j: up with probability p and
+    size -ln(u)/eta1, else down by -ln(u)/eta2.
+    """
+    z, _ = normal_pair(key0, key1, path, k, 0)
+    x = mp[0] + mp[1] * sign * z
+    u, _ = uniform_pair(key0, key1, path, k, 1)
+    n = poisson_count(u, mp[2])
+    for j in range(n):
+        direction, size = uniform_pair(key0, key1, path, k, 2 + j)
+        if direction <= mp[3]:
+            x -= math.log(size) / mp[4]
+        else:
+            x += math.log(size) / mp[5]
+    return s * math.exp(x), v
+
+
+@register_jitable
+def heston_increment(v, mp, key0, key1, path, k, sign):
+    """One Heston step of (ln S, v): returns (increment of ln S, v_next).
+
+    mp (see ``Heston.kernel_params``): 0 (mu - lam k) dt, 1 kappa, 2 theta, 3 xi, 4 rho, 5 dt,
+    6 scheme (0 QE, 1 Euler), 7 e^{-kappa dt}, 8-9 QE variance coefficients, 10-13 K0..K3.
+    One Philox block gives (z_v, z_s) by Box-Muller; the QE exponential branch uses
+    Phi(-z_v) as its uniform, so antithetic twins (z -> -z) stay exact.
+
+    QE (Andersen 2008): m = theta + (v - theta) e^{-kappa dt}, s^2 = v mp[8] + mp[9],
+    psi = s^2 / m^2. psi <= 1.5: v' = a (b + z_v)^2 with b^2 = 2/psi - 1 + sqrt(2/psi)
+    sqrt(2/psi - 1), a = m / (1 + b^2). psi > 1.5: v' = 0 with probability p = (psi - 1) /
+    (psi + 1), else ln((1 - p) / (1 - u)) / beta, beta = (1 - p) / m. Then
+    ln S' = ln S + mu dt + K0* + K1 v + K2 v' + sqrt(K3 (v + v')) z_s, where K0* is the
+    martingale correction making E[S'/S] = e^{mu dt} (Andersen's eqs. for A = K2 + K3/2);
+    when it does not exist (A too large, rare for rho > 0) the uncorrected K0 is used.
+    """
+    z_v, z_s = normal_pair(key0, key1, path, k, 0)
+    z_v *= sign
+    z_s *= sign
+    if mp[6] > 0.5:
+        # Full-truncation Euler: the drift and diffusion see max(v, 0), v itself may dip below.
+        vp = max(v, 0.0)
+        root = math.sqrt(vp * mp[5])
+        rho = mp[4]
+        x = mp[0] - 0.5 * vp * mp[5] + root * (rho * z_v + math.sqrt(1.0 - rho * rho) * z_s)
+        return x, v + mp[1] * (mp[2] - vp) * mp[5] + mp[3] * root * z_v
+    m = mp[2] + (v - mp[2]) * mp[7]
+    k1, k2, k3 = mp[11], mp[12], mp[13]
+    big_a = k2 + 0.5 * k3
+    if m <= 0.0:
+        # v = theta = 0: the variance stays at 0 and the price only drifts.
+        return mp[0], 0.0
+    psi = (v * mp[8] + mp[9]) / (m * m)
+    if psi <= 1.5:
+        t = 2.0 / psi
+        b2 = t - 1.0 + math.sqrt(t) * math.sqrt(t - 1.0)
+        a = m / (1.0 + b2)
+        b = math.sqrt(b2)
+        v_next = a * (b + z_v) * (b + z_v)
+        if big_a < 0.5 / a:
+            k0 = -big_a * b2 * a / (1.0 - 2.0 * big_a * a) + 0.5 * math.log(
+                1.0 - 2.0 * big_a * a) - (k1 + 0.5 * k3) * v
+        else:
+            k0 = mp[10]
+    else:
+        p = (psi - 1.0) / (psi + 1.0)
+        beta = (1.0 - p) / m
+        tail = norm_cdf(-z_v)  # 1 - u, accurate for u near 1
+        v_next = 0.0 if tail >= 1.0 - p else math.log((1.0 - p) / tail) / beta
+        if big_a < beta:
+            k0 = -math.log(p + beta * (1.0 - p) / (beta - big_a)) - (k1 + 0.5 * k3) * v
+        else:
+            k0 = mp[10]
+    x = mp[0] + k0 + k1 * v + k2 * v_next + math.sqrt(k3 * (v + v_next)) * z_s
+    return x, v_next
+
+
+@register_jitable
+def heston_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+    """Heston step (QE or Euler, see ``heston_increment``)."""
+    x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
+    return s * math.exp(x), v_next
+
+
+@register_jitable
+def bates_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+    """Bates step: Heston increment plus Merton jumps (mp[14:17] = lam dt, mu_j, sigma_j)."""
+    x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
+    x += lognormal_jumps(key0, key1, path, k, 1, mp[14], mp[15], mp[16])
+    return s * math.exp(x), v_next
+
+
+@register_jitable
 def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign):
     """Read the next spot from a supplied (paths x points) price array (back-testing)."""
     return paths[local, k + 1], v
@@ -231,6 +382,10 @@ def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign):
 FAMILIES = {
     FAMILY_GBM: (given_start, gbm_step),
     FAMILY_SUPPLIED: (supplied_start, supplied_step),
+    FAMILY_MERTON: (given_start, merton_step),
+    FAMILY_KOU: (given_start, kou_step),
+    FAMILY_HESTON: (given_start, heston_step),
+    FAMILY_BATES: (given_start, bates_step),
 }
 
 
