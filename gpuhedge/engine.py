@@ -31,7 +31,7 @@ from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
 from .kernels import _math
-from .models import Market
+from .models import Heston, Market
 from .pricing import bs_price
 from .strategies import NoHedge, Strategy
 
@@ -102,10 +102,34 @@ def _book_tau(book_table, times, dividend):
     return np.stack([np.sqrt(tau), np.exp(-dividend * tau)], axis=-1)
 
 
-def _hedger_table(strategies, reference_vol):
-    """Rows (kind, vol): the rule's code and its hedge (and pricing) vol."""
-    return np.array([(s.kind, reference_vol if s.vol is None else s.vol)
-                     for s in strategies.values()], dtype=np.float64)
+def _hedger_table(owner, strategies, market, book_table):
+    """Rows (kind, vol, hedge-vol rule, premium) of the kernel's hedger table.
+
+    The premium is the Black-Scholes value of the book at t=0 at the vol the strategy's rule
+    gives there; with supplied paths (``market`` None) it is NaN and the kernel prices the book
+    at each path's first price.
+    """
+    rows = []
+    for name, s in strategies.items():
+        if s.rule != _math.RULE_CONSTANT and not isinstance(market, Heston):
+            raise ValueError(f"{owner}: 'hedges[{name!r}].hedge_vol' = {s.hedge_vol!r} needs a "
+                             f"stochastic-volatility market (Heston or Bates); got "
+                             f"{type(market).__name__ if market else 'supplied paths'}")
+        vol = market.reference_vol if s.vol is None else s.vol
+        premium = math.nan if market is None else _premium(book_table, market, vol, s.rule)
+        rows.append((s.kind, vol, s.rule, premium))
+    return np.array(rows, dtype=np.float64)
+
+
+def _premium(book_table, market, vol, rule):
+    """Black-Scholes value of the book at t=0, each option at the vol of the hedge-vol rule."""
+    spot, v0 = market.initial_state()
+    hp = market.hedge_params()
+    value = 0.0
+    for strike, maturity, quantity, is_call, _, _ in book_table:
+        value += quantity * bs_price(spot, strike, maturity, _math.rule_vol(
+            rule, vol, v0, hp, maturity), market.rate, market.dividend, is_call > 0.5)
+    return float(value)
 
 
 def _schedule(strategies, n_steps):
@@ -136,7 +160,7 @@ def _default_chunk(n_hedgers, n_costs, dtype):
     return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
 
 
-def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, costs, rate,
+def _run(family, spot0, v0, mp, hp, paths, times, book_table, strategies, hedgers, costs, rate,
          dividend, *, first_path=0, n_paths, seed, stream, antithetic, device, dtype, chunk_paths):
     """Run the kernel chunk by chunk; host arrays (pnl, cost, trades, terminal spot) out."""
     nh, nc = hedgers.shape[0], costs.shape[0]
@@ -153,8 +177,9 @@ def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, c
             target.kernel(family, dtype.name)(*args)
 
     grid = xp.asarray(_grid(times, rate, dividend))
-    tables = [xp.asarray(a) for a in (mp, book_table, _book_tau(book_table, times, dividend),
-                                      hedgers, _schedule(strategies, times.size - 1), costs)]
+    tables = [xp.asarray(a) for a in (mp, hp, book_table,
+                                      _book_tau(book_table, times, dividend), hedgers,
+                                      _schedule(strategies, times.size - 1), costs)]
     pnl = np.empty((nh, nc, n_paths))
     cost = np.empty((nh, nc, n_paths))
     trades = np.empty((nh, nc, n_paths), dtype=np.int32)
@@ -168,8 +193,8 @@ def _run(family, spot0, v0, mp, paths, times, book_table, strategies, hedgers, c
                    xp.empty((nh, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
-               float(spot0), float(v0), tables[0], chunk_paths_arr, grid, *tables[1:5],
-               tables[5], float(rate), float(dividend), state, *out)
+               float(spot0), float(v0), tables[0], tables[1], chunk_paths_arr, grid,
+               *tables[2:], float(rate), float(dividend), state, *out)
         sl = slice(start, start + n)
         pnl[..., sl], cost[..., sl], trades[..., sl], spot[sl] = map(backend.to_numpy, out)
     return pnl, cost, trades, spot
@@ -278,20 +303,20 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     n_steps = check.integer(owner, "n_steps", n_steps, low=1, high=MAX_STEPS)
     if not isinstance(antithetic, bool):
         raise ValueError(f"{owner}: 'antithetic' must be True or False; got {antithetic!r}")
-    hedgers = _hedger_table(strategies, market.reference_vol)
-    costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
-    chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
-        else check.integer(owner, "chunk_paths", chunk_paths, low=1)
-
     horizon = book.horizon
     times = horizon * np.arange(n_steps + 1) / n_steps
     book_table = _book_table(owner, book, times, f"choose 'n_steps' so that it is a multiple of "
                              f"horizon / n_steps = {horizon / n_steps:.6g}")
+    hedgers = _hedger_table(owner, strategies, market, book_table)
+    costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
+    chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
+        else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     spot0, v0 = market.initial_state()
     pnl, cost, trades, spot = _run(
-        market.family, spot0, v0, market.kernel_params(horizon / n_steps), None, times,
-        book_table, strategies, hedgers, costs_table, market.rate, market.dividend,
-        first_path=first_path, n_paths=n_paths, seed=seed, stream=stream, antithetic=antithetic, device=device, dtype=dtype,
+        market.family, spot0, v0, market.kernel_params(horizon / n_steps),
+        market.hedge_params(), None, times, book_table, strategies, hedgers, costs_table,
+        market.rate, market.dividend, first_path=first_path, n_paths=n_paths, seed=seed,
+        stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
 
     config = {"market": _describe(market), "book": _describe(book),
@@ -300,18 +325,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
     ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times, first_path)
-    premium = [_book_value(book_table, spot0, vol, market) for vol in hedgers[:, 1]]
-    ds["premium"] = ("strategy", np.array(premium),
+    ds["premium"] = ("strategy", hedgers[:, _math.HEDGER_PREMIUM],
                      {"long_name": "value paid for the book at t=0 (negative: received)",
                       "units": "currency"})
     return ds
-
-
-def _book_value(book_table, spot, vol, market):
-    """Black-Scholes value at t=0 of the book at ``vol`` (the kernel's ``book_value``)."""
-    return float(np.sum(book_table[:, 2] * bs_price(
-        spot, book_table[:, 0], book_table[:, 1], vol, market.rate, market.dividend,
-        book_table[:, 3] > 0.5)))
 
 
 def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, device=None,
@@ -363,15 +380,15 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         if s.vol is None:
             raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there "
                              f"is no market vol); got {name!r}: {s!r}")
-    hedgers = _hedger_table(strategies, math.nan)
+    hedgers = _hedger_table(owner, strategies, None, book_table)
     costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
     n_paths = prices.shape[0]
     chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     pnl, cost, trades, spot = _run(
-        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), prices.astype(dtype), times, book_table,
-        strategies, hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0, stream=0,
-        antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
+        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(2), prices.astype(dtype), times,
+        book_table, strategies, hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0,
+        stream=0, antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": _describe(book),
               "hedges": {k: _describe(v) for k, v in strategies.items()},

@@ -58,6 +58,10 @@ class Market:
         """(S_0, second state variable) at t = 0."""
         return self.spot, 0.0
 
+    def hedge_params(self) -> np.ndarray:
+        """Constants of the hedge-vol rules (``_math.HP_*``): (kappa, theta) for Heston types."""
+        return np.zeros(2)
+
     def _check_jump_step(self, dt):
         """The per-step Poisson draw is capped (``_math.MAX_JUMPS``): keep lam dt small."""
         if self.lam * dt > _math.MAX_JUMP_MEAN:
@@ -235,6 +239,9 @@ class Heston(Market):
 
     def initial_state(self):
         return self.spot, self.v0
+
+    def hedge_params(self) -> np.ndarray:
+        return np.array([self.kappa, self.theta])
 
     def kernel_params(self, dt: float) -> np.ndarray:
         """Step constants of ``_math.heston_step`` (Andersen 2008, section 3.2 and 4.2)."""

@@ -10,14 +10,28 @@ from . import _validation as check
 from .kernels import _math
 
 _MAX_VOL = 10.0
+# hedge_vol rule name -> kernel code. "constant": the strategy's own implied vol ``vol`` (the
+# practitioner's Black-Scholes delta); "instantaneous": sqrt(v_t) of a Heston-type market;
+# "expected-average": sqrt(theta + (v_t - theta)(1 - e^{-kappa tau})/(kappa tau)), the root
+# of the expected average Heston variance to each option's maturity.
+HEDGE_VOL_RULES = {"constant": _math.RULE_CONSTANT, "instantaneous": _math.RULE_INSTANTANEOUS,
+                   "expected-average": _math.RULE_EXPECTED_AVERAGE}
 
 
 class Strategy:
     """Base of all strategies: ``vol`` is the hedge vol, also the vol at which the hedger buys or
-    sells the book at t=0 (None: the market's reference vol)."""
+    sells the book at t=0 (None: the market's reference vol); ``hedge_vol`` names the rule that
+    turns the market state into the Black-Scholes vol of the hedge ratio (``HEDGE_VOL_RULES``;
+    the premium at t=0 uses the same rule)."""
 
     vol: float | None
     every: int = 0
+    hedge_vol: str = "constant"
+
+    @property
+    def rule(self) -> int:
+        """Kernel code of the hedge-vol rule."""
+        return HEDGE_VOL_RULES[self.hedge_vol]
 
     def __new__(cls, *args, **kwargs):
         if cls is Strategy:
@@ -30,6 +44,7 @@ class Strategy:
         return np.zeros(n_steps, dtype=bool)
 
     def _check_vol(self, required):
+        check.choice(type(self).__name__, "hedge_vol", self.hedge_vol, tuple(HEDGE_VOL_RULES))
         object.__setattr__(self, "vol", check.real(type(self).__name__, "vol", self.vol,
                                                    0.0, _MAX_VOL, low_open=True,
                                                    none_ok=not required))
@@ -40,6 +55,7 @@ class NoHedge(Strategy):
     """Hold the book unhedged."""
 
     vol: float | None = None
+    hedge_vol: str = "constant"
 
     kind = _math.KIND_NONE
 
@@ -52,6 +68,7 @@ class StaticHedge(Strategy):
     """Hedge once at t=0 with the Black-Scholes delta at ``vol`` and hold to the horizon."""
 
     vol: float = 0.2
+    hedge_vol: str = "constant"
 
     kind = _math.KIND_STATIC
 
@@ -73,6 +90,7 @@ class DeltaHedge(Strategy):
 
     vol: float = 0.2
     every: int = 1
+    hedge_vol: str = "constant"
 
     kind = _math.KIND_DELTA_EVERY
 

@@ -32,7 +32,8 @@ def test_dataset_shape_units_and_provenance(base):
     for v in ("pnl", "cost_paid", "trades", "terminal_spot", "premium"):
         assert "units" in base[v].attrs and "long_name" in base[v].attrs
     config = json.loads(base.attrs["config"])
-    assert config["hedges"]["weekly"] == {"type": "DeltaHedge", "vol": 0.25, "every": 5}
+    assert config["hedges"]["weekly"] == {"type": "DeltaHedge", "vol": 0.25, "every": 5,
+                                         "hedge_vol": "constant"}
     assert base.attrs["seed"] == 11 and base.attrs["precision"] == "float64"
     assert base.attrs["gpuhedge_version"] == gh.__version__
     np.testing.assert_allclose(base.premium.sel(strategy="daily"),
@@ -149,7 +150,7 @@ def test_single_objects_get_default_names():
     ds = gh.simulate(MARKET, gh.Position(gh.EuropeanCall(100.0, 0.5), -1.0),
                      gh.DeltaHedge(vol=0.2, every=2), gh.Costs(proportional=1e-3),
                      n_paths=10, n_steps=4, device="cpu")
-    assert list(ds.strategy.values) == ["DeltaHedge(vol=0.2, every=2)"]
+    assert list(ds.strategy.values) == ["DeltaHedge(vol=0.2, every=2, hedge_vol='constant')"]
     assert list(ds.cost.values) == ["Costs(proportional=0.001, fixed=0.0)"]
     listed = gh.simulate(MARKET, BOOK, [gh.NoHedge(), gh.StaticHedge(vol=0.3)],
                          n_paths=10, n_steps=4, device="cpu")

@@ -397,9 +397,18 @@ KIND_NONE = 0
 KIND_STATIC = 1
 KIND_DELTA_EVERY = 2
 
+# Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
+# constants the rules need: (kappa, theta) of Heston-type models.
+RULE_CONSTANT = 0  # the strategy's own implied vol
+RULE_INSTANTANEOUS = 1  # sqrt(v_t)
+RULE_EXPECTED_AVERAGE = 2  # Heston expected average variance to each option's maturity
+HP_KAPPA, HP_THETA = 0, 1
+
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
-HEDGER_KIND, HEDGER_VOL = 0, 1
+# premium: the value paid for the book at t=0, or NaN to price it at the hedge vol in the kernel
+# (supplied paths, whose first price differs per path).
+HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM = 0, 1, 2, 3
 COST_PROPORTIONAL, COST_FIXED = 0, 1
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
 # Per (hedger, path) accumulators. Costs are linear in two sums, so the kernel keeps the sums
@@ -422,15 +431,39 @@ def book_value(book, spot, t, vol, rate, div, k):
 
 
 @register_jitable
-def book_delta(book, book_tau, log_spot, vol, rate, div, k):
-    """Black-Scholes delta of the options alive at grid point k; ``book_tau[k, i]`` holds
-    sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, so one evaluation costs one erfc per option."""
+def expected_average_vol(v, kappa, theta, tau):
+    """sqrt of the expected average Heston variance over the next ``tau`` years:
+    sqrt(theta + (v - theta) (1 - e^{-kappa tau}) / (kappa tau)); sqrt(v) at tau = 0."""
+    if tau <= 0.0:
+        return math.sqrt(max(v, 0.0))
+    x = kappa * tau
+    return math.sqrt(max(theta + (v - theta) * (-math.expm1(-x) / x), 0.0))
+
+
+@register_jitable
+def rule_vol(rule, vol, v, hp, tau):
+    """The Black-Scholes vol a hedge-vol rule uses for an option ``tau`` years from maturity."""
+    if rule == RULE_INSTANTANEOUS:
+        return math.sqrt(max(v, 0.0))
+    if rule == RULE_EXPECTED_AVERAGE:
+        return expected_average_vol(v, hp[HP_KAPPA], hp[HP_THETA], tau)
+    return vol
+
+
+@register_jitable
+def book_delta(book, book_tau, log_spot, v, rule, vol, hp, rate, div, k):
+    """Black-Scholes delta of the options alive at grid point k at the vol of the hedge-vol
+    rule. ``book_tau[k, i]`` holds sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, so one evaluation
+    costs one erfc per option (constant and instantaneous rules; the expected-average rule adds
+    one expm1 and one sqrt per option)."""
     total = 0.0
     for i in range(book.shape[0]):
         if k < book[i, BOOK_STEP]:
+            sqrt_tau = book_tau[k, i, TAU_SQRT]
             total += book[i, BOOK_QUANTITY] * delta_from(
-                log_spot - book[i, BOOK_LOG_STRIKE], book_tau[k, i, TAU_SQRT],
-                book_tau[k, i, TAU_DIV_DISCOUNT], vol, rate, div, book[i, BOOK_IS_CALL] > 0.5)
+                log_spot - book[i, BOOK_LOG_STRIKE], sqrt_tau, book_tau[k, i, TAU_DIV_DISCOUNT],
+                rule_vol(rule, vol, v, hp, sqrt_tau * sqrt_tau), rate, div,
+                book[i, BOOK_IS_CALL] > 0.5)
     return total
 
 
@@ -477,7 +510,7 @@ def make_run_path(start, step, cast):
     pnl = present value at t=0 of all these cash flows minus the present value of costs.
     """
 
-    def run_path(path, local, key0, key1, antithetic, spot0, v0, mp, paths, grid, book,
+    def run_path(path, local, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
                  book_tau, hedgers, schedule, costs, rate, div, state, out_pnl, out_cost,
                  out_trades, out_spot):
         n_steps = grid.shape[0] - 1
@@ -495,8 +528,11 @@ def make_run_path(start, step, cast):
         v = v0
         for h in range(n_hedgers):
             state[STATE_POSITION, h, local] = 0.0
-            state[STATE_FLOW, h, local] = -book_value(book, s, grid[0, GRID_TIME],
-                                                      hedgers[h, HEDGER_VOL], rate, div, 0)
+            premium = hedgers[h, HEDGER_PREMIUM]
+            if premium != premium:
+                premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate,
+                                     div, 0)
+            state[STATE_FLOW, h, local] = -premium
             for row in range(STATE_TRADES, N_STATE):
                 state[row, h, local] = 0.0
 
@@ -520,17 +556,21 @@ def make_run_path(start, step, cast):
                 break
             log_spot = math.nan  # computed once per grid point, when a hedger needs it
             cached_vol = -1.0
+            cached_rule = -1.0
             cached_delta = 0.0
             for h in range(n_hedgers):
                 if schedule[k, h] == 0:
                     continue
                 vol = hedgers[h, HEDGER_VOL]
-                # Hedgers sharing a hedge vol share one delta evaluation per grid point.
-                if vol != cached_vol:
+                rule = hedgers[h, HEDGER_RULE]
+                # Hedgers sharing a hedge-vol rule share one delta evaluation per grid point.
+                if vol != cached_vol or rule != cached_rule:
                     if log_spot != log_spot:
                         log_spot = math.log(s)
-                    cached_delta = book_delta(book, book_tau, log_spot, vol, rate, div, k)
+                    cached_delta = book_delta(book, book_tau, log_spot, v, int(rule), vol, hp,
+                                              rate, div, k)
                     cached_vol = vol
+                    cached_rule = rule
                 qty = -cached_delta - state[STATE_POSITION, h, local]
                 if qty != 0.0:
                     trade(state, h, local, qty, s, disc)

@@ -31,12 +31,12 @@ def kernel(family: int, dtype: str):
         _math.make_run_path(*_math.FAMILIES[family], np.dtype(dtype).type))
 
     @cuda.jit
-    def run(path_offset, key0, key1, antithetic, spot0, v0, mp, paths, grid, book, book_tau,
+    def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
             hedgers, schedule, costs, rate, div, state, out_pnl, out_cost, out_trades,
             out_spot):
         local = cuda.grid(1)
         if local < out_spot.shape[0]:
-            run_path(path_offset + local, local, key0, key1, antithetic, spot0, v0, mp, paths,
+            run_path(path_offset + local, local, key0, key1, antithetic, spot0, v0, mp, hp, paths,
                      grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
                      out_pnl, out_cost, out_trades, out_spot)
 
