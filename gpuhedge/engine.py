@@ -386,7 +386,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     pnl, cost, trades, spot = _run(
-        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(2), prices.astype(dtype), times,
+        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, strategies, hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0,
         stream=0, antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},

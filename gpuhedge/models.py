@@ -59,8 +59,9 @@ class Market:
         return self.spot, 0.0
 
     def hedge_params(self) -> np.ndarray:
-        """Constants of the hedge-vol rules (``_math.HP_*``): (kappa, theta) for Heston types."""
-        return np.zeros(2)
+        """Constants of the hedge-vol rules (``_math.HP_*``): (kappa, theta, xi, rho) for Heston
+        types, zeros otherwise."""
+        return np.zeros(4)
 
     def _check_jump_step(self, dt):
         """The per-step Poisson draw is capped (``_math.MAX_JUMPS``): keep lam dt small."""
@@ -241,7 +242,7 @@ class Heston(Market):
         return self.spot, self.v0
 
     def hedge_params(self) -> np.ndarray:
-        return np.array([self.kappa, self.theta])
+        return np.array([self.kappa, self.theta, self.xi, self.rho])
 
     def kernel_params(self, dt: float) -> np.ndarray:
         """Step constants of ``_math.heston_step`` (Andersen 2008, section 3.2 and 4.2)."""

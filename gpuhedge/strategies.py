@@ -13,9 +13,11 @@ _MAX_VOL = 10.0
 # hedge_vol rule name -> kernel code. "constant": the strategy's own implied vol ``vol`` (the
 # practitioner's Black-Scholes delta); "instantaneous": sqrt(v_t) of a Heston-type market;
 # "expected-average": sqrt(theta + (v_t - theta)(1 - e^{-kappa tau})/(kappa tau)), the root
-# of the expected average Heston variance to each option's maturity.
+# of the expected average Heston variance to each option's maturity; "min-variance": that
+# delta plus rho xi / S * dC/dv (see ``_math.book_delta``).
 HEDGE_VOL_RULES = {"constant": _math.RULE_CONSTANT, "instantaneous": _math.RULE_INSTANTANEOUS,
-                   "expected-average": _math.RULE_EXPECTED_AVERAGE}
+                   "expected-average": _math.RULE_EXPECTED_AVERAGE,
+                   "min-variance": _math.RULE_MIN_VARIANCE}
 
 
 class Strategy:

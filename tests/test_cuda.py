@@ -10,6 +10,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -24,6 +25,15 @@ HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1), "every 3": gh.DeltaHed
           "static": gh.StaticHedge(vol=0.3), "none": gh.NoHedge()}
 COSTS = {"free": gh.Costs(), "costly": gh.Costs(proportional=1e-3, fixed=0.05)}
 VARS = ("pnl", "cost_paid", "trades", "terminal_spot")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", gh.FellerWarning)
+    SV = dict(spot=100.0, rate=0.03, v0=0.05, kappa=1.5, theta=0.04, xi=0.6, rho=-0.6)
+    MODELS = [gh.Merton(spot=100.0, vol=0.2, rate=0.03, lam=3.0, mu_j=-0.1, sigma_j=0.2),
+              gh.Kou(spot=100.0, vol=0.2, rate=0.03, lam=3.0, p=0.4, eta1=8.0, eta2=6.0),
+              gh.Heston(**SV), gh.Heston(**SV, scheme="euler"),
+              gh.Bates(**SV, lam=3.0, mu_j=-0.1, sigma_j=0.2)]
+SV_HEDGES = {**HEDGES, **{r: gh.DeltaHedge(vol=0.2, every=2, hedge_vol=r) for r in (
+    "instantaneous", "expected-average", "min-variance")}}
 
 
 def _assert_same(a, b, rtol):
@@ -38,6 +48,12 @@ def _check_parity(n_paths, rtol):
             gpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cuda", chunk_paths=48, **kw)
             cpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cpu", **kw)
             _assert_same(gpu, cpu, rtol)
+    for market in MODELS:
+        hedges = SV_HEDGES if isinstance(market, gh.Heston) else HEDGES
+        kw = dict(n_paths=n_paths, n_steps=20, seed=5)
+        gpu = gh.simulate(market, BOOK, hedges, COSTS, device="cuda", **kw)
+        cpu = gh.simulate(market, BOOK, hedges, COSTS, device="cpu", **kw)
+        _assert_same(gpu, cpu, rtol)
     rng = np.random.default_rng(0)
     prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_paths, 21)), axis=1))
     times = np.linspace(0.0, 0.5, 21)

@@ -200,12 +200,20 @@ def bs_gamma(spot, strike, tau, vol, rate, div):
 
 
 @register_jitable
+def vega_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
+    """Vega S e^{-q tau} n(d1) sqrt(tau) from precomputed ln(S/K), sqrt(tau) and e^{-q tau}."""
+    if sqrt_tau <= 0.0 or vol <= 0.0:
+        return 0.0
+    d1 = d1_from(log_moneyness, sqrt_tau, vol, rate, div)
+    return spot * div_discount * norm_pdf(d1) * sqrt_tau
+
+
+@register_jitable
 def bs_vega(spot, strike, tau, vol, rate, div):
     """dV/dvol = S e^{-q tau} n(d1) sqrt(tau), the same for calls and puts."""
-    if tau <= 0.0 or vol <= 0.0:
-        return 0.0
-    d1 = bs_d1(spot, strike, tau, vol, rate, div)
-    return spot * math.exp(-div * tau) * norm_pdf(d1) * math.sqrt(tau)
+    tau = max(tau, 0.0)
+    return vega_from(spot, math.log(spot / strike), math.sqrt(tau), math.exp(-div * tau), vol,
+                     rate, div)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,11 +406,12 @@ KIND_STATIC = 1
 KIND_DELTA_EVERY = 2
 
 # Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
-# constants the rules need: (kappa, theta) of Heston-type models.
+# constants the rules need: (kappa, theta, xi, rho) of Heston-type models.
 RULE_CONSTANT = 0  # the strategy's own implied vol
 RULE_INSTANTANEOUS = 1  # sqrt(v_t)
 RULE_EXPECTED_AVERAGE = 2  # Heston expected average variance to each option's maturity
-HP_KAPPA, HP_THETA = 0, 1
+RULE_MIN_VARIANCE = 3  # expected-average delta + rho xi / S * dC/dv
+HP_KAPPA, HP_THETA, HP_XI, HP_RHO = 0, 1, 2, 3
 
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
@@ -445,25 +454,40 @@ def rule_vol(rule, vol, v, hp, tau):
     """The Black-Scholes vol a hedge-vol rule uses for an option ``tau`` years from maturity."""
     if rule == RULE_INSTANTANEOUS:
         return math.sqrt(max(v, 0.0))
-    if rule == RULE_EXPECTED_AVERAGE:
+    if rule == RULE_EXPECTED_AVERAGE or rule == RULE_MIN_VARIANCE:
         return expected_average_vol(v, hp[HP_KAPPA], hp[HP_THETA], tau)
     return vol
 
 
 @register_jitable
-def book_delta(book, book_tau, log_spot, v, rule, vol, hp, rate, div, k):
-    """Black-Scholes delta of the options alive at grid point k at the vol of the hedge-vol
-    rule. ``book_tau[k, i]`` holds sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, so one evaluation
-    costs one erfc per option (constant and instantaneous rules; the expected-average rule adds
-    one expm1 and one sqrt per option)."""
+def book_delta(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
+    """Hedge ratio dV/dS of the options alive at grid point k under a hedge-vol rule.
+
+    Black-Scholes delta at the rule's vol. The minimum-variance rule adds the variance
+    channel of a Heston-type market, rho xi / S * dC/dv (Bakshi, Cao and Chen 1997; Hull and
+    White 2017), with C approximated by Black-Scholes at the expected-average vol sigma, so
+    dC/dv = vega(sigma) w / (2 sigma), w = (1 - e^{-kappa tau}) / (kappa tau).
+    ``book_tau[k, i]`` holds sqrt(T_i - t_k) and e^{-q (T_i - t_k)}. Cost per option: one erfc
+    (constant, instantaneous), plus one expm1 and one sqrt (expected-average), plus one exp
+    (minimum-variance).
+    """
     total = 0.0
     for i in range(book.shape[0]):
         if k < book[i, BOOK_STEP]:
             sqrt_tau = book_tau[k, i, TAU_SQRT]
-            total += book[i, BOOK_QUANTITY] * delta_from(
-                log_spot - book[i, BOOK_LOG_STRIKE], sqrt_tau, book_tau[k, i, TAU_DIV_DISCOUNT],
-                rule_vol(rule, vol, v, hp, sqrt_tau * sqrt_tau), rate, div,
-                book[i, BOOK_IS_CALL] > 0.5)
+            tau = sqrt_tau * sqrt_tau
+            sigma = rule_vol(rule, vol, v, hp, tau)
+            moneyness = log_spot - book[i, BOOK_LOG_STRIKE]
+            div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
+            d = delta_from(moneyness, sqrt_tau, div_discount, sigma, rate, div,
+                           book[i, BOOK_IS_CALL] > 0.5)
+            if rule == RULE_MIN_VARIANCE and sigma > 0.0 and tau > 0.0:
+                x = hp[HP_KAPPA] * tau
+                w = -math.expm1(-x) / x
+                d += (hp[HP_RHO] * hp[HP_XI] / spot
+                      * vega_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
+                      * w / (2.0 * sigma))
+            total += book[i, BOOK_QUANTITY] * d
     return total
 
 
@@ -567,8 +591,8 @@ def make_run_path(start, step, cast):
                 if vol != cached_vol or rule != cached_rule:
                     if log_spot != log_spot:
                         log_spot = math.log(s)
-                    cached_delta = book_delta(book, book_tau, log_spot, v, int(rule), vol, hp,
-                                              rate, div, k)
+                    cached_delta = book_delta(book, book_tau, s, log_spot, v, int(rule), vol,
+                                              hp, rate, div, k)
                     cached_vol = vol
                     cached_rule = rule
                 qty = -cached_delta - state[STATE_POSITION, h, local]
