@@ -1,5 +1,78 @@
-"""Closed-form and transform prices: hedge inputs and test references."""
+"""Closed-form and transform prices: hedge inputs and test references.
 
-from .black_scholes import bs_delta, bs_gamma, bs_price, bs_vega, greeks, price
+``price`` and ``greeks`` dispatch on the market model:
 
-__all__ = ["bs_delta", "bs_gamma", "bs_price", "bs_vega", "greeks", "price"]
+* ``BlackScholes``: Black-Scholes-Merton closed forms (``black_scholes``);
+* ``Merton``: Merton's (1976) series of Black-Scholes prices (``merton``);
+* ``Kou``, ``Heston``, ``Bates``: Lewis' (2001) characteristic-function integral
+  (``transform``; Heston and Bates in the "little Heston trap" form).
+"""
+
+import numpy as np
+
+from ..models import Bates, BlackScholes, Heston, Kou, Merton
+from . import black_scholes, merton, transform
+from .black_scholes import bs_delta, bs_gamma, bs_price, bs_vega
+from .merton import merton_delta, merton_price
+
+__all__ = ["bs_delta", "bs_gamma", "bs_price", "bs_vega", "greeks", "merton_delta",
+           "merton_price", "price"]
+
+# model -> (values function, name of the state argument it takes: a vol or a variance)
+_PRICERS = {
+    BlackScholes: (black_scholes.values, "vol"),
+    Merton: (merton.values, "vol"),
+    Kou: (transform.kou_values, "vol"),
+    Heston: (transform.heston_values, "v"),
+    Bates: (transform.heston_values, "v"),
+}
+
+
+def price(market, option, spot=None, t=0.0, vol=None, v=None):
+    """Price of a European ``option`` at time ``t`` under ``market``.
+
+    Parameters
+    ----------
+    market : BlackScholes, Merton, Kou, Heston or Bates
+        The model; its real-world ``drift`` plays no part in the price.
+    option : EuropeanCall or EuropeanPut
+    spot : float or ndarray, optional
+        Spot at time ``t`` (default: the market's S_0); arrays broadcast.
+    t : float
+        Valuation time; the option has ``option.maturity - t`` left (none left: its payoff).
+    vol : float, optional
+        Overrides the (diffusion) vol of BlackScholes, Merton and Kou markets.
+    v : float, optional
+        Current variance of Heston and Bates markets (default: their v0).
+
+    Returns
+    -------
+    float or ndarray
+    """
+    return _values("price", market, option, spot, t, vol, v, greeks=False)["price"]
+
+
+def greeks(market, option, spot=None, t=0.0, vol=None, v=None):
+    """Dict of the price and Greeks of ``option`` (arguments as in ``price``).
+
+    Every model gives ``price`` and ``delta`` (dPrice/dS); BlackScholes adds ``gamma`` and
+    ``vega``; Heston and Bates add ``dv`` (dPrice/dv, the current variance), from which the
+    Heston minimum-variance delta is ``delta + rho * xi / spot * dv``.
+    """
+    return _values("greeks", market, option, spot, t, vol, v, greeks=True)
+
+
+def _values(verb, market, option, spot, t, vol, v, greeks):
+    try:
+        values, state = _PRICERS[type(market)]
+    except KeyError:
+        raise ValueError(f"{verb}: 'market' must be one of "
+                         f"{', '.join(m.__name__ for m in _PRICERS)}; "
+                         f"got {type(market).__name__}") from None
+    given = {"vol": vol, "v": v}
+    for name, value in given.items():
+        if name != state and value is not None:
+            raise ValueError(f"{verb}: '{name}' must be None for a {type(market).__name__} "
+                             f"market (it takes '{state}'); got {value!r}")
+    s = market.spot if spot is None else np.asarray(spot, dtype=float)
+    return values(market, option, s, option.maturity - t, greeks, given[state])

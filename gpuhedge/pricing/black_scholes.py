@@ -5,10 +5,8 @@ The formulas are the kernels' own (``gpuhedge.kernels._math``), compiled here wi
 """
 
 import numba
-import numpy as np
 
 from ..kernels import _math
-from ..models import BlackScholes
 
 _SIG7 = ["float64(float64, float64, float64, float64, float64, float64, boolean)"]
 _SIG6 = ["float64(float64, float64, float64, float64, float64, float64)"]
@@ -27,29 +25,13 @@ bs_vega = numba.vectorize(_SIG6)(_math.bs_vega)
 bs_vega.__doc__ = "bs_vega(spot, strike, tau, vol, rate, div): dV/dvol (calls and puts)."
 
 
-def _check_market(market, verb):
-    if not isinstance(market, BlackScholes):
-        raise ValueError(f"{verb}: 'market' must be a BlackScholes market (other models arrive "
-                         f"with their transform pricers); got {type(market).__name__}")
-
-
-def price(market, option, spot=None, t=0.0, vol=None):
-    """Price of a European ``option`` at time ``t`` under ``market``.
-
-    ``spot`` defaults to the market's S_0 (arrays broadcast); ``vol`` overrides the market's vol.
-    """
-    _check_market(market, "price")
-    s = market.spot if spot is None else np.asarray(spot, dtype=float)
-    v = market.vol if vol is None else vol
-    return bs_price(s, option.strike, option.maturity - t, v, market.rate, market.dividend,
-                    option.is_call)
-
-
-def greeks(market, option, spot=None, t=0.0, vol=None):
-    """Dict of price, delta, gamma and vega of ``option`` (see ``price`` for the arguments)."""
-    _check_market(market, "greeks")
-    s = market.spot if spot is None else np.asarray(spot, dtype=float)
-    v = market.vol if vol is None else vol
-    args = (s, option.strike, option.maturity - t, v, market.rate, market.dividend)
-    return {"price": bs_price(*args, option.is_call), "delta": bs_delta(*args, option.is_call),
-            "gamma": bs_gamma(*args), "vega": bs_vega(*args)}
+def values(market, option, spot, tau, greeks, vol=None):
+    """Price (and delta, gamma, vega if ``greeks``) of ``option`` under a ``BlackScholes``
+    market, ``tau`` before expiry; ``vol`` overrides the market's vol (arrays broadcast)."""
+    vol = market.vol if vol is None else vol
+    args = (spot, option.strike, tau, vol, market.rate, market.dividend)
+    out = {"price": bs_price(*args, option.is_call)}
+    if greeks:
+        out.update(delta=bs_delta(*args, option.is_call), gamma=bs_gamma(*args),
+                   vega=bs_vega(*args))
+    return out
