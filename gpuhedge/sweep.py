@@ -1,0 +1,672 @@
+"""Sweeps: a grid of scenarios x strategies x costs, run as Dask tasks into one Zarr store.
+
+A *scenario* is one market, book and time grid: a model of a dict of models, a named scenario
+(a dict of field overrides) and a point of the grid of swept fields. A *task* is one scenario
+and one block of ``chunk_paths`` paths: one kernel pass runs every strategy and cost level on
+those paths (common random numbers), and the task writes its own whole chunks into the store
+(see ``gpuhedge.store``). Every scenario uses the same ``seed`` and ``stream``, so path p
+draws the same random numbers in every cell of the grid (common random numbers across
+markets too); the numbers depend only on (seed, stream, p), so a task computes the same bytes
+whichever worker runs it, in whatever order, and before or after an interruption.
+
+Swept fields are dotted paths into ``{"market": .., "book": .., "hedges": {name: ..},
+"costs": {name: ..}, "n_steps": ..}``:
+
+* ``"market.vol"``, ``"market.rho"``: a field of the market model;
+* ``"book.maturity"``, ``"book.strike"``, ``"book.quantity"``: that field of every position
+  (``"book.positions.0.option.strike"`` reaches one position);
+* ``"hedges.daily.vol"`` or ``"hedges.*.vol"`` (every strategy with a ``vol``),
+  ``"costs.*.proportional"``;
+* ``"n_steps"``.
+
+Objects are rebuilt with ``dataclasses.replace``, so every value is validated by its class.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import numbers
+import os
+import sys
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from . import _validation as check
+from . import backend
+from . import store as zstore
+from .costs import Costs
+from .engine import _as_book, _describe, _named, simulate
+from .instruments import Book, Position
+from .models import Market
+from .strategies import Strategy
+
+OWNER = "sweep"
+RESERVED = ("strategy", "cost", "path", zstore.PATH_CHUNK)
+CPU_CHUNK = 2**20      # paths per chunk on a CPU: 4 MiB per float32 cell chunk
+GPU_CHUNK = 2**22      # a GPU wants more paths per launch
+TASK_BYTES = 512 * 2**20  # host memory of one task's results, float64 and storage copies
+_KERNEL_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    index: tuple     # positions along the scenario dims
+    label: str       # "market.vol=0.2, book.maturity=1" (for messages)
+    market: Market
+    book: Book
+    hedges: dict
+    costs: dict
+    n_steps: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a task needs (pickled once per worker by Dask)."""
+    path: str
+    scenarios: tuple
+    scenario_dims: tuple
+    per_path: tuple          # (name, storage dtype)
+    n_paths: int
+    chunk_paths: int
+    seed: int
+    stream: int
+    antithetic: bool
+    device: str
+    dtype: str
+    numba_threads: int | None
+
+
+# ----------------------------------------------------------------------------- scenarios
+def _fail(name, allowed, value):
+    check.fail(OWNER, name, allowed, value)
+
+
+def _fields(obj):
+    return [f.name for f in dataclasses.fields(obj)]
+
+
+def _replace(node, rest, value, key):
+    """``node`` with the field at dotted path ``rest`` set to ``value`` (``key``: the whole
+    dotted key, for messages). A ``*`` matches every entry of a dict or list; entries without
+    the field are skipped, but at least one must have it."""
+    if rest == "":
+        return value
+    if isinstance(node, dict):
+        if rest == "*" or rest.startswith("*."):
+            sub = rest[2:]
+            out, hit = {}, False
+            for name, item in node.items():
+                try:
+                    out[name] = _replace(item, sub, value, key)
+                    hit = True
+                except _NoField:
+                    out[name] = item
+            if not hit:
+                raise ValueError(f"{OWNER}: swept key {key!r} matches no entry: none of "
+                                 f"{list(node)} has the field {sub!r}")
+            return out
+        matches = [k for k in node if rest == k or rest.startswith(k + ".")]
+        if not matches:
+            raise ValueError(f"{OWNER}: swept key {key!r} must name an entry; got {rest!r}, "
+                             f"expected one of {list(node)} or '*'")
+        name = max(matches, key=len)
+        return {**node, name: _replace(node[name], rest[len(name) + 1:], value, key)}
+    head, _, tail = rest.partition(".")
+    if isinstance(node, (tuple, list)):
+        if head == "*":
+            return type(node)(_replace(item, tail, value, key) for item in node)
+        try:
+            i = int(head)
+            item = node[i]
+        except (ValueError, IndexError):
+            raise ValueError(f"{OWNER}: swept key {key!r} must index a list of {len(node)} "
+                             f"with 0..{len(node) - 1} or '*'; got {head!r}") from None
+        return type(node)((*node[:i], _replace(item, tail, value, key), *node[i + 1:]))
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        if head in _fields(node):
+            new = _replace(getattr(node, head), tail, value, key)
+            return dataclasses.replace(node, **{head: new})
+        if isinstance(node, Book) and head in ("strike", "maturity", "quantity"):
+            # book.strike etc.: that field of every position
+            path = f"positions.*.{'option.' if head != 'quantity' else ''}{head}"
+            return _replace(node, path + (f".{tail}" if tail else ""), value, key)
+        if isinstance(node, Position) and head in _fields(node.option):
+            return _replace(node, f"option.{rest}", value, key)
+        raise _NoField(f"{OWNER}: swept key {key!r}: {head!r} is not a field of "
+                       f"{type(node).__name__} (fields: {', '.join(_fields(node))})")
+    raise _NoField(f"{OWNER}: swept key {key!r}: {type(node).__name__} {node!r} has no "
+                   f"field {head!r}")
+
+
+class _NoField(ValueError):
+    """A dotted key that names no field (skipped under a ``*``)."""
+
+
+def _apply(root, overrides, where):
+    """``root`` (dict of market, book, hedges, costs, n_steps) with ``overrides`` applied."""
+    for key, value in overrides.items():
+        if not isinstance(key, str) or key.partition(".")[0] not in root:
+            raise ValueError(f"{OWNER}: {where}: a swept key must start with one of "
+                             f"{', '.join(map(repr, root))}; got {key!r}")
+        head, _, rest = key.partition(".")
+        try:
+            root = {**root, head: _replace(root[head], rest, value, key)}
+        except (TypeError, ValueError) as e:
+            if isinstance(e, _NoField) or str(e).startswith(OWNER):
+                raise ValueError(f"{e} ({where})") from None
+            raise ValueError(f"{OWNER}: {where}: {key} = {value!r} is refused: {e}") from None
+    return root
+
+
+def _coordinate(dim, values):
+    """A coordinate array for swept values: numbers as numbers, anything else as its repr."""
+    values = list(values)
+    if all(isinstance(v, bool) for v in values):
+        coord = np.array(values, dtype=bool)
+    elif all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        coord = np.array(values, dtype=np.int64)
+    elif all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        coord = np.array(values, dtype=np.float64)
+    else:
+        coord = np.array([v if isinstance(v, str) else repr(v) for v in values], dtype=object)
+    if len(set(coord.tolist())) != len(coord):
+        _fail(f"grid[{dim!r}]", "a list of distinct values", values)
+    return coord
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _describe(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return repr(value)
+
+
+def expand(market, book, hedges, costs, n_steps, grid=None, scenarios=None):
+    """The scenarios of a sweep.
+
+    Returns
+    -------
+    dims : dict
+        Scenario dim -> coordinate array, in order: ``market`` (when ``market`` is a dict),
+        ``scenario`` (when ``scenarios`` is given), then one dim per key of ``grid``.
+    items : list of _Scenario
+        One per point of the outer product of the dims (C order).
+    """
+    if isinstance(market, Market):
+        markets = None
+    elif isinstance(market, dict) and market:
+        markets = market
+        for name, m in markets.items():
+            if not isinstance(name, str) or not isinstance(m, Market):
+                _fail(f"market[{name!r}]", "a market model (BlackScholes, Merton, Kou, "
+                      "Heston, Bates) under a string name", m)
+    else:
+        _fail("market", "a market model or a non-empty dict of name -> market model", market)
+    if scenarios is not None and (not isinstance(scenarios, dict) or not scenarios or not all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in scenarios.items())):
+        _fail("scenarios", "a non-empty dict of name -> dict of swept key -> value", scenarios)
+    if grid is None:
+        grid = {}
+    if not isinstance(grid, dict):
+        _fail("grid", "a dict of swept key -> list of values", grid)
+
+    dims, axes = {}, []
+    if markets is not None:
+        dims["market"] = np.array(list(markets), dtype=object)
+        axes.append([("market", name) for name in markets])
+    if scenarios is not None:
+        dims["scenario"] = np.array(list(scenarios), dtype=object)
+        axes.append([("scenario", name) for name in scenarios])
+    for key, values in grid.items():
+        if not isinstance(key, str) or key in RESERVED or key in dims:
+            _fail("grid", f"keys other than {', '.join(map(repr, (*RESERVED, *dims)))}", key)
+        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__") \
+                or len(values) == 0:
+            _fail(f"grid[{key!r}]", "a non-empty list of values", values)
+        dims[key] = _coordinate(key, values)
+        axes.append([(key, v) for v in values])
+
+    base = {"market": None, "book": book, "hedges": hedges, "costs": costs,
+            "n_steps": n_steps}
+    items = []
+    for index in np.ndindex(*(len(a) for a in axes)):
+        chosen = [axes[i][j] for i, j in enumerate(index)]
+        label = ", ".join(f"{d}={v!r}" if not isinstance(v, str) else f"{d}={v}"
+                          for d, v in chosen) or "the only scenario"
+        root = dict(base, market=market if markets is None else markets[dict(chosen)["market"]])
+        overrides = dict(scenarios[dict(chosen)["scenario"]]) if scenarios is not None else {}
+        overrides.update({d: v for d, v in chosen if d not in ("market", "scenario")})
+        root = _apply(root, overrides, f"scenario {label}")
+        items.append(_Scenario(tuple(index), label, root["market"], root["book"],
+                               root["hedges"], root["costs"], root["n_steps"]))
+    return dims, items
+
+
+# ----------------------------------------------------------------------------- tasks
+@contextlib.contextmanager
+def _numba_threads(n):
+    """Run with ``n`` numba threads in this thread (numba's setting is thread-local)."""
+    if n is None:
+        yield
+        return
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _kernel_guard():
+    """numba's ``workqueue`` threading layer must not be entered by two threads at once (it
+    aborts); the first parallel launch of a process picks the layer. Serialise in those cases."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel launch yet in this process
+        layer = None
+    return _KERNEL_LOCK if layer in (None, "workqueue") else contextlib.nullcontext()
+
+
+def _simulate_block(job, s, b):
+    """Run block ``b`` of scenario ``s``: the engine's Dataset for those paths."""
+    sc = job.scenarios[s]
+    start = b * job.chunk_paths
+    n = min(job.chunk_paths, job.n_paths - start)
+    with _numba_threads(job.numba_threads), _kernel_guard():
+        try:
+            return simulate(sc.market, sc.book, sc.hedges, sc.costs, n_paths=n,
+                            n_steps=sc.n_steps, seed=job.seed, stream=job.stream,
+                            antithetic=job.antithetic, device=job.device, dtype=job.dtype,
+                            first_path=start)
+        except FloatingPointError as e:
+            raise FloatingPointError(f"{OWNER}: scenario {sc.label}, paths {start}.."
+                                     f"{start + n - 1}: {e}") from None
+
+
+def _block(job, ds):
+    """The per-path variables of one task, cast to their storage dtypes, with the scenario
+    dims added (size 1) and no coordinates (a region write needs none)."""
+    lead = (1,) * len(job.scenario_dims)
+    out = {}
+    for name, dtype in job.per_path:
+        var = ds[name]
+        values = np.asarray(var.values, dtype=dtype).reshape(lead + var.shape)
+        out[name] = ((*job.scenario_dims, *var.dims), values)
+    return xr.Dataset(out)
+
+
+def run_block(job, s, b):
+    """One task: simulate block ``b`` of scenario ``s``, write its chunks, then mark it done.
+
+    Returns the number of paths written.
+    """
+    ds = _simulate_block(job, s, b)
+    sc = job.scenarios[s]
+    start = b * job.chunk_paths
+    region = {d: slice(i, i + 1) for d, i in zip(job.scenario_dims, sc.index)}
+    region["path"] = slice(start, start + ds.sizes["path"])
+    zstore.write_block(job.path, _block(job, ds), region)
+    zstore.mark_done(job.path, job.scenario_dims, sc.index, b)
+    return ds.sizes["path"]
+
+
+# ----------------------------------------------------------------------------- schema
+def _default_chunk(n_paths, n_cells, device):
+    target = GPU_CHUNK if device == "cuda" else CPU_CHUNK
+    # a task holds float64 results and their storage copies: ~32 bytes per cell and path
+    by_memory = 2 ** int(math.log2(max(4096, TASK_BYTES // (32 * max(n_cells, 1)))))
+    return int(min(target, by_memory, n_paths))
+
+
+def _template(job, dims, probes, attrs, compression):
+    """The store's Dataset before any task ran, and its Zarr encoding."""
+    import dask.array as da
+
+    first = probes[0]
+    sdims = tuple(dims)
+    ssizes = tuple(len(c) for c in dims.values())
+    data, encoding = {}, {}
+    codecs = zstore.compressors(compression)
+    for name, dtype in job.per_path:
+        var = first[name]
+        shape = ssizes + var.shape[:-1] + (job.n_paths,)
+        chunks = (1,) * (len(shape) - 1) + (job.chunk_paths,)
+        vattrs = dict(var.attrs)
+        data[name] = ((*sdims, *var.dims), da.empty(shape, dtype=dtype, chunks=-1), vattrs)
+        fill = np.array(np.nan if np.dtype(dtype).kind == "f" else 0, dtype=dtype)[()]
+        encoding[name] = {"chunks": chunks, "compressors": codecs, "fill_value": fill}
+    for name, var in first.data_vars.items():
+        if "path" in var.dims:
+            continue
+        values = np.stack([p[name].values for p in probes]).reshape(ssizes + var.shape)
+        data[name] = ((*sdims, *var.dims), values, dict(var.attrs))
+    horizon = np.array([p.attrs["horizon"] for p in probes]).reshape(ssizes)
+    data["horizon"] = (sdims, horizon, {"long_name": "latest maturity of the book",
+                                        "units": "year"})
+    coords = {**dims, "strategy": first["strategy"].values.astype(object),
+              "cost": first["cost"].values.astype(object)}
+    return xr.Dataset(data, coords=coords, attrs=attrs), encoding
+
+
+# ----------------------------------------------------------------------------- execution
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _releases_gil(job):
+    """Whether the engine's CPU kernel is compiled with ``nogil`` (then several tasks run their
+    kernels at once; otherwise they take turns and only the writing overlaps)."""
+    from .kernels import cpu
+
+    try:
+        kernel = cpu.kernel(job.scenarios[0].market.family, job.dtype)
+        return bool(kernel.targetoptions.get("nogil", False))
+    except Exception:  # an engine without these hooks: assume the safe answer
+        return False
+
+
+def _threads_plan(job, n_tasks, n_cells, workers):
+    """(dask threads, numba threads per task) for the local threaded scheduler."""
+    cores = _cores()
+    if job.device == "cuda":
+        return (workers or 2), None
+    if workers is None:
+        # measured (gpuhedge.bench_sweep): one thread per core, one numba thread each, when
+        # kernels run concurrently; else two threads, so that one task's write overlaps the
+        # other's kernel, each kernel on every core.
+        workers = cores if _releases_gil(job) else 2
+        memory = _available_memory()
+        if memory:
+            per_task = 32 * job.chunk_paths * n_cells
+            workers = max(1, min(workers, int(0.5 * memory // per_task)))
+    workers = max(1, min(workers, n_tasks))
+    numba_threads = max(1, cores // workers) if _releases_gil(job) else cores
+    return workers, numba_threads
+
+
+def _available_memory():
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available
+    except Exception:
+        return None
+
+
+def _is_client(obj):
+    try:
+        from distributed import Client
+    except ImportError:
+        return False
+    return isinstance(obj, Client)
+
+
+def _dask_cuda(gpus):
+    """``dask_cuda.LocalCUDACluster``, imported only when GPUs are asked for."""
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        raise ImportError(f"{OWNER}: 'gpus' needs the dask-cuda package (pip install "
+                          f"dask-cuda); got gpus={gpus!r}") from None
+    return LocalCUDACluster
+
+
+def _client_for(scheduler, gpus):
+    """(client, owned cluster or None) for a distributed run, or (None, None)."""
+    if gpus is not None:
+        LocalCUDACluster = _dask_cuda(gpus)
+        from distributed import Client
+
+        devices = None if gpus == "all" else ",".join(str(int(g)) for g in gpus)
+        cluster = LocalCUDACluster(CUDA_VISIBLE_DEVICES=devices)
+        return Client(cluster), cluster
+    if scheduler is None or scheduler in ("threads", "synchronous"):
+        return None, None
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        return scheduler, None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=_cores(), threads_per_worker=1, processes=True)
+        return Client(cluster), cluster
+    return Client(scheduler), None  # an address (checked by ``sweep``)
+
+
+def _execute(job, todo, *, client, plan, progress):
+    import dask
+
+    job_ref = dask.delayed(job, pure=True)
+    tasks = [dask.delayed(run_block, pure=False)(job_ref, s, b) for s, b in todo]
+    if client is not None:
+        print(f"{OWNER}: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        futures = client.compute(tasks)
+        if progress:
+            from distributed import progress as show
+
+            show(futures)
+        return sum(client.gather(futures))
+    if plan == "synchronous":
+        kwargs = {"scheduler": "synchronous"}
+    else:
+        n_threads, _ = plan
+        kwargs = {"scheduler": "threads", "num_workers": n_threads}
+    context = contextlib.nullcontext()
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        context = ProgressBar(out=sys.stderr)
+    with context:
+        return sum(dask.compute(*tasks, **kwargs))
+
+
+# ----------------------------------------------------------------------------- public
+def _differences(old, new, prefix=""):
+    """Dotted keys whose values differ between two JSON-like dicts."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: stored {a!r}, given {b!r}")
+    return out
+
+
+def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, grid=None, scenarios=None, stream=0, antithetic=False, device=None,
+          dtype="float64", storage="float32", chunk_paths=None, compression="lz4",
+          scheduler=None, workers=None, gpus=None, overwrite=False, progress=None):
+    """Run a grid of scenarios x strategies x costs into a Zarr store; resume if interrupted.
+
+    Each task simulates one scenario on one block of ``chunk_paths`` paths, every strategy and
+    cost level in one kernel pass, and writes its own whole chunks (``gpuhedge.store``). Path
+    p's random numbers depend only on (seed, stream, p), so the store's bytes do not depend on
+    the chunking of the work, on the scheduler, on the number of workers or on interruptions.
+
+    Parameters
+    ----------
+    market : market model or dict of name -> market model
+        A dict adds a ``market`` dim.
+    book, hedges, costs
+        As for ``gpuhedge.simulate`` (strategies and costs named by a dict or their repr).
+    n_paths, n_steps, seed, stream, antithetic, dtype
+        As for ``gpuhedge.simulate``; ``n_steps`` can also be swept.
+    store : str or path-like
+        Where the results go (Zarr format 3). An existing store made with the same
+        configuration is resumed: only blocks not yet marked done are computed. One made with
+        another configuration is refused unless ``overwrite=True``, which replaces it.
+    grid : dict of str -> list, optional
+        Swept fields: dotted key -> values, one dim per key (outer product), e.g.
+        ``{"market.vol": [0.1, 0.2], "book.maturity": [0.5, 1.0]}``.
+    scenarios : dict of str -> dict, optional
+        Named scenarios, name -> {dotted key: value}; adds a ``scenario`` dim (crossed with
+        ``grid``).
+    device : {"auto", "cpu", "cuda"}, optional
+        Where the kernels run (default as in ``simulate``; ``gpus`` implies "cuda").
+    storage : {"float32", "float64"}
+        Storage precision of the per-path floats (accumulation is always float64).
+    chunk_paths : int, optional
+        Paths per task and per chunk (default: 2^20 on a CPU, 2^22 on a GPU, less when a
+        task's results would pass 512 MiB; a resumed store keeps its own).
+    compression : {"lz4", "zstd", "none"}
+        See ``gpuhedge.store``.
+    scheduler : None, "threads", "synchronous", "local", address or Client
+        None or "threads": dask's threaded scheduler in this process (``workers`` threads,
+        sized to the machine); "synchronous": one task after another; "local": a
+        ``distributed.LocalCluster`` with one single-threaded worker process per core;
+        "tcp://host:8786": an existing cluster; a ``distributed.Client``: that client. The
+        store must be reachable by every worker.
+    workers : int, optional
+        Threads of the threaded scheduler (default: see ``_threads_plan``).
+    gpus : "all" or list of int, optional
+        Start a ``dask_cuda.LocalCUDACluster`` with one worker per GPU (needs dask-cuda).
+    overwrite : bool
+        Replace a store made with another configuration.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    xarray.Dataset
+        The store opened lazily (``store.open_store``): ``pnl``, ``cost_paid``, ``trades``
+        (and any other per-path output of the engine) over (*scenario dims, strategy, cost,
+        path), ``terminal_spot`` over (*scenario dims, path), ``premium`` and ``horizon``;
+        attributes: package version, git revision, seed, device, precision, storage,
+        n_steps, n_paths, chunk_paths and the configuration as JSON (``config``).
+    """
+    path = store
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        _fail("store", "a path (str or path-like)", path)
+    path = os.fspath(path)
+    n_paths = check.integer(OWNER, "n_paths", n_paths, low=1, high=2**32)
+    n_steps = check.integer(OWNER, "n_steps", n_steps, low=1)
+    seed = check.integer(OWNER, "seed", seed, low=0, high=2**32 - 1)
+    stream = check.integer(OWNER, "stream", stream, low=0, high=2**32 - 1)
+    storage = check.choice(OWNER, "storage", storage, zstore.STORAGE)
+    compression = check.choice(OWNER, "compression", compression, zstore.COMPRESSION)
+    if not isinstance(overwrite, bool):
+        _fail("overwrite", "True or False", overwrite)
+    if workers is not None:
+        workers = check.integer(OWNER, "workers", workers, low=1)
+    if gpus is not None and gpus != "all" and not (
+            isinstance(gpus, (list, tuple)) and gpus
+            and all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpus)):
+        _fail("gpus", "'all' or a non-empty list of GPU numbers", gpus)
+    distributed = gpus is not None or scheduler not in (None, "threads", "synchronous")
+    if distributed and gpus is None and scheduler != "local" and not (
+            isinstance(scheduler, str) and "://" in scheduler) and not _is_client(scheduler):
+        _fail("scheduler", "None, 'threads', 'synchronous', 'local', a scheduler address like "
+              "'tcp://host:8786' or a dask.distributed.Client", scheduler)
+    if gpus is not None:
+        if device not in (None, "cuda"):
+            _fail("device", "'cuda' (or None) with 'gpus'", device)
+        device = "cuda"
+        _dask_cuda(gpus)  # refuse now, before anything is written
+    elif not distributed or device in (None, "auto"):
+        device = backend.resolve(device, OWNER)
+    else:
+        device = check.choice(OWNER, "device", device, ("cpu", "cuda"))
+    hedges = _named(OWNER, "hedges", hedges, Strategy)
+    costs = _named(OWNER, "costs", Costs() if costs is None else costs, Costs)
+
+    dims, items = expand(market, book, hedges, costs, n_steps, grid, scenarios)
+    probes = []
+    for sc in items:  # one path on the CPU: validates every scenario before any work
+        try:
+            probes.append(simulate(sc.market, sc.book, sc.hedges, sc.costs, n_paths=1,
+                                   n_steps=sc.n_steps, seed=seed, stream=stream,
+                                   antithetic=antithetic, device="cpu", dtype=dtype))
+        except ValueError as e:
+            raise ValueError(f"{OWNER}: scenario {sc.label}: {e}") from None
+    dtype = probes[0].attrs["precision"]
+
+    attrs = zstore.read_attrs(path)
+    if attrs is not None and not overwrite and chunk_paths is None:
+        chunk_paths = zstore.config_of(attrs).get("chunk_paths")
+    n_cells = len(hedges) * len(costs)
+    if chunk_paths is None:
+        chunk_paths = _default_chunk(n_paths, n_cells, device)
+    chunk_paths = check.integer(OWNER, "chunk_paths", chunk_paths, low=1)
+
+    config = {
+        **({"markets": {k: _describe(v) for k, v in market.items()}} if isinstance(market, dict)
+           else {"market": _describe(market)}),
+        "book": _describe(_as_book(OWNER, book)),
+        "hedges": {k: _describe(v) for k, v in hedges.items()},
+        "costs": {k: _describe(v) for k, v in costs.items()},
+        "grid": _jsonable(grid or {}), "scenarios": _jsonable(scenarios or {}),
+        "n_paths": n_paths, "n_steps": n_steps, "seed": seed, "stream": stream,
+        "antithetic": bool(antithetic), "device": device, "precision": dtype,
+        "storage": storage, "chunk_paths": chunk_paths, "compression": compression,
+        "gpuhedge_version": zstore.__version__,
+    }
+    config = json.loads(json.dumps(config, sort_keys=True))
+
+    per_path = tuple((name, storage if var.dtype.kind == "f" else var.dtype.name)
+                     for name, var in probes[0].data_vars.items() if "path" in var.dims)
+    job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
+               bool(antithetic), device, dtype, None)
+
+    if attrs is not None and not overwrite:
+        stored = zstore.config_of(attrs)
+        diff = _differences(stored, config)
+        if diff:
+            raise ValueError(
+                f"{OWNER}: 'store' {path!r} holds a sweep with another configuration ("
+                + "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")
+                + "); pass overwrite=True to replace it, or choose another store")
+    else:
+        device_name = backend.device_name(device) if device == "cpu" or not distributed \
+            else "cuda"
+        store_attrs = {**zstore.provenance(), "seed": seed, "stream": stream,
+                       "device": device_name, "precision": dtype, "storage": storage,
+                       "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
+                       "chunk_paths": chunk_paths, "compression": compression,
+                       "scenario_dims": json.dumps(list(dims)),
+                       "config": json.dumps(config, sort_keys=True)}
+        template, encoding = _template(job, dims, probes, store_attrs, compression)
+        zstore.create(path, template, encoding, chunk_paths=chunk_paths)
+
+    zstore.remove_partial_files(path)
+    done = zstore.done(path)
+    n_blocks = done.shape[-1]
+    todo = [(s, b) for s, sc in enumerate(items) for b in range(n_blocks)
+            if not done[sc.index + (b,)]]
+    if todo:
+        client, cluster = _client_for(scheduler, gpus)
+        try:
+            if client is not None:
+                threads = 1 if (scheduler == "local" or gpus is not None) else None
+                job = dataclasses.replace(job, numba_threads=threads)
+                plan = None
+            elif scheduler == "synchronous":
+                plan = "synchronous"
+            else:
+                plan = _threads_plan(job, len(todo), n_cells, workers)
+                job = dataclasses.replace(job, numba_threads=plan[1])
+            if progress is None:
+                progress = sys.stderr.isatty() and len(todo) > 1
+            _execute(job, todo, client=client, plan=plan, progress=progress)
+        finally:
+            if cluster is not None:
+                client.close()
+                cluster.close()
+    return zstore.open_store(path)
