@@ -31,8 +31,8 @@ from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
 from .kernels import _math
-from .models import Heston, Market
-from .pricing import bs_price
+from .models import BlackScholes, Heston, Market, Merton
+from .pricing import price
 from .strategies import NoHedge, Strategy
 
 DTYPES = ("float64", "float32")
@@ -102,33 +102,56 @@ def _book_tau(book_table, times, dividend):
     return np.stack([np.sqrt(tau), np.exp(-dividend * tau)], axis=-1)
 
 
-def _hedger_table(owner, strategies, market, book_table):
+# hedge-vol rule -> the markets it applies to (the constant rule applies everywhere)
+RULE_MARKETS = {_math.RULE_INSTANTANEOUS: (Heston,), _math.RULE_EXPECTED_AVERAGE: (Heston,),
+                _math.RULE_MIN_VARIANCE: (Heston,), _math.RULE_MODEL: (BlackScholes, Merton)}
+PREMIUMS = ("hedge", "model")
+
+
+def _hedger_table(owner, strategies, market, book, book_table, premium="hedge"):
     """Rows (kind, vol, hedge-vol rule, premium) of the kernel's hedger table.
 
-    The premium is the Black-Scholes value of the book at t=0 at the vol the strategy's rule
-    gives there; with supplied paths (``market`` None) it is NaN and the kernel prices the book
-    at each path's first price.
+    ``premium="hedge"``: the value of the book at t=0 under the strategy's own hedge-vol rule
+    (Black-Scholes at its vol, or the model's value for the model rule); ``"model"``: the
+    market model's value (``gpuhedge.pricing.price``) for every strategy. With supplied paths
+    (``market`` None) it is NaN and the kernel prices the book at each path's first price.
     """
+    if market is not None:
+        model_value = sum(p.quantity * float(price(market, p.option)) for p in book.positions)
+        hp = market.hedge_params(book.horizon)
     rows = []
     for name, s in strategies.items():
-        if s.rule != _math.RULE_CONSTANT and not isinstance(market, Heston):
+        allowed = RULE_MARKETS.get(s.rule)
+        if allowed and not isinstance(market, allowed):
             raise ValueError(f"{owner}: 'hedges[{name!r}].hedge_vol' = {s.hedge_vol!r} needs a "
-                             f"stochastic-volatility market (Heston or Bates); got "
+                             f"{' or '.join(m.__name__ for m in allowed)} market; got "
                              f"{type(market).__name__ if market else 'supplied paths'}")
         vol = market.reference_vol if s.vol is None else s.vol
-        premium = math.nan if market is None else _premium(book_table, market, vol, s.rule)
-        rows.append((s.kind, vol, s.rule, premium))
+        if market is None:
+            value = math.nan
+        elif premium == "model":
+            value = model_value
+        else:
+            value = _premium(book_table, market, hp, vol, s.rule)
+        rows.append((s.kind, vol, s.rule, value))
     return np.array(rows, dtype=np.float64)
 
 
-def _premium(book_table, market, vol, rule):
-    """Black-Scholes value of the book at t=0, each option at the vol of the hedge-vol rule."""
+def _premium(book_table, market, hp, vol, rule):
+    """Value of the book at t=0 under a hedge-vol rule: the kernel's own scalar formulas."""
     spot, v0 = market.initial_state()
-    hp = market.hedge_params()
     value = 0.0
     for strike, maturity, quantity, is_call, _, _ in book_table:
-        value += quantity * bs_price(spot, strike, maturity, _math.rule_vol(
-            rule, vol, v0, hp, maturity), market.rate, market.dividend, is_call > 0.5)
+        call = is_call > 0.5
+        if rule == _math.RULE_MODEL:
+            one = _math.merton_price(spot, strike, maturity, hp[_math.HP_VOL], market.rate,
+                                     market.dividend, hp[_math.HP_LAM], hp[_math.HP_MU_J],
+                                     hp[_math.HP_SIGMA_J], call, int(hp[_math.HP_TERMS]))
+        else:
+            one = _math.bs_price(spot, strike, maturity, _math.rule_vol(rule, vol, v0, hp,
+                                                                        maturity),
+                                 market.rate, market.dividend, call)
+        value += quantity * one
     return float(value)
 
 
@@ -253,7 +276,8 @@ def _attrs(owner, config, *, seed, stream, device, dtype, n_steps, n_paths, anti
 
 
 def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
-             antithetic=False, device=None, dtype="float64", chunk_paths=None, first_path=0):
+             antithetic=False, device=None, dtype="float64", chunk_paths=None, first_path=0,
+             premium="hedge"):
     """Simulate ``n_paths`` paths of ``market`` and hedge ``book`` along each with every strategy.
 
     All strategies and cost levels see the same paths (common random numbers) in one kernel
@@ -284,6 +308,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     first_path : int
         Global index of the first path: the run covers paths first_path .. first_path +
         n_paths - 1, exactly as they are in a larger run (sweeps split work this way).
+    premium : {"hedge", "model"}
+        Price at which the book changes hands at t=0: the strategy's own hedge model
+        (Black-Scholes at its hedge vol, or the model delta's model), or the market model's
+        value for every strategy (then the risk-neutral mean P&L is 0 without costs).
 
     Returns
     -------
@@ -307,21 +335,22 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     times = horizon * np.arange(n_steps + 1) / n_steps
     book_table = _book_table(owner, book, times, f"choose 'n_steps' so that it is a multiple of "
                              f"horizon / n_steps = {horizon / n_steps:.6g}")
-    hedgers = _hedger_table(owner, strategies, market, book_table)
+    check.choice(owner, "premium", premium, PREMIUMS)
+    hedgers = _hedger_table(owner, strategies, market, book, book_table, premium)
     costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
     chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     spot0, v0 = market.initial_state()
     pnl, cost, trades, spot = _run(
         market.family, spot0, v0, market.kernel_params(horizon / n_steps),
-        market.hedge_params(), None, times, book_table, strategies, hedgers, costs_table,
+        market.hedge_params(horizon), None, times, book_table, strategies, hedgers, costs_table,
         market.rate, market.dividend, first_path=first_path, n_paths=n_paths, seed=seed,
         stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
 
     config = {"market": _describe(market), "book": _describe(book),
               "hedges": {k: _describe(v) for k, v in strategies.items()},
-              "costs": {k: _describe(v) for k, v in cost_levels.items()}}
+              "costs": {k: _describe(v) for k, v in cost_levels.items()}, "premium": premium}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
     ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times, first_path)
@@ -380,7 +409,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         if s.vol is None:
             raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there "
                              f"is no market vol); got {name!r}: {s!r}")
-    hedgers = _hedger_table(owner, strategies, None, book_table)
+    hedgers = _hedger_table(owner, strategies, None, book, book_table)
     costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
     n_paths = prices.shape[0]
     chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \

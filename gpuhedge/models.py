@@ -58,10 +58,10 @@ class Market:
         """(S_0, second state variable) at t = 0."""
         return self.spot, 0.0
 
-    def hedge_params(self) -> np.ndarray:
-        """Constants of the hedge-vol rules (``_math.HP_*``): (kappa, theta, xi, rho) for Heston
-        types, zeros otherwise."""
-        return np.zeros(4)
+    def hedge_params(self, horizon=0.0) -> np.ndarray:
+        """Constants of the hedge-vol rules (``_math.HP_*``) for a book of this ``horizon``:
+        zeros where the market has no rule beyond the constant vol."""
+        return np.zeros(5)
 
     def _check_jump_step(self, dt):
         """The per-step Poisson draw is capped (``_math.MAX_JUMPS``): keep lam dt small."""
@@ -105,6 +105,10 @@ class BlackScholes(Market):
         """Volatility at which a hedger without its own vol prices the book."""
         return self.vol
 
+    def hedge_params(self, horizon=0.0) -> np.ndarray:
+        """(vol, lam=0, 0, 0, 1 term): the model delta is the Black-Scholes delta."""
+        return np.array([self.vol, 0.0, 0.0, 0.0, 1.0])
+
     def kernel_params(self, dt: float) -> np.ndarray:
         """Parameters of ``_math.gbm_step`` for a step of length ``dt``."""
         return np.array([(self.mu - 0.5 * self.vol**2) * dt, self.vol * math.sqrt(dt)])
@@ -140,6 +144,13 @@ class Merton(Market):
     def reference_vol(self) -> float:
         """sqrt(vol^2 + lam E[ln(J)^2]): the total quadratic variation per unit time."""
         return math.sqrt(self.vol**2 + self.lam * (self.mu_j**2 + self.sigma_j**2))
+
+    def hedge_params(self, horizon=0.0) -> np.ndarray:
+        """(vol, lam, mu_j, sigma_j, n_terms) of the series delta, enough terms for ``horizon``."""
+        from .pricing.merton import n_terms
+
+        return np.array([self.vol, self.lam, self.mu_j, self.sigma_j,
+                         n_terms(self.lam, self.mu_j, self.sigma_j, horizon)])
 
     def kernel_params(self, dt: float) -> np.ndarray:
         self._check_jump_step(dt)
@@ -241,8 +252,8 @@ class Heston(Market):
     def initial_state(self):
         return self.spot, self.v0
 
-    def hedge_params(self) -> np.ndarray:
-        return np.array([self.kappa, self.theta, self.xi, self.rho])
+    def hedge_params(self, horizon=0.0) -> np.ndarray:
+        return np.array([self.kappa, self.theta, self.xi, self.rho, 0.0])
 
     def kernel_params(self, dt: float) -> np.ndarray:
         """Step constants of ``_math.heston_step`` (Andersen 2008, section 3.2 and 4.2)."""

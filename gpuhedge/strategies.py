@@ -14,10 +14,11 @@ _MAX_VOL = 10.0
 # practitioner's Black-Scholes delta); "instantaneous": sqrt(v_t) of a Heston-type market;
 # "expected-average": sqrt(theta + (v_t - theta)(1 - e^{-kappa tau})/(kappa tau)), the root
 # of the expected average Heston variance to each option's maturity; "min-variance": that
-# delta plus rho xi / S * dC/dv (see ``_math.book_delta``).
+# delta plus rho xi / S * dC/dv (see ``_math.book_delta``); "model": the market's own delta
+# (the Merton series delta; Black-Scholes at the market's vol), ``vol`` unused.
 HEDGE_VOL_RULES = {"constant": _math.RULE_CONSTANT, "instantaneous": _math.RULE_INSTANTANEOUS,
                    "expected-average": _math.RULE_EXPECTED_AVERAGE,
-                   "min-variance": _math.RULE_MIN_VARIANCE}
+                   "min-variance": _math.RULE_MIN_VARIANCE, "model": _math.RULE_MODEL}
 
 
 class Strategy:

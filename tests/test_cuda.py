@@ -48,8 +48,10 @@ def _check_parity(n_paths, rtol):
             gpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cuda", chunk_paths=48, **kw)
             cpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cpu", **kw)
             _assert_same(gpu, cpu, rtol)
-    for market in MODELS:
+    for market in [MARKET] + MODELS:
         hedges = SV_HEDGES if isinstance(market, gh.Heston) else HEDGES
+        if isinstance(market, (gh.BlackScholes, gh.Merton)):
+            hedges = {**HEDGES, "model": gh.DeltaHedge(every=3, hedge_vol="model")}
         kw = dict(n_paths=n_paths, n_steps=20, seed=5)
         gpu = gh.simulate(market, BOOK, hedges, COSTS, device="cuda", **kw)
         cpu = gh.simulate(market, BOOK, hedges, COSTS, device="cpu", **kw)

@@ -175,9 +175,13 @@ def test_hedge_vol_rules_price_the_premium_at_their_vol():
 
 def test_rules_need_a_stochastic_volatility_market():
     with pytest.raises(ValueError, match=r"^simulate: 'hedges\['x'\].hedge_vol' = "
-                                         r"'instantaneous' needs a stochastic-volatility"):
+                                         r"'instantaneous' needs a Heston market; got Merton"):
         gh.simulate(MODELS["merton"], gh.Book.short(gh.EuropeanCall(100.0, 1.0)),
                     {"x": gh.DeltaHedge(hedge_vol="instantaneous")}, n_paths=4, n_steps=2)
+    with pytest.raises(ValueError, match=r"'model' needs a BlackScholes or Merton market; "
+                                         r"got Kou"):
+        gh.simulate(MODELS["kou"], gh.Book.short(gh.EuropeanCall(100.0, 1.0)),
+                    {"x": gh.DeltaHedge(hedge_vol="model")}, n_paths=4, n_steps=2)
 
 
 @pytest.mark.parametrize("cls, kwargs, field", [
@@ -212,3 +216,43 @@ def test_too_many_jumps_per_step_is_refused():
     with pytest.raises(ValueError, match=r"^Merton: 'lam' \* dt must be <= 5"):
         gh.simulate(market, gh.Book.short(gh.EuropeanCall(100.0, 1.0)), gh.NoHedge(),
                     n_paths=4, n_steps=10)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("strike, maturity, n_steps", [(90.0, 0.5, 10), (110.0, 2.0, 8)])
+def test_monte_carlo_price_matches_the_transform_price(name, strike, maturity, n_steps):
+    """Unhedged, bought at the model price (premium="model"): the mean P&L is 0 within 4
+    standard errors, i.e. the Monte Carlo price equals gh.price. Exact steps and QE on coarse
+    grids (4 steps a year); full-truncation Euler has a discretisation bias there (+0.55 at 8
+    steps over 2 years, 16 standard errors), so it gets 8 times more steps."""
+    market = MODELS[name]
+    if name == "heston-euler":
+        n_steps *= 8
+    book = gh.Book([gh.Position(gh.EuropeanCall(strike, maturity), 1.0)])
+    ds = gh.simulate(market, book, gh.NoHedge(vol=0.2), n_paths=100_000, n_steps=n_steps,
+                     seed=3, device="cpu", premium="model")
+    s = gh.summary(ds).squeeze()
+    assert ds.premium.item() == pytest.approx(float(gh.price(market, book.positions[0].option)))
+    assert abs(float(s["mean"])) < 4 * float(s.se_mean)
+
+
+def test_model_rule_is_the_black_scholes_delta_at_the_market_vol():
+    market = gh.BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01)
+    book = gh.Book([gh.Position(gh.EuropeanCall(105.0, 0.5), -2.0),
+                    gh.Position(gh.EuropeanPut(95.0, 0.25), 1.0)])
+    hedges = {"model": gh.DeltaHedge(every=2, hedge_vol="model"),
+              "constant": gh.DeltaHedge(vol=0.25, every=2)}
+    ds = gh.simulate(market, book, hedges, n_paths=500, n_steps=50, seed=4, device="cpu")
+    np.testing.assert_allclose(ds.pnl.sel(strategy="model"), ds.pnl.sel(strategy="constant"),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_merton_model_delta_and_premium_use_the_series():
+    market = MODELS["merton"]
+    book = gh.Book.short(gh.EuropeanCall(100.0, 0.5))
+    ds = gh.simulate(market, book, {"model": gh.DeltaHedge(every=1, hedge_vol="model")},
+                     n_paths=50_000, n_steps=50, seed=6, device="cpu")
+    assert ds.premium.item() == pytest.approx(-float(gh.price(market, book.positions[0].option)),
+                                              rel=1e-12)
+    s = gh.summary(ds).squeeze()
+    assert abs(float(s["mean"])) < 4 * float(s.se_mean)  # sold at the model price

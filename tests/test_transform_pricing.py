@@ -10,7 +10,7 @@ import pytest
 
 import gpuhedge as gh
 from gpuhedge.pricing import bs_price, merton, merton_delta, merton_price, transform
-from gpuhedge.pricing._merton_scalar import merton_delta as merton_delta_scalar
+from gpuhedge.kernels._math import merton_delta as merton_delta_scalar
 
 
 def heston(**kw):

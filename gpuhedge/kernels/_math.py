@@ -217,6 +217,61 @@ def bs_vega(spot, strike, tau, vol, rate, div):
 
 
 # ---------------------------------------------------------------------------------------------
+# Merton (1976) jump-diffusion price and delta as a series of Black-Scholes terms: the model
+# delta of the kernels and the ufuncs of ``gpuhedge.pricing.merton``.
+#   V = sum_{n >= 0} e^{-lam' tau} (lam' tau)^n / n! * BS(S, K, tau, vol_n, r_n, q),
+#   lam' = lam (1 + k), vol_n^2 = vol^2 + n sigma_j^2 / tau, r_n = r - lam k + n ln(1 + k) / tau,
+#   ln(1 + k) = mu_j + sigma_j^2 / 2; the delta is the same sum of Black-Scholes deltas.
+# The series is cut after ``n_terms`` terms (``gpuhedge.pricing.merton.n_terms`` picks them).
+# ---------------------------------------------------------------------------------------------
+@register_jitable
+def merton_series(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call, n_terms,
+                  delta):
+    """Sum of the first ``n_terms`` terms of the series: prices, or deltas if ``delta``.
+
+    The weights e^{-m} m^n / n!, m = lam' tau, are carried in logs (ln w_n = ln w_{n-1}
+    + ln m - ln n), so that they neither underflow nor overflow for large m. At tau <= 0, or
+    without jumps (lam = 0), the series is its first term: the Black-Scholes value.
+    """
+    if tau <= 0.0 or lam <= 0.0:
+        if delta:
+            return bs_delta(spot, strike, tau, vol, rate, div, is_call)
+        return bs_price(spot, strike, tau, vol, rate, div, is_call)
+    log_growth = mu_j + 0.5 * sigma_j * sigma_j  # ln(1 + k)
+    drift_rate = rate - lam * math.expm1(log_growth)  # r - lam k
+    mean = lam * math.exp(log_growth) * tau  # lam' tau
+    log_mean = math.log(mean)
+    log_weight = -mean
+    total = 0.0
+    for n in range(n_terms):
+        if n > 0:
+            log_weight += log_mean - math.log(n)
+        vol_n = math.sqrt(vol * vol + n * sigma_j * sigma_j / tau)
+        rate_n = drift_rate + n * log_growth / tau
+        if delta:
+            value = bs_delta(spot, strike, tau, vol_n, rate_n, div, is_call)
+        else:
+            value = bs_price(spot, strike, tau, vol_n, rate_n, div, is_call)
+        total += math.exp(log_weight) * value
+    return total
+
+
+@register_jitable
+def merton_price(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call, n_terms):
+    """Merton (1976) price of a European call (is_call=1) or put (is_call=0): the first
+    ``n_terms`` (an int) terms of the series in the module docstring."""
+    return merton_series(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call,
+                         n_terms, False)
+
+
+@register_jitable
+def merton_delta(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call, n_terms):
+    """dV/dS of ``merton_price``: the same Poisson weights times Black-Scholes deltas."""
+    return merton_series(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call,
+                         n_terms, True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Markets: one step function per model family, all with the same signature
 #   step(s, v, mp, paths, key0, key1, path, local, k, sign) -> (s_next, v_next)
 # for the move from grid point k to k+1; ``sign`` is -1 for the antithetic twin of a path
@@ -406,12 +461,15 @@ KIND_STATIC = 1
 KIND_DELTA_EVERY = 2
 
 # Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
-# constants the rules need: (kappa, theta, xi, rho) of Heston-type models.
+# constants the rules need: (kappa, theta, xi, rho) of Heston-type models; (vol, lam, mu_j,
+# sigma_j, n_terms) of Black-Scholes (lam = 0) and Merton markets for their model delta.
 RULE_CONSTANT = 0  # the strategy's own implied vol
 RULE_INSTANTANEOUS = 1  # sqrt(v_t)
 RULE_EXPECTED_AVERAGE = 2  # Heston expected average variance to each option's maturity
 RULE_MIN_VARIANCE = 3  # expected-average delta + rho xi / S * dC/dv
+RULE_MODEL = 4  # the market's own delta (Merton series; Black-Scholes at the market vol)
 HP_KAPPA, HP_THETA, HP_XI, HP_RHO = 0, 1, 2, 3
+HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = 0, 1, 2, 3, 4
 
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
@@ -467,15 +525,22 @@ def book_delta(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
     channel of a Heston-type market, rho xi / S * dC/dv (Bakshi, Cao and Chen 1997; Hull and
     White 2017), with C approximated by Black-Scholes at the expected-average vol sigma, so
     dC/dv = vega(sigma) w / (2 sigma), w = (1 - e^{-kappa tau}) / (kappa tau).
+    The model rule sums the Merton series of Black-Scholes deltas (``hp[HP_TERMS]`` terms).
     ``book_tau[k, i]`` holds sqrt(T_i - t_k) and e^{-q (T_i - t_k)}. Cost per option: one erfc
     (constant, instantaneous), plus one expm1 and one sqrt (expected-average), plus one exp
-    (minimum-variance).
+    (minimum-variance); n_terms full Black-Scholes deltas (model; about 20 at lam T = 1).
     """
     total = 0.0
     for i in range(book.shape[0]):
         if k < book[i, BOOK_STEP]:
             sqrt_tau = book_tau[k, i, TAU_SQRT]
             tau = sqrt_tau * sqrt_tau
+            if rule == RULE_MODEL:
+                total += book[i, BOOK_QUANTITY] * merton_delta(
+                    spot, book[i, BOOK_STRIKE], tau, hp[HP_VOL], rate, div, hp[HP_LAM],
+                    hp[HP_MU_J], hp[HP_SIGMA_J], book[i, BOOK_IS_CALL] > 0.5,
+                    int(hp[HP_TERMS]))
+                continue
             sigma = rule_vol(rule, vol, v, hp, tau)
             moneyness = log_spot - book[i, BOOK_LOG_STRIKE]
             div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]

@@ -1,6 +1,6 @@
 """Merton (1976) jump-diffusion prices and deltas as NumPy ufuncs.
 
-The series is the kernels' own (``gpuhedge.pricing._merton_scalar``, see its docstring for the
+The series is the kernels' own (``gpuhedge.kernels._math``, its Merton section gives the
 formula), compiled here with ``numba.vectorize``: one definition for Python users, tests and
 the per-step hedge ratios of the kernels.
 
@@ -14,16 +14,16 @@ import math
 
 import numba
 
-from . import _merton_scalar
+from ..kernels import _math
 
 _SIG = ["float64(float64, float64, float64, float64, float64, float64, float64, float64, "
         "float64, boolean, int64)"]
 
-merton_price = numba.vectorize(_SIG)(_merton_scalar.merton_price)
+merton_price = numba.vectorize(_SIG)(_math.merton_price)
 merton_price.__doc__ = """merton_price(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j,
 is_call, n_terms): Merton (1976) price, the first ``n_terms`` terms of the Poisson-weighted
 series of Black-Scholes prices (``n_terms`` picks a safe count). Broadcasts over arrays."""
-merton_delta = numba.vectorize(_SIG)(_merton_scalar.merton_delta)
+merton_delta = numba.vectorize(_SIG)(_math.merton_delta)
 merton_delta.__doc__ = """merton_delta(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j,
 is_call, n_terms): dV/dS of ``merton_price``."""
 
