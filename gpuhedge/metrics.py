@@ -1,48 +1,437 @@
 """Statistics of the hedging error over paths, with Monte Carlo standard errors.
 
-Losses are positive numbers in VaR and CVaR: VaR_a = -q_{1-a}(pnl) and
-CVaR_a = -E[pnl | pnl <= q_{1-a}(pnl)] (expected shortfall, Acerbi and Tasche 2002).
+``summary`` works on in-memory Datasets and, lazily, on Zarr stores larger than memory: it
+reads the data twice, block by block (Dask), and holds only per-block partial results and a
+thin slice of the sorted P&L around each quantile. Per-path values stored as float32 are
+converted to float64 before anything is summed.
+
+Conventions
+-----------
+X is the hedger's P&L on a path (``pnl``), n the number of paths, mu_k = E[(X - E X)^k] the
+central moments (estimated with divisor n) and s the standard deviation (divisor n - 1).
+
+* ``skew`` = mu_3 / mu_2^{3/2} and ``excess_kurtosis`` = mu_4 / mu_2^2 - 3 (the moment
+  estimators of ``scipy.stats.skew`` and ``scipy.stats.kurtosis``).
+* Quantiles q_p are NumPy's default ("linear") sample quantiles.
+* Losses are positive numbers: VaR_a = -q_{1-a}(X) and CVaR_a = -E[X | X <= q_{1-a}(X)]
+  (expected shortfall; Acerbi and Tasche 2002), e.g. ``var_99`` is the loss exceeded on 1 %
+  of the paths.
+* ``hedge_effectiveness`` = 1 - Var(X_strategy) / Var(X_unhedged), per cost level, where the
+  unhedged strategy is the grid's ``NoHedge`` (the first one; or ``unhedged=``). It is the
+  fraction of the unhedged variance that the hedge removes (Ederington 1979).
+* ``mean_cost``, ``mean_trades``: means of ``cost_paid`` and ``trades``; ``turnover`` is the
+  mean present value of the traded notional, sum_k e^{-r t_k} |q_k| S_k: the engine's
+  ``turnover`` output when it has one, else ``cost_paid / proportional`` for cost levels with a
+  proportional rate and no fixed fee (NaN for other cost levels).
+
+Standard errors (``se_<name>``)
+-------------------------------
+Every statistic here has an asymptotic (analytic) standard error, so none needs a bootstrap:
+
+* means: s / sqrt(n);
+* std, skew, excess kurtosis, hedge effectiveness: the delta method, se^2 = E[IF(X)^2] / n
+  with IF the statistic's influence function, a polynomial in X - E X whose square has an
+  expectation given by the central moments up to mu_4 (std), mu_6 (skew) and mu_8 (kurtosis),
+  and for the effectiveness the cross moment E[(X_h - E X_h)^2 (X_u - E X_u)^2] of the hedged
+  and unhedged P&L on the same paths (common random numbers make them strongly dependent);
+* quantiles and VaR: distribution-free, from the order statistics at the ranks
+  h -+ sqrt(n p (1 - p)) around the quantile's rank h = (n - 1) p: se = (x_(hi) - x_(lo)) / 2,
+  the one-sigma binomial interval of the quantile (Conover 1999, section 3.2); asymptotically
+  sqrt(p (1 - p) / n) / f(q_p) without estimating the density f;
+* CVaR with tail probability b = 1 - a: se^2 = [Var(X | X <= q) + (1 - b) (E[X | X <= q] -
+  q)^2] / (n b) (Manistre and Hancock 2005).
+
+These are large-n approximations: with heavy tails (jumps) and few paths the higher-moment
+errors are themselves noisy. ``tests/test_metrics.py`` checks their coverage on a skewed
+distribution with known answers.
+
+How the exact quantiles are found in two passes
+-----------------------------------------------
+Pass 1 computes the mean and, per block of paths, the block's quantiles at p -+ dp; the lowest
+of the lower and the highest of the upper block quantiles bracket the global order statistics
+needed (ranks h -+ sqrt(n p (1 - p)) and the two next to h) whenever n dp >=
+sqrt(n p (1 - p)) + (number of blocks) + 2, since a block quantile at p' has at most
+p' (m - 1) + 1 of the block's m values below it. Pass 2 computes the central moments and, per
+block, counts and sums the values below each bracket and returns those inside it; the order
+statistics are then exact. A bracket holds about 2 n dp values.
 """
+
+import json
+import math
 
 import numpy as np
 import xarray as xr
 
 LEVELS = (0.95, 0.99)
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+_MAX_MOMENT = 8
+_BLOCK = 2**20  # paths per block when an in-memory Dataset is summarised
 
 
-def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILES) -> xr.Dataset:
-    """Per-scenario statistics of ``ds.pnl`` over ``dim``.
+def _label(p):
+    """01 for 0.01, 5 for ... as 05; a non-integer percentage keeps its decimals (97.5)."""
+    pct = 100 * p
+    return f"{round(pct):02d}" if math.isclose(pct, round(pct), abs_tol=1e-9) else f"{pct:g}"
 
-    Returns a Dataset over the remaining dims with: mean, std (and their standard errors
-    se_mean = s / sqrt(n), se_std = s sqrt((kurt - 1) / (4 n)) from the delta method), skew,
-    excess kurtosis, var_XX and cvar_XX for each level, the quantiles q_XX, mean_cost and
-    mean_trades.
+
+def _lerp(a, b, t):
+    """NumPy's interpolation between neighbouring order statistics (``numpy.lib._function_base
+    ._lerp``), so that the quantiles equal ``numpy.quantile`` to the last bit or two."""
+    diff = b - a
+    out = a + diff * t
+    return np.where(t >= 0.5, b - diff * (1 - t), out)
+
+
+def _virtual_index(n, p):
+    """NumPy's rank of the linear quantile: (n - 1) p, written as NumPy computes it."""
+    return n * p + (1 + p * (1 - 1 - 1)) - 1
+
+
+# ----------------------------------------------------------------------------- blocks
+def _block_bounds(block, low, high):
+    """(..., 1, 2, T): the block's quantiles at the probabilities ``low`` and ``high``."""
+    q = np.quantile(block, np.concatenate([low, high]), axis=-1)  # (2T, ...)
+    q = np.moveaxis(q, 0, -1).reshape(block.shape[:-1] + (1, 2, len(low)))
+    return q
+
+
+def _block_tails(block, lo, hi, mean, offset, lead_shape):
+    """Per target j: counts and sums of d = x - mean, d^2 below lo_j, and the values in
+    [lo_j, hi_j] with the flat index of their cell (in the full leading shape)."""
+    d = block - mean[..., None]
+    below_n = np.empty(lo.shape, dtype=np.int64)
+    below_1 = np.empty(lo.shape)
+    below_2 = np.empty(lo.shape)
+    inside = []
+    for j in range(lo.shape[-1]):
+        below = block < lo[..., j, None]
+        below_n[..., j] = below.sum(axis=-1)
+        below_1[..., j] = np.where(below, d, 0.0).sum(axis=-1)
+        below_2[..., j] = np.where(below, d * d, 0.0).sum(axis=-1)
+        mask = ~below & (block <= hi[..., j, None])
+        where = np.nonzero(mask)
+        cells = np.ravel_multi_index(
+            tuple(w + o for w, o in zip(where[:-1], offset)), lead_shape) if lead_shape \
+            else np.zeros(len(where[0]), dtype=np.int64)
+        inside.append((cells, block[mask]))
+    return offset, below_n, below_1, below_2, inside
+
+
+def _starts(chunks):
+    return [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in chunks]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _unhedged(ds, unhedged):
+    """The name of the unhedged strategy (None when there is none)."""
+    if "strategy" not in ds.dims:
+        return None
+    names = [str(s) for s in ds["strategy"].values]
+    if unhedged is not None:
+        if unhedged not in names:
+            raise ValueError(f"summary: 'unhedged' must be one of the strategies {names}; "
+                             f"got {unhedged!r}")
+        return unhedged
+    try:
+        hedges = json.loads(ds.attrs["config"])["hedges"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    for name in names:
+        if hedges.get(name, {}).get("type") == "NoHedge":
+            return name
+    return None
+
+
+def _turnover(ds):
+    """Per-path PV of traded notional: the engine's ``turnover``, else cost / proportional
+    for cost levels with a proportional rate and no fixed fee, else None."""
+    if "turnover" in ds:
+        return ds["turnover"].astype(np.float64)
+    if "cost_paid" not in ds or "cost" not in ds.dims:
+        return None
+    try:
+        costs = json.loads(ds.attrs["config"])["costs"]
+        rates = [costs[str(c)] for c in ds["cost"].values]
+    except (KeyError, TypeError, ValueError):
+        return None
+    scale = np.array([1.0 / c["proportional"] if c.get("proportional", 0) > 0
+                      and c.get("fixed", 0) == 0 else np.nan for c in rates])
+    if np.isnan(scale).all():
+        return None
+    return ds["cost_paid"].astype(np.float64) * xr.DataArray(scale, dims="cost")
+
+
+def _expect_square(coeffs, mu):
+    """E[(sum_k c_k d^k)^2] = sum_{j,k} c_j c_k mu_{j+k} (mu_0 = 1, mu_1 = 0)."""
+    total = 0.0
+    for j, cj in enumerate(coeffs):
+        for k, ck in enumerate(coeffs):
+            if cj is not None and ck is not None:
+                total = total + cj * ck * mu[j + k]
+    return total
+
+
+def _attrs(long_name, units):
+    return {"long_name": long_name, "units": units}
+
+
+# ----------------------------------------------------------------------------- summary
+def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILES,
+            unhedged=None) -> xr.Dataset:
+    """Per-scenario statistics of ``ds.pnl`` over ``dim``, each with its standard error.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        ``gpuhedge.simulate``'s result or a sweep's store (lazy, any size): ``pnl`` and
+        optionally ``cost_paid``, ``trades``, ``turnover``.
+    dim : str
+        The dimension to reduce (the paths).
+    levels : sequence of float
+        Confidence levels a of VaR_a and CVaR_a, in (0, 1).
+    quantiles : sequence of float
+        Probabilities p of the reported quantiles q_p, in [0, 1].
+    unhedged : str, optional
+        The strategy whose variance ``hedge_effectiveness`` compares with (default: the
+        first ``NoHedge`` in the configuration; no effectiveness without one).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over the remaining dims: ``mean``, ``std``, ``skew``, ``excess_kurtosis``,
+        ``var_XX`` and ``cvar_XX`` per level (losses positive), ``q_XX`` per quantile,
+        ``hedge_effectiveness``, ``mean_cost``, ``mean_trades``, ``turnover``, and
+        ``se_<name>`` for each. The module docstring gives the definitions and the standard
+        errors. Attributes: ``n_paths`` and the unhedged strategy.
     """
-    pnl = ds["pnl"]
-    n = pnl.sizes[dim]
-    mean = pnl.mean(dim)
-    dev = pnl - mean
-    m2 = (dev**2).mean(dim)
-    m3 = (dev**3).mean(dim)
-    m4 = (dev**4).mean(dim)
-    std = np.sqrt(m2 * n / max(n - 1, 1))
-    kurt = m4 / m2**2
-    out = {
-        "mean": mean, "se_mean": std / np.sqrt(n), "std": std,
-        "se_std": std * np.sqrt(np.maximum(kurt - 1.0, 0.0) / (4.0 * n)),
-        "skew": m3 / m2**1.5, "excess_kurtosis": kurt - 3.0,
-    }
-    qs = pnl.quantile(sorted(set(quantiles) | {1.0 - a for a in levels}), dim=dim)
-    for a in levels:
-        q = qs.sel(quantile=1.0 - a, method="nearest").drop_vars("quantile")
-        tail = pnl.where(pnl <= q)
-        out[f"var_{round(a * 100)}"] = -q
-        out[f"cvar_{round(a * 100)}"] = -tail.mean(dim)
-    for p in quantiles:
-        out[f"q_{round(p * 100):02d}"] = qs.sel(quantile=p, method="nearest").drop_vars("quantile")
-    out["mean_cost"] = ds["cost_paid"].mean(dim)
-    out["mean_trades"] = ds["trades"].mean(dim)
+    import dask
+    import dask.array as da
+
+    owner = "summary"
+    if not isinstance(ds, xr.Dataset) or "pnl" not in ds:
+        raise ValueError(f"{owner}: 'ds' must be an xarray.Dataset with a 'pnl' variable; got "
+                         f"{type(ds).__name__}")
+    if dim not in ds["pnl"].dims:
+        raise ValueError(f"{owner}: 'dim' must be a dimension of 'pnl' {ds['pnl'].dims}; got "
+                         f"{dim!r}")
+    for name, values, low, high in (("levels", levels, 0.0, 1.0),
+                                    ("quantiles", quantiles, 0.0, 1.0)):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high
+                   and (name == "quantiles" or low < v < high) for v in values):
+            raise ValueError(f"{owner}: '{name}' must be numbers in "
+                             f"{'[0, 1]' if name == 'quantiles' else '(0, 1)'}; got {values!r}")
+    unhedged = _unhedged(ds, unhedged)
+    n = ds.sizes[dim]
+
+    pnl = ds["pnl"].astype(np.float64)
+    pnl = pnl.transpose(*[d for d in pnl.dims if d != dim], dim)
+    if pnl.chunks is None:
+        pnl = pnl.chunk({dim: _BLOCK})
+    lead_dims = pnl.dims[:-1]
+    lead_shape = pnl.shape[:-1]
+    arr = pnl.data
+    n_blocks = len(arr.chunks[-1])
+
+    probs = sorted({round(float(p), 12) for p in quantiles}
+                   | {round(1.0 - float(a), 12) for a in levels})
+    p = np.array(probs)
+    dp = (3.0 * np.sqrt(n * p * (1 - p)) + 2 * n_blocks + 4) / n
+    low, high = np.clip(p - dp, 0.0, 1.0), np.clip(p + dp, 0.0, 1.0)
+
+    # ---- pass 1: means and brackets of the order statistics
+    bounds = arr.map_blocks(
+        _block_bounds, low, high, dtype=np.float64, new_axis=[arr.ndim, arr.ndim + 1],
+        chunks=arr.chunks[:-1] + ((1,) * n_blocks, (2,), (len(p),)))
+    first = {"mean": pnl.mean(dim, skipna=False)}
+    others = {"cost_paid": "mean_cost", "trades": "mean_trades"}
+    extra = {new: ds[old].astype(np.float64) for old, new in others.items() if old in ds}
+    turnover = _turnover(ds)
+    if turnover is not None:
+        extra["turnover"] = turnover
+    for name, var in extra.items():
+        first[name] = var.mean(dim, skipna=False)
+    mean, lo, hi, *rest = dask.compute(first["mean"], bounds[..., 0, :].min(axis=-2),
+                                       bounds[..., 1, :].max(axis=-2),
+                                       *[first[k] for k in extra])
+    means = dict(zip(extra, rest))
+    if np.isnan(mean.values).any():
+        raise ValueError(f"{owner}: 'pnl' holds NaN (a sweep whose store is not complete yet? "
+                         f"run the same sweep again to finish it)")
+
+    # ---- pass 2: central moments, tails and the values inside the brackets
+    d = pnl - mean
+    moments = {k: (d**k).mean(dim) for k in range(2, _MAX_MOMENT + 1)}
+    if unhedged is not None:
+        du2 = d.sel(strategy=unhedged) ** 2
+        moments["cross"] = (d**2 * du2).mean(dim)
+    for name, var in extra.items():
+        moments[f"var_{name}"] = ((var - means[name]) ** 2).mean(dim)
+    mean_np = mean.values
+    starts = _starts(arr.chunks[:-1])
+    tails = []
+    for index, block in np.ndenumerate(arr.to_delayed()):
+        lead = index[:-1]
+        offset = tuple(int(s[i]) for s, i in zip(starts, lead))
+        sl = tuple(slice(o, o + arr.chunks[a][i]) for a, (o, i) in enumerate(zip(offset, lead)))
+        tails.append(dask.delayed(_block_tails)(block, lo[sl], hi[sl], mean_np[sl], offset,
+                                                lead_shape))
+    keys = list(moments)
+    computed = dask.compute(*[moments[k] for k in keys], tails)
+    moments = dict(zip(keys, computed[:-1]))
+    tails = computed[-1]
+
+    out = _moment_statistics(mean, moments, n, unhedged, dim)
+    for name, var in means.items():
+        se = np.sqrt(moments[f"var_{name}"] * n / max(n - 1, 1) / n)
+        out[name] = var
+        out[f"se_{name}"] = se
+    out.update(_tail_statistics(tails, p, n, mean_np, lead_dims, lead_shape, pnl, levels,
+                                quantiles))
     result = xr.Dataset(out)
+    _set_attrs(result)
     result.attrs["n_paths"] = n
+    result.attrs["conventions"] = ("losses positive: var_XX = -q_{1-a}(pnl), cvar_XX = "
+                                   "-E[pnl | pnl <= q_{1-a}]; se_* are standard errors "
+                                   "(gpuhedge.metrics)")
+    if unhedged is not None:
+        result.attrs["unhedged"] = unhedged
     return result
+
+
+def _moment_statistics(mean, m, n, unhedged, dim):
+    """Mean, std, skew, excess kurtosis, hedge effectiveness and their standard errors."""
+    mu = [1.0, 0.0] + [m[k] for k in range(2, _MAX_MOMENT + 1)]
+    m2, m3, m4 = mu[2], mu[3], mu[4]
+    std = np.sqrt(m2 * n / max(n - 1, 1))
+    root = np.sqrt(m2)
+    # influence functions as polynomials in d = X - E X (coefficients of d^0, d^1, ...)
+    if_std = [-m2 / (2 * root), None, 1 / (2 * root)]
+    if_skew = [0.5 * m3 / m2**1.5, -3 / root, -1.5 * m3 / m2**2.5, 1 / m2**1.5]
+    if_kurt = [m4 / m2**2, -4 * m3 / m2**2, -2 * m4 / m2**3, None, 1 / m2**2]
+    out = {"mean": mean, "se_mean": std / np.sqrt(n), "std": std,
+           "se_std": np.sqrt(np.maximum(_expect_square(if_std, mu), 0.0) / n),
+           "skew": m3 / m2**1.5,
+           "se_skew": np.sqrt(np.maximum(_expect_square(if_skew, mu), 0.0) / n),
+           "excess_kurtosis": m4 / m2**2 - 3.0,
+           "se_excess_kurtosis": np.sqrt(np.maximum(_expect_square(if_kurt, mu), 0.0) / n)}
+    if unhedged is not None:
+        vu, m4u = m2.sel(strategy=unhedged), m4.sel(strategy=unhedged)
+        ratio = m2 / vu
+        var_if = ((m4 - m2**2) - 2 * ratio * (m["cross"] - m2 * vu)
+                  + ratio**2 * (m4u - vu**2)) / vu**2
+        out["hedge_effectiveness"] = 1.0 - ratio
+        out["se_hedge_effectiveness"] = np.sqrt(np.maximum(var_if, 0.0) / n)
+    return out
+
+
+def _tail_statistics(tails, p, n, mean, lead_dims, lead_shape, like, levels, quantiles):
+    """Quantiles, VaR and CVaR (with standard errors) from the per-block tail results."""
+    n_cells = int(np.prod(lead_shape, dtype=np.int64))
+    T = len(p)
+    below_n = np.zeros(lead_shape + (T,), dtype=np.int64)
+    below_1 = np.zeros(lead_shape + (T,))
+    below_2 = np.zeros(lead_shape + (T,))
+    cells = [[] for _ in range(T)]
+    values = [[] for _ in range(T)]
+    for offset, bn, b1, b2, inside in tails:
+        sl = tuple(slice(o, o + s) for o, s in zip(offset, bn.shape[:-1]))
+        below_n[sl] += bn
+        below_1[sl] += b1
+        below_2[sl] += b2
+        for j, (c, v) in enumerate(inside):
+            cells[j].append(c)
+            values[j].append(v)
+    below_n = below_n.reshape(n_cells, T)
+    below_1 = below_1.reshape(n_cells, T)
+    below_2 = below_2.reshape(n_cells, T)
+    mean = mean.reshape(n_cells)
+
+    q = np.empty((n_cells, T))
+    se_q = np.empty((n_cells, T))
+    tail_mean = np.empty((n_cells, T))
+    se_tail = np.empty((n_cells, T))
+    for j, pj in enumerate(p):
+        c = np.concatenate(cells[j]) if cells[j] else np.zeros(0, dtype=np.int64)
+        v = np.concatenate(values[j]) if values[j] else np.zeros(0)
+        order = np.lexsort((v, c))
+        c, v = c[order], v[order]
+        bounds = np.searchsorted(c, np.arange(n_cells + 1))
+        h = _virtual_index(n, pj)
+        k0 = int(np.clip(np.floor(h), 0, n - 1))
+        k1 = min(k0 + 1, n - 1)
+        gamma = h - np.floor(h)
+        spread = math.sqrt(n * pj * (1 - pj))
+        klo = int(np.clip(math.floor(h - spread), 0, n - 1))
+        khi = int(np.clip(math.ceil(h + spread), 0, n - 1))
+        for cell in range(n_cells):
+            sorted_v = v[bounds[cell]:bounds[cell + 1]]
+            base = below_n[cell, j]
+
+            def order_stat(k):
+                i = k - base
+                if not 0 <= i < len(sorted_v):
+                    raise RuntimeError(f"summary: internal error, order statistic {k} outside "
+                                       f"the bracket [{base}, {base + len(sorted_v)})")
+                return sorted_v[i]
+
+            qj = float(_lerp(order_stat(k0), order_stat(k1), gamma))
+            q[cell, j] = qj
+            se_q[cell, j] = 0.5 * (order_stat(khi) - order_stat(klo))
+            # the tail X <= q: everything below the bracket and the bracket's values <= q
+            inner = sorted_v[sorted_v <= qj] - mean[cell]
+            count = base + len(inner)
+            s1 = below_1[cell, j] + inner.sum()
+            s2 = below_2[cell, j] + (inner * inner).sum()
+            tail_d = s1 / count
+            tail_mean[cell, j] = mean[cell] + tail_d
+            b = count / n
+            var_tail = max(s2 / count - tail_d**2, 0.0)
+            se_tail[cell, j] = math.sqrt(
+                (var_tail + (1 - b) * (tail_mean[cell, j] - qj) ** 2) / (n * b))
+
+    coords = {d: like.coords[d] for d in lead_dims if d in like.coords}
+
+    def array(values):
+        return xr.DataArray(values.reshape(lead_shape), dims=lead_dims, coords=coords)
+
+    out = {}
+    index = {round(float(pj), 12): j for j, pj in enumerate(p)}
+    for a in levels:
+        j = index[round(1.0 - float(a), 12)]
+        name = _label(a)
+        out[f"var_{name}"] = array(-q[:, j])
+        out[f"se_var_{name}"] = array(se_q[:, j])
+        out[f"cvar_{name}"] = array(-tail_mean[:, j])
+        out[f"se_cvar_{name}"] = array(se_tail[:, j])
+    for pq in quantiles:
+        j = index[round(float(pq), 12)]
+        out[f"q_{_label(pq)}"] = array(q[:, j])
+        out[f"se_q_{_label(pq)}"] = array(se_q[:, j])
+    return out
+
+
+_DESCRIPTIONS = {
+    "mean": ("mean P&L", "currency"), "std": ("standard deviation of the P&L", "currency"),
+    "skew": ("skewness of the P&L", "1"),
+    "excess_kurtosis": ("excess kurtosis of the P&L", "1"),
+    "hedge_effectiveness": ("1 - var(P&L) / var(unhedged P&L)", "1"),
+    "mean_cost": ("mean transaction costs paid (present value)", "currency"),
+    "mean_trades": ("mean number of share trades", "1"),
+    "turnover": ("mean traded notional, present value", "currency"),
+}
+
+
+def _set_attrs(result):
+    for name, var in result.data_vars.items():
+        base = name[3:] if name.startswith("se_") else name
+        if base in _DESCRIPTIONS:
+            long_name, units = _DESCRIPTIONS[base]
+        elif base.startswith("cvar_"):
+            long_name, units = f"CVaR (expected shortfall) at {base[5:]}%, loss > 0", "currency"
+        elif base.startswith("var_"):
+            long_name, units = f"value at risk at {base[4:]}%, loss > 0", "currency"
+        else:
+            long_name, units = f"{base[2:]}% quantile of the P&L", "currency"
+        if name.startswith("se_"):
+            long_name = f"standard error of the {long_name}"
+        var.attrs.update(_attrs(long_name, units))
