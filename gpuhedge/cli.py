@@ -1,18 +1,43 @@
-"""Command line: ``gpuhedge info`` prints the device, CUDA and library versions."""
+"""Command line.
+
+``gpuhedge info``
+    Device, CUDA and library versions.
+``gpuhedge sweep CONFIG.toml --store PATH [--scheduler ADDR] [--paths N] [--overwrite]``
+    Run (or resume) the sweep a TOML file describes (schema: ``experiments/configs/README.md``,
+    example: ``experiments/configs/example.toml``) into a Zarr store.
+``gpuhedge report STORE [--out DIR]``
+    The summary table of a store as Markdown (printed, and written with the figures: the P&L
+    distribution per strategy and the std-vs-cost frontier).
+"""
 
 import argparse
+import dataclasses
 import importlib.metadata
 import os
 import sys
+import tomllib
+from pathlib import Path
 
 from . import __version__, backend
+from . import _validation as check
+
+TOP = ("description", "run", "market", "markets", "book", "hedges", "costs", "grid",
+       "scenarios")
+RUN = ("n_paths", "n_steps", "seed", "stream", "antithetic", "dtype", "storage",
+       "chunk_paths", "compression", "device", "scheduler", "workers")
+REPORT_COLUMNS = ("mean", "std", "var_95", "cvar_95", "var_99", "cvar_99",
+                  "hedge_effectiveness", "mean_cost", "mean_trades")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be run; the message names the key."""
 
 
 def _info():
     print(f"gpuhedge {__version__}")
     print(f"python {sys.version.split()[0]}")
     for pkg in ("numpy", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "xarray",
-                "zarr", "dask"):
+                "zarr", "dask", "distributed", "dask-cuda"):
         try:
             print(f"{pkg} {importlib.metadata.version(pkg)}")
         except importlib.metadata.PackageNotFoundError:
@@ -22,13 +47,295 @@ def _info():
     print(f"GPUHEDGE_DEVICE={os.environ.get('GPUHEDGE_DEVICE', '')}")
 
 
+# ----------------------------------------------------------------------------- config
+def _table(owner, key, value):
+    if not isinstance(value, dict):
+        check.fail(owner, key, "a table", value)
+    return value
+
+
+def _flatten(value, prefix=""):
+    """{"market": {"vol": [..]}} -> {"market.vol": [..]}: TOML's bare dotted keys nest."""
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _build(owner, key, table, classes, kind_key):
+    """An object from a table: ``kind_key`` names the class, the rest are its fields."""
+    table = dict(_table(owner, key, table))
+    names = {c.__name__: c for c in classes}
+    kind = table.pop(kind_key, None)
+    if kind not in names:
+        check.fail(owner, f"{key}.{kind_key}", "one of " + ", ".join(map(repr, names)), kind)
+    return _construct(owner, key, names[kind], table, (kind_key,))
+
+
+def _construct(owner, key, cls, table, also=()):
+    """``cls(**table)`` after checking that the table names only (and all required) fields."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for field in table:
+        if field not in fields:
+            expected = ", ".join(map(repr, (*also, *fields)))
+            raise ConfigError(f"{owner}: '{key}.{field}' is not a field of {cls.__name__}; "
+                              f"expected {expected}")
+    missing = [f for f, spec in fields.items() if f not in table
+               and spec.default is dataclasses.MISSING
+               and spec.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{owner}: '{key}' must give {', '.join(map(repr, missing))} for "
+                          f"{cls.__name__}; got {sorted(table)}")
+    try:
+        return cls(**table)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{owner}: '{key}': {e}") from None
+
+
+def _book(owner, value):
+    from .instruments import Book, EuropeanCall, EuropeanPut, Position
+
+    rows = [value] if isinstance(value, dict) else value
+    if not isinstance(rows, list) or not rows:
+        check.fail(owner, "book", "a table or an array of tables ([[book]]) of positions",
+                   value)
+    positions = []
+    for i, row in enumerate(rows):
+        key = f"book[{i}]"
+        row = dict(_table(owner, key, row))
+        unknown = set(row) - {"option", "strike", "maturity", "quantity"}
+        if unknown:
+            raise ConfigError(f"{owner}: '{key}.{sorted(unknown)[0]}' is not a position field; "
+                              f"expected 'option', 'strike', 'maturity', 'quantity'")
+        kind = row.get("option")
+        if kind not in ("call", "put"):
+            check.fail(owner, f"{key}.option", "'call' or 'put'", kind)
+        for field in ("strike", "maturity", "quantity"):
+            if field not in row:
+                raise ConfigError(f"{owner}: '{key}.{field}' must be given (a number); "
+                                  f"got nothing")
+        option = EuropeanCall if kind == "call" else EuropeanPut
+        try:
+            positions.append(Position(option(row["strike"], row["maturity"]), row["quantity"]))
+        except ValueError as e:
+            raise ConfigError(f"{owner}: '{key}': {e}") from None
+    return Book(positions)
+
+
+def load_config(path):
+    """Read a sweep configuration (TOML) into ``sweep``'s keyword arguments.
+
+    Returns
+    -------
+    dict
+        ``market``, ``book``, ``hedges``, ``costs``, ``grid``, ``scenarios`` and the ``run``
+        settings, ready for ``gpuhedge.sweep.sweep(**kwargs, store=...)``.
+
+    Raises
+    ------
+    ConfigError
+        For any unknown key, wrong type or value out of range, naming the key and the
+        expected form.
+    """
+    try:
+        return _load(path)
+    except ConfigError:
+        raise
+    except ValueError as e:  # the package's uniform checks, already naming the key
+        raise ConfigError(str(e)) from None
+
+
+def _load(path):
+    from .costs import Costs
+    from .models import MODELS
+    from .strategies import DeltaHedge, NoHedge, StaticHedge
+
+    owner = str(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{owner}: not valid TOML: {e}") from None
+    for key in raw:
+        if key not in TOP:
+            raise ConfigError(f"{owner}: unknown key {key!r}; expected one of "
+                              f"{', '.join(map(repr, TOP))}")
+    run = dict(_table(owner, "run", raw.get("run", {})))
+    for key in run:
+        if key not in RUN:
+            raise ConfigError(f"{owner}: unknown key 'run.{key}'; expected one of "
+                              f"{', '.join(map(repr, RUN))}")
+    for key in ("n_paths", "n_steps"):
+        if key not in run:
+            raise ConfigError(f"{owner}: 'run.{key}' must be given (an integer >= 1); got "
+                              f"nothing")
+    out = {"n_paths": check.integer(owner, "run.n_paths", run["n_paths"], low=1, high=2**32),
+           "n_steps": check.integer(owner, "run.n_steps", run["n_steps"], low=1)}
+    for key in ("seed", "stream"):
+        if key in run:
+            out[key] = check.integer(owner, f"run.{key}", run[key], low=0, high=2**32 - 1)
+    for key in ("chunk_paths", "workers"):
+        if key in run:
+            out[key] = check.integer(owner, f"run.{key}", run[key], low=1)
+    if "antithetic" in run:
+        if not isinstance(run["antithetic"], bool):
+            check.fail(owner, "run.antithetic", "true or false", run["antithetic"])
+        out["antithetic"] = run["antithetic"]
+    for key, options in (("dtype", ("float64", "float32")), ("storage", ("float32", "float64")),
+                         ("compression", ("lz4", "zstd", "none")),
+                         ("device", ("auto", "cpu", "cuda"))):
+        if key in run:
+            out[key] = check.choice(owner, f"run.{key}", run[key], options)
+    if "scheduler" in run:
+        if not isinstance(run["scheduler"], str):
+            check.fail(owner, "run.scheduler", "a string ('threads', 'synchronous', 'local' or "
+                       "an address like 'tcp://host:8786')", run["scheduler"])
+        out["scheduler"] = run["scheduler"]
+
+    if ("market" in raw) == ("markets" in raw):
+        raise ConfigError(f"{owner}: give exactly one of 'market' (a table with 'model' and "
+                          f"its fields) or 'markets' (named tables); got "
+                          f"{[k for k in ('market', 'markets') if k in raw] or 'neither'}")
+    if "market" in raw:
+        out["market"] = _build(owner, "market", raw["market"], MODELS, "model")
+    else:
+        markets = _table(owner, "markets", raw["markets"])
+        if not markets:
+            check.fail(owner, "markets", "a non-empty table of named markets", markets)
+        out["market"] = {name: _build(owner, f"markets.{name}", table, MODELS, "model")
+                         for name, table in markets.items()}
+    if "book" not in raw:
+        raise ConfigError(f"{owner}: 'book' must be given ([[book]] tables with option, strike,"
+                          f" maturity, quantity); got nothing")
+    out["book"] = _book(owner, raw["book"])
+    hedges = _table(owner, "hedges", raw.get("hedges", {}))
+    if not hedges:
+        raise ConfigError(f"{owner}: 'hedges' must name at least one strategy ([hedges.NAME] "
+                          f"with rule = 'DeltaHedge', 'StaticHedge' or 'NoHedge'); got nothing")
+    out["hedges"] = {name: _build(owner, f"hedges.{name}", table,
+                                  (DeltaHedge, StaticHedge, NoHedge), "rule")
+                     for name, table in hedges.items()}
+    costs = _table(owner, "costs", raw.get("costs", {"none": {}}))
+    out["costs"] = {}
+    for name, table in costs.items():
+        out["costs"][name] = _construct(owner, f"costs.{name}", Costs,
+                                        _table(owner, f"costs.{name}", table))
+    if "grid" in raw:
+        grid = _flatten(_table(owner, "grid", raw["grid"]))
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                check.fail(owner, f"grid.{key}", "a non-empty array of values", values)
+        out["grid"] = grid
+    if "scenarios" in raw:
+        scenarios = _table(owner, "scenarios", raw["scenarios"])
+        out["scenarios"] = {name: _flatten(_table(owner, f"scenarios.{name}", table))
+                            for name, table in scenarios.items()}
+    return out
+
+
+def _sweep(args):
+    from .sweep import expand, sweep
+
+    kwargs = load_config(args.config)
+    if args.paths is not None:
+        kwargs["n_paths"] = check.integer("gpuhedge sweep", "--paths", args.paths, low=1)
+    if args.scheduler is not None:
+        kwargs["scheduler"] = args.scheduler
+    try:  # the scenarios' own errors, named as keys of the file
+        expand(kwargs["market"], kwargs["book"], kwargs["hedges"], kwargs["costs"],
+               kwargs["n_steps"], kwargs.get("grid"), kwargs.get("scenarios"))
+    except ValueError as e:
+        raise ConfigError(f"{args.config}: {e}") from None
+    progress = None if args.progress is None else args.progress
+    ds = sweep(**kwargs, store=args.store, overwrite=args.overwrite, progress=progress)
+    dims = ", ".join(f"{d}: {n}" for d, n in ds.sizes.items())
+    print(f"gpuhedge sweep: {args.store} complete ({dims})")
+
+
+# ----------------------------------------------------------------------------- report
+def _fmt(value, se=None):
+    if value != value:  # NaN
+        return ""
+    text = f"{value:.4g}"
+    return text if se is None or se != se else f"{text} ± {se:.2g}"
+
+
+def markdown(summary, columns=REPORT_COLUMNS):
+    """The summary as a Markdown table: one row per cell, "value ± standard error"."""
+    columns = [c for c in columns if c in summary]
+    frame = summary[columns + [f"se_{c}" for c in columns if f"se_{c}" in summary]]
+    index = list(frame.dims)
+    frame = frame.to_dataframe().reset_index()
+    head = index + columns
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---" if c in index else "---:" for c in head) + "|"]
+    for _, row in frame.iterrows():
+        cells = [str(row[c]) for c in index]
+        cells += [_fmt(row[c], row.get(f"se_{c}")) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _report(args):
+    from . import plot
+    from .metrics import summary
+    from .store import open_store
+
+    ds = open_store(args.store)
+    s = summary(ds)
+    out = Path(args.out) if args.out else Path(str(args.store).rstrip("/")).with_suffix("")
+    out = out if args.out else out.parent / (out.name + "_report")
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown(s)
+    note = ("Losses are positive in var_XX / cvar_XX (value at risk and expected shortfall of "
+            "the P&L); each entry is value ± one standard error over "
+            f"{s.attrs['n_paths']:,} paths.")
+    text = f"# gpuhedge report: {args.store}\n\n{note}\n\n{table}\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+    first = {d: ds[d].values[0] for d in ds["pnl"].dims
+             if d not in ("strategy", "path") and ds.sizes[d] > 1}
+    ax = plot.distribution(ds, sel=first)
+    ax.figure.savefig(out / "distribution.png", dpi=120)
+    ax = plot.frontier(s, sel={d: v for d, v in first.items() if d != "cost"})
+    ax.figure.savefig(out / "frontier.png", dpi=120)
+    print(f"figures: {out / 'distribution.png'}, {out / 'frontier.png'}")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="gpuhedge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gpuhedge", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="device, CUDA and library versions")
+    p = sub.add_parser("sweep", help="run or resume a sweep from a TOML configuration")
+    p.add_argument("config", help="the configuration (TOML)")
+    p.add_argument("--store", required=True, help="the Zarr store to write (resumed if it "
+                   "exists with the same configuration)")
+    p.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786), 'local', "
+                   "'threads' or 'synchronous'")
+    p.add_argument("--paths", type=int, help="number of paths (overrides run.n_paths)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a store made with another configuration")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: on a terminal)")
+    p = sub.add_parser("report", help="summary table (Markdown) and figures of a store")
+    p.add_argument("store")
+    p.add_argument("--out", help="directory of summary.md and the figures (default: "
+                   "STORE's name + '_report' beside it)")
     args = parser.parse_args(argv)
-    if args.command == "info":
-        _info()
+    try:
+        if args.command == "info":
+            _info()
+        elif args.command == "sweep":
+            _sweep(args)
+        else:
+            _report(args)
+    except (ValueError, ImportError, FileNotFoundError) as e:
+        print(f"gpuhedge {args.command}: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
