@@ -8,11 +8,14 @@ from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
 from .metrics import summary  # noqa: E402
 from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
-from .strategies import DeltaHedge, NoHedge, StaticHedge, Strategy  # noqa: E402
+from .strategies import (  # noqa: E402
+    DeltaBand, DeltaHedge, HedgeAt, Leland, NoHedge, SpotMove, StaticHedge, Strategy,
+    WhalleyWilmott)
 
 __all__ = [
     "Bates", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
-    "Position", "StaticHedge", "Strategy", "greeks", "hedge_paths", "price", "simulate",
+    "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
+    "WhalleyWilmott", "greeks", "hedge_paths", "price", "simulate",
     "summary",
 ]

@@ -38,7 +38,8 @@ from .strategies import NoHedge, Strategy
 DTYPES = ("float64", "float32")
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
 MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memory
-KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_DELTA_EVERY)
+KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAND,
+         _math.KIND_SPOT_MOVE, _math.KIND_WHALLEY_WILMOTT)
 _SCRATCH_BYTES = 256 * 2**20  # device memory budget of one chunk's per-path arrays
 
 
@@ -67,7 +68,7 @@ def _named(owner, name, value, kind):
                              f"got {type(v).__name__}")
         if kind is Strategy and getattr(v, "kind", None) not in KINDS:
             raise ValueError(f"{owner}: '{name}[{key!r}]' must be one of the package's "
-                             f"strategies (NoHedge, StaticHedge, DeltaHedge); got "
+                             f"strategies (gpuhedge.strategies); got "
                              f"{type(v).__name__}")
     return items
 
@@ -108,33 +109,67 @@ RULE_MARKETS = {_math.RULE_INSTANTANEOUS: (Heston,), _math.RULE_EXPECTED_AVERAGE
 PREMIUMS = ("hedge", "model")
 
 
-def _hedger_table(owner, strategies, market, book, book_table, premium="hedge"):
-    """Rows (kind, vol, hedge-vol rule, premium) of the kernel's hedger table.
+def _hedger_table(owner, strategies, cost_levels, market, book, book_table, times,
+                  premium="hedge", spot0=None):
+    """The kernel's hedger rows and their (steps x rows) uint8 table of trading points.
 
-    ``premium="hedge"``: the value of the book at t=0 under the strategy's own hedge-vol rule
-    (Black-Scholes at its vol, or the model's value for the model rule); ``"model"``: the
-    market model's value (``gpuhedge.pricing.price``) for every strategy. With supplied paths
-    (``market`` None) it is NaN and the kernel prices the book at each path's first price.
+    A row is (kind, vol, hedge-vol rule, premium, strategy index, cost index or -1, p1, p2);
+    cost-dependent rules get one row per cost level. ``premium="hedge"``: the value of the book
+    at t=0 under the row's own hedge-vol rule and vol (Black-Scholes, or the model's value for
+    the model rule); ``"model"``: the market model's value (``gpuhedge.pricing.price``) for
+    every row. With supplied paths (``market`` None) it is NaN and the kernel prices the book
+    at each path's first price.
     """
     if market is not None:
         model_value = sum(p.quantity * float(price(market, p.option)) for p in book.positions)
         hp = market.hedge_params(book.horizon)
-    rows = []
-    for name, s in strategies.items():
+        spot0 = market.spot
+    dt = times[1] - times[0]
+    rows, schedules = [], []
+    for j, (name, s) in enumerate(strategies.items()):
         allowed = RULE_MARKETS.get(s.rule)
         if allowed and not isinstance(market, allowed):
             raise ValueError(f"{owner}: 'hedges[{name!r}].hedge_vol' = {s.hedge_vol!r} needs a "
                              f"{' or '.join(m.__name__ for m in allowed)} market; got "
                              f"{type(market).__name__ if market else 'supplied paths'}")
-        vol = market.reference_vol if s.vol is None else s.vol
-        if market is None:
-            value = math.nan
-        elif premium == "model":
-            value = model_value
-        else:
-            value = _premium(book_table, market, hp, vol, s.rule)
-        rows.append((s.kind, vol, s.rule, value))
-    return np.array(rows, dtype=np.float64)
+        base_vol = market.reference_vol if s.vol is None else s.vol
+        short_gamma = _book_gamma(book_table, spot0, base_vol, market) < 0.0
+        levels = enumerate(cost_levels.values()) if s.cost_dependent else [(-1, None)]
+        schedule = s.schedule(times)
+        for c, level in levels:
+            vol, p1, p2 = s.row_params(book, level, dt, short_gamma)
+            vol = base_vol if vol is None else vol
+            if market is None:
+                value = math.nan
+            elif premium == "model":
+                value = model_value
+            else:
+                value = _premium(book_table, market, hp, vol, s.rule)
+            rows.append((s.kind, vol, s.rule, value, j, c, p1, p2))
+            schedules.append(schedule)
+    return (np.array(rows, dtype=np.float64),
+            np.column_stack(schedules).astype(np.uint8))
+
+
+def _book_gamma(book_table, spot, vol, market):
+    """Black-Scholes gamma of the book at t=0 (its sign tells Leland's rule which way to go)."""
+    rate, div = (0.0, 0.0) if market is None else (market.rate, market.dividend)
+    return sum(q * _math.bs_gamma(spot, k, t, vol, rate, div)
+               for k, t, q, _, _, _ in book_table)
+
+
+def _costs_table(cost_levels):
+    """Rows (proportional, fixed, ends) of the kernel's cost table."""
+    return np.array([(c.proportional, c.fixed, float(c.ends)) for c in cost_levels.values()])
+
+
+def _premium_table(hedgers, n_strategies, n_costs):
+    """(strategy, cost) premia from the rows (a row for all costs fills its whole line)."""
+    out = np.empty((n_strategies, n_costs))
+    for row in hedgers:
+        j, c = int(row[_math.HEDGER_STRATEGY]), int(row[_math.HEDGER_COST])
+        out[j, slice(None) if c < 0 else c] = row[_math.HEDGER_PREMIUM]
+    return out
 
 
 def _premium(book_table, market, hp, vol, rule):
@@ -155,11 +190,6 @@ def _premium(book_table, market, hp, vol, rule):
     return float(value)
 
 
-def _schedule(strategies, n_steps):
-    """(steps x strategies) uint8: 1 where a strategy's schedule trades at grid point k."""
-    return np.column_stack([s.schedule(n_steps) for s in strategies.values()]).astype(np.uint8)
-
-
 def _grid(times, rate, dividend):
     """Rows (t_k, e^{-r t_k}, (e^{q dt_k} - 1) e^{-r t_k}): time, discount, dividend factor."""
     disc = np.exp(-rate * times)
@@ -177,16 +207,17 @@ def _describe(obj):
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
 
 
-def _default_chunk(n_hedgers, n_costs, dtype):
-    per_path = (8 * (_math.N_STATE * n_hedgers + 2 * n_hedgers * n_costs)
-                + 4 * n_hedgers * n_costs + dtype.itemsize)
+def _default_chunk(n_strategies, n_costs, dtype):
+    # rows <= strategies x costs; outputs are strategies x costs
+    per_path = (8 * (_math.N_STATE + 2) + 4) * n_strategies * n_costs + dtype.itemsize
     return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
 
 
-def _run(family, spot0, v0, mp, hp, paths, times, book_table, strategies, hedgers, costs, rate,
-         dividend, *, first_path=0, n_paths, seed, stream, antithetic, device, dtype, chunk_paths):
+def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
+         costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
+         dtype, chunk_paths):
     """Run the kernel chunk by chunk; host arrays (pnl, cost, trades, terminal spot) out."""
-    nh, nc = hedgers.shape[0], costs.shape[0]
+    nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
     xp = backend.array_module(device)
     if device == "cuda":
         from .kernels import cuda as target
@@ -202,18 +233,18 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, strategies, hedger
     grid = xp.asarray(_grid(times, rate, dividend))
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
                                       _book_tau(book_table, times, dividend), hedgers,
-                                      _schedule(strategies, times.size - 1), costs)]
-    pnl = np.empty((nh, nc, n_paths))
-    cost = np.empty((nh, nc, n_paths))
-    trades = np.empty((nh, nc, n_paths), dtype=np.int32)
+                                      schedule, costs)]
+    pnl = np.empty((ns, nc, n_paths))
+    cost = np.empty((ns, nc, n_paths))
+    trades = np.empty((ns, nc, n_paths), dtype=np.int32)
     spot = np.empty(n_paths, dtype=dtype)
     no_paths = xp.zeros((1, 1), dtype=dtype)
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
             state = xp.empty((_math.N_STATE, nh, n))
-            out = (xp.empty((nh, nc, n)), xp.empty((nh, nc, n)),
-                   xp.empty((nh, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
+            out = (xp.empty((ns, nc, n)), xp.empty((ns, nc, n)),
+                   xp.empty((ns, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
                float(spot0), float(v0), tables[0], tables[1], chunk_paths_arr, grid,
@@ -336,14 +367,16 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     book_table = _book_table(owner, book, times, f"choose 'n_steps' so that it is a multiple of "
                              f"horizon / n_steps = {horizon / n_steps:.6g}")
     check.choice(owner, "premium", premium, PREMIUMS)
-    hedgers = _hedger_table(owner, strategies, market, book, book_table, premium)
-    costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
-    chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
+    hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
+                                      times, premium)
+    costs_table = _costs_table(cost_levels)
+    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     spot0, v0 = market.initial_state()
     pnl, cost, trades, spot = _run(
         market.family, spot0, v0, market.kernel_params(horizon / n_steps),
-        market.hedge_params(horizon), None, times, book_table, strategies, hedgers, costs_table,
+        market.hedge_params(horizon), None, times, book_table, len(strategies), hedgers,
+        schedule, costs_table,
         market.rate, market.dividend, first_path=first_path, n_paths=n_paths, seed=seed,
         stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
@@ -354,7 +387,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
     ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times, first_path)
-    ds["premium"] = ("strategy", hedgers[:, _math.HEDGER_PREMIUM],
+    ds["premium"] = (("strategy", "cost"),
+                     _premium_table(hedgers, len(strategies), len(cost_levels)),
                      {"long_name": "value paid for the book at t=0 (negative: received)",
                       "units": "currency"})
     return ds
@@ -409,14 +443,16 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         if s.vol is None:
             raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there "
                              f"is no market vol); got {name!r}: {s!r}")
-    hedgers = _hedger_table(owner, strategies, None, book, book_table)
-    costs_table = np.array([(c.proportional, c.fixed) for c in cost_levels.values()])
+    hedgers, schedule = _hedger_table(owner, strategies, cost_levels, None, book, book_table,
+                                      times, spot0=float(prices[0, 0]))
+    costs_table = _costs_table(cost_levels)
     n_paths = prices.shape[0]
-    chunk_paths = _default_chunk(len(hedgers), len(costs_table), dtype) if chunk_paths is None \
+    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     pnl, cost, trades, spot = _run(
         _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
-        book_table, strategies, hedgers, costs_table, rate, dividend, n_paths=n_paths, seed=0,
+        book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,
+        n_paths=n_paths, seed=0,
         stream=0, antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": _describe(book),

@@ -22,8 +22,14 @@ MARKET = gh.BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -3.0),
                 gh.Position(gh.EuropeanPut(90.0, 0.25), 1.0)])
 HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1), "every 3": gh.DeltaHedge(vol=0.2, every=3),
-          "static": gh.StaticHedge(vol=0.3), "none": gh.NoHedge()}
-COSTS = {"free": gh.Costs(), "costly": gh.Costs(proportional=1e-3, fixed=0.05)}
+          "static": gh.StaticHedge(vol=0.3), "none": gh.NoHedge(),
+          "at": gh.HedgeAt(vol=0.25, times=(0.125, 0.25)),
+          "band": gh.DeltaBand(vol=0.25, band=0.02), "edge": gh.DeltaBand(vol=0.25, band=0.02,
+                                                                          to="edge"),
+          "spot": gh.SpotMove(vol=0.25, pct=0.01),
+          "ww": gh.WhalleyWilmott(vol=0.25, risk_aversion=0.1), "leland": gh.Leland(vol=0.25)}
+COSTS = {"free": gh.Costs(), "costly": gh.Costs(proportional=1e-3, fixed=0.05),
+         "middle": gh.Costs(proportional=2e-3, ends=False)}
 VARS = ("pnl", "cost_paid", "trades", "terminal_spot")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", gh.FellerWarning)
@@ -75,7 +81,7 @@ def test_simulator_matches_cpu():
 
 @pytest.mark.cudasim
 def test_simulator_is_used_for_cuda_device():
-    ds = gh.simulate(MARKET, BOOK, HEDGES, n_paths=4, n_steps=2, device="cuda")
+    ds = gh.simulate(MARKET, BOOK, HEDGES, n_paths=4, n_steps=4, device="cuda")
     assert ds.attrs["device"] == "cuda simulator (numba)"
 
 

@@ -151,7 +151,7 @@ def test_single_objects_get_default_names():
                      gh.DeltaHedge(vol=0.2, every=2), gh.Costs(proportional=1e-3),
                      n_paths=10, n_steps=4, device="cpu")
     assert list(ds.strategy.values) == ["DeltaHedge(vol=0.2, every=2, hedge_vol='constant')"]
-    assert list(ds.cost.values) == ["Costs(proportional=0.001, fixed=0.0)"]
+    assert list(ds.cost.values) == ["Costs(proportional=0.001, fixed=0.0, ends=True)"]
     listed = gh.simulate(MARKET, BOOK, [gh.NoHedge(), gh.StaticHedge(vol=0.3)],
                          n_paths=10, n_steps=4, device="cpu")
     assert listed.sizes["strategy"] == 2

@@ -169,7 +169,7 @@ def test_hedge_vol_rules_price_the_premium_at_their_vol():
     ds = gh.simulate(market, book, hedges, n_paths=8, n_steps=4, device="cpu")
     expected = [0.3, 0.2, 0.2]  # v0 = theta = 0.04
     for name, vol in zip(hedges, expected):
-        assert float(ds.premium.sel(strategy=name)) == pytest.approx(
+        assert ds.premium.sel(strategy=name).item() == pytest.approx(
             -bs_price(100.0, 100.0, 1.0, vol, 0.03, 0.01, True), rel=1e-12)
 
 

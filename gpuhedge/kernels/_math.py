@@ -12,7 +12,8 @@ Layout of the tables the engine flattens the user's objects into (all float64):
 * ``book[i]   = (strike, maturity, quantity, is_call, maturity_step)``
 * ``hedgers[h] = (kind, vol, every)`` where ``kind`` is one of the ``KIND_*`` codes and ``vol``
   the hedge vol, also the vol at which the hedger buys (or sells) the book at t=0;
-* ``costs[c]  = (proportional, fixed)``;
+* ``costs[c]  = (proportional, fixed, ends)``, ends = 1 when the initial hedge and the final
+  unwind pay costs too;
 * ``grid[k]   = (t_k, exp(-r t_k), (exp(q (t_k - t_{k-1})) - 1) exp(-r t_k))`` for k = 0..n_steps.
 
 References
@@ -191,12 +192,21 @@ def bs_delta(spot, strike, tau, vol, rate, div, is_call):
 
 
 @register_jitable
+def gamma_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
+    """Gamma e^{-q tau} n(d1) / (S vol sqrt(tau)) from precomputed ln(S/K), sqrt(tau) and
+    e^{-q tau}; 0 at expiry or zero vol."""
+    if sqrt_tau <= 0.0 or vol <= 0.0:
+        return 0.0
+    d1 = d1_from(log_moneyness, sqrt_tau, vol, rate, div)
+    return div_discount * norm_pdf(d1) / (spot * vol * sqrt_tau)
+
+
+@register_jitable
 def bs_gamma(spot, strike, tau, vol, rate, div):
     """d2V/dS2 = e^{-q tau} n(d1) / (S vol sqrt(tau)), the same for calls and puts."""
-    if tau <= 0.0 or vol <= 0.0:
-        return 0.0
-    d1 = bs_d1(spot, strike, tau, vol, rate, div)
-    return math.exp(-div * tau) * norm_pdf(d1) / (spot * vol * math.sqrt(tau))
+    tau = max(tau, 0.0)
+    return gamma_from(spot, math.log(spot / strike), math.sqrt(tau), math.exp(-div * tau), vol,
+                      rate, div)
 
 
 @register_jitable
@@ -456,9 +466,14 @@ FAMILIES = {
 # Hedgers. The rule is data: a kind code and parameters, plus a (steps x hedgers) table of the
 # grid points at which a time schedule trades. One generic loop serves every mix of rules.
 # ---------------------------------------------------------------------------------------------
+# Rule kinds. Time schedules (static, every k steps, explicit times, Leland) trade to the
+# target at the grid points of their schedule table; the others check every grid point.
 KIND_NONE = 0
 KIND_STATIC = 1
-KIND_DELTA_EVERY = 2
+KIND_SCHEDULE = 2
+KIND_BAND = 3  # |target - held| > band (shares): to the target, or to the band's edge
+KIND_SPOT_MOVE = 4  # |S / S_last trade - 1| > pct: to the target
+KIND_WHALLEY_WILMOTT = 5  # |target - held| > H (Whalley and Wilmott 1997): to the edge
 
 # Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
 # constants the rules need: (kappa, theta, xi, rho) of Heston-type models; (vol, lam, mu_j,
@@ -473,16 +488,25 @@ HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = 0, 1, 2, 3, 4
 
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
+# A hedger row is one strategy, or one (strategy, cost level) pair when the rule depends on the
+# cost (Whalley-Wilmott, Leland): ``cost`` is then that level's index, else -1 (all levels).
 # premium: the value paid for the book at t=0, or NaN to price it at the hedge vol in the kernel
-# (supplied paths, whose first price differs per path).
-HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM = 0, 1, 2, 3
-COST_PROPORTIONAL, COST_FIXED = 0, 1
+# (supplied paths, whose first price differs per path). p1, p2: the rule's parameters
+# (band: width in shares, 1 = to the edge; spot move: pct; Whalley-Wilmott: the proportional
+# cost lambda, the risk aversion gamma).
+HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST = range(6)
+HEDGER_P1, HEDGER_P2 = 6, 7
+N_HEDGER = 8
+COST_PROPORTIONAL, COST_FIXED, COST_ENDS = 0, 1, 2
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
 # Per (hedger, path) accumulators. Costs are linear in two sums, so the kernel keeps the sums
 # and prices every cost level once at the end: cost_c = proportional_c * TURNOVER
-# + fixed_c * TICKETS, with TURNOVER = sum e^{-r t} |q| S and TICKETS = sum e^{-r t} per trade.
+# + fixed_c * TICKETS, with TURNOVER = sum e^{-r t} |q| S and TICKETS = sum e^{-r t} per trade;
+# the *_ENDS sums hold the part due to the initial hedge and the final unwind.
 STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_TURNOVER, STATE_TICKETS = range(5)
-N_STATE = 5
+STATE_TURNOVER_ENDS, STATE_TICKETS_ENDS = 5, 6
+STATE_LAST_SPOT = 7  # spot at the last trade (spot-move rule)
+N_STATE = 8
 
 
 @register_jitable
@@ -557,6 +581,48 @@ def book_delta(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
 
 
 @register_jitable
+def book_gamma(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
+    """Black-Scholes gamma of the options alive at grid point k at the vol of the hedge-vol
+    rule (the market vol ``hp[HP_VOL]`` for the model rule)."""
+    total = 0.0
+    for i in range(book.shape[0]):
+        if k < book[i, BOOK_STEP]:
+            sqrt_tau = book_tau[k, i, TAU_SQRT]
+            sigma = hp[HP_VOL] if rule == RULE_MODEL else rule_vol(
+                rule, vol, v, hp, sqrt_tau * sqrt_tau)
+            total += book[i, BOOK_QUANTITY] * gamma_from(
+                spot, log_spot - book[i, BOOK_LOG_STRIKE], sqrt_tau,
+                book_tau[k, i, TAU_DIV_DISCOUNT], sigma, rate, div)
+    return total
+
+
+@register_jitable
+def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
+    """Half-width of the Whalley-Wilmott (1997) no-trade band around the delta, in shares:
+    H = (3/2 e^{-r (T - t)} lambda S Gamma^2 / gamma)^{1/3}, with lambda the proportional
+    cost, Gamma the book's gamma and gamma the risk aversion (1/currency)."""
+    return (1.5 * discount * cost * spot * gamma * gamma / risk_aversion) ** (1.0 / 3.0)
+
+
+@register_jitable
+def rebalance_quantity(kind, deviation, p1, p2, spot, last_spot, gamma, discount):
+    """Shares a rule trades at a grid point where it may trade, given the deviation
+    target - held (0: no trade). Time schedules always trade to the target."""
+    if kind == KIND_BAND:
+        if abs(deviation) <= p1:
+            return 0.0
+        return deviation - math.copysign(p1, deviation) if p2 > 0.5 else deviation
+    if kind == KIND_SPOT_MOVE:
+        return deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
+    if kind == KIND_WHALLEY_WILMOTT:
+        width = whalley_wilmott_band(gamma, spot, p1, p2, discount)
+        if abs(deviation) <= width:
+            return 0.0
+        return deviation - math.copysign(width, deviation)
+    return deviation
+
+
+@register_jitable
 def book_settlement(book, spot, k):
     """Payoff of the book's options that mature exactly at grid point k (cash settled)."""
     total = 0.0
@@ -570,8 +636,9 @@ def book_settlement(book, spot, k):
 
 
 @register_jitable
-def trade(state, h, local, qty, spot, disc):
-    """Buy ``qty`` shares at ``spot`` (sell if negative).
+def trade(state, h, local, qty, spot, disc, end):
+    """Buy ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
+    final unwind.
 
     Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
     account is exact and needs no per-step compounding.
@@ -579,8 +646,12 @@ def trade(state, h, local, qty, spot, disc):
     state[STATE_POSITION, h, local] += qty
     state[STATE_FLOW, h, local] -= qty * spot * disc
     state[STATE_TRADES, h, local] += 1.0
-    state[STATE_TURNOVER, h, local] += abs(qty) * spot * disc
+    notional = abs(qty) * spot * disc
+    state[STATE_TURNOVER, h, local] += notional
     state[STATE_TICKETS, h, local] += disc
+    if end:
+        state[STATE_TURNOVER_ENDS, h, local] += notional
+        state[STATE_TICKETS_ENDS, h, local] += disc
 
 
 def make_run_path(start, step, cast):
@@ -617,12 +688,13 @@ def make_run_path(start, step, cast):
         v = v0
         for h in range(n_hedgers):
             state[STATE_POSITION, h, local] = 0.0
+            state[STATE_LAST_SPOT, h, local] = s
             premium = hedgers[h, HEDGER_PREMIUM]
             if premium != premium:
                 premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate,
                                      div, 0)
             state[STATE_FLOW, h, local] = -premium
-            for row in range(STATE_TRADES, N_STATE):
+            for row in range(STATE_TRADES, STATE_LAST_SPOT):
                 state[row, h, local] = 0.0
 
         settled = 0.0
@@ -641,37 +713,61 @@ def make_run_path(start, step, cast):
                 for h in range(n_hedgers):
                     held = state[STATE_POSITION, h, local]
                     if held != 0.0:
-                        trade(state, h, local, -held, s, disc)
+                        trade(state, h, local, -held, s, disc, True)
                 break
             log_spot = math.nan  # computed once per grid point, when a hedger needs it
+            # Hedgers sharing a hedge-vol rule share one delta (and gamma) per grid point.
             cached_vol = -1.0
             cached_rule = -1.0
             cached_delta = 0.0
+            gamma_vol = -1.0
+            gamma_rule = -1.0
+            cached_gamma = 0.0
             for h in range(n_hedgers):
                 if schedule[k, h] == 0:
                     continue
                 vol = hedgers[h, HEDGER_VOL]
                 rule = hedgers[h, HEDGER_RULE]
-                # Hedgers sharing a hedge-vol rule share one delta evaluation per grid point.
+                if log_spot != log_spot:
+                    log_spot = math.log(s)
                 if vol != cached_vol or rule != cached_rule:
-                    if log_spot != log_spot:
-                        log_spot = math.log(s)
                     cached_delta = book_delta(book, book_tau, s, log_spot, v, int(rule), vol,
                                               hp, rate, div, k)
                     cached_vol = vol
                     cached_rule = rule
-                qty = -cached_delta - state[STATE_POSITION, h, local]
+                kind = int(hedgers[h, HEDGER_KIND])
+                deviation = -cached_delta - state[STATE_POSITION, h, local]
+                qty = deviation
+                if k > 0 and kind >= KIND_BAND:  # the first hedge always goes to the target
+                    if kind == KIND_WHALLEY_WILMOTT and (vol != gamma_vol or rule != gamma_rule):
+                        cached_gamma = book_gamma(book, book_tau, s, log_spot, v, int(rule),
+                                                  vol, hp, rate, div, k)
+                        gamma_vol = vol
+                        gamma_rule = rule
+                    qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1],
+                                             hedgers[h, HEDGER_P2], s,
+                                             state[STATE_LAST_SPOT, h, local], cached_gamma,
+                                             grid[n_steps, GRID_DISCOUNT] / disc)
                 if qty != 0.0:
-                    trade(state, h, local, qty, s, disc)
+                    trade(state, h, local, qty, s, disc, k == 0)
+                    state[STATE_LAST_SPOT, h, local] = s
 
         for h in range(n_hedgers):
             base = state[STATE_FLOW, h, local] + settled
+            strategy = int(hedgers[h, HEDGER_STRATEGY])
+            only = int(hedgers[h, HEDGER_COST])
             for c in range(costs.shape[0]):
-                cost = (costs[c, COST_PROPORTIONAL] * state[STATE_TURNOVER, h, local]
-                        + costs[c, COST_FIXED] * state[STATE_TICKETS, h, local])
-                out_cost[h, c, local] = cost
-                out_pnl[h, c, local] = base - cost
-                out_trades[h, c, local] = int(state[STATE_TRADES, h, local])
+                if only >= 0 and c != only:
+                    continue
+                turnover = state[STATE_TURNOVER, h, local]
+                tickets = state[STATE_TICKETS, h, local]
+                if costs[c, COST_ENDS] < 0.5:
+                    turnover -= state[STATE_TURNOVER_ENDS, h, local]
+                    tickets -= state[STATE_TICKETS_ENDS, h, local]
+                cost = costs[c, COST_PROPORTIONAL] * turnover + costs[c, COST_FIXED] * tickets
+                out_cost[strategy, c, local] = cost
+                out_pnl[strategy, c, local] = base - cost
+                out_trades[strategy, c, local] = int(state[STATE_TRADES, h, local])
         out_spot[local] = s
 
     return run_path
