@@ -235,7 +235,7 @@ class WhalleyWilmott(Strategy):
 
 
 @dataclass(frozen=True)
-class Leland(Strategy):
+class Leland(DeltaHedge):
     """Leland's (1985) rule: rebalance every ``every`` steps to the delta at the adjusted vol
 
     sigma_L^2 = sigma^2 (1 + s sqrt(2/pi) k / (sigma sqrt(dt_h))),
@@ -246,23 +246,13 @@ class Leland(Strategy):
     level; without costs it is ``DeltaHedge(vol, every)``.
     """
 
-    vol: float = 0.2
-    every: int = 1
-    hedge_vol: str = "constant"
-
-    kind = _math.KIND_SCHEDULE
     cost_dependent = True
 
     def __post_init__(self):
-        self._check_vol(required=True)
-        object.__setattr__(self, "every",
-                           check.integer(type(self).__name__, "every", self.every, low=1))
+        super().__post_init__()
         if self.hedge_vol != "constant":
             check.fail(type(self).__name__, "hedge_vol", "'constant' (Leland adjusts a constant "
                        "vol)", self.hedge_vol)
-
-    def schedule(self, times):
-        return np.arange(len(times) - 1) % self.every == 0
 
     def leland_vol(self, proportional, dt, short_gamma):
         """sigma_L for a one-way proportional cost and a grid step ``dt``."""
