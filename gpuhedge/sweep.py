@@ -371,35 +371,27 @@ def _cores():
         return os.cpu_count() or 1
 
 
-def _releases_gil(job):
-    """Whether the engine's CPU kernel is compiled with ``nogil`` (then several tasks run their
-    kernels at once; otherwise they take turns and only the writing overlaps)."""
-    from .kernels import cpu
-
-    try:
-        kernel = cpu.kernel(job.scenarios[0].market.family, job.dtype)
-        return bool(kernel.targetoptions.get("nogil", False))
-    except Exception:  # an engine without these hooks: assume the safe answer
-        return False
-
-
 def _threads_plan(job, n_tasks, n_cells, workers):
-    """(dask threads, numba threads per task) for the local threaded scheduler."""
+    """(dask threads, numba threads per task) for the local threaded scheduler.
+
+    numba releases the GIL while a ``parallel=True`` kernel runs (measured: another Python
+    thread keeps running meanwhile), so tasks run their kernels side by side. Default: one
+    thread per core, each kernel on cores // threads numba threads (numba's count is per
+    calling thread), fewer threads when there are fewer tasks or when a task's results
+    (about 32 bytes per cell and path) would not fit in half the free memory. On a GPU, two
+    threads: one task's copy and write overlap the other's kernel.
+    """
     cores = _cores()
     if job.device == "cuda":
-        return (workers or 2), None
+        return max(1, min(workers or 2, n_tasks)), None
     if workers is None:
-        # measured (gpuhedge.bench_sweep): one thread per core, one numba thread each, when
-        # kernels run concurrently; else two threads, so that one task's write overlaps the
-        # other's kernel, each kernel on every core.
-        workers = cores if _releases_gil(job) else 2
+        workers = cores
         memory = _available_memory()
         if memory:
             per_task = 32 * job.chunk_paths * n_cells
             workers = max(1, min(workers, int(0.5 * memory // per_task)))
     workers = max(1, min(workers, n_tasks))
-    numba_threads = max(1, cores // workers) if _releases_gil(job) else cores
-    return workers, numba_threads
+    return workers, max(1, cores // workers)
 
 
 def _available_memory():
@@ -430,24 +422,29 @@ def _dask_cuda(gpus):
 
 
 def _client_for(scheduler, gpus):
-    """(client, owned cluster or None) for a distributed run, or (None, None)."""
+    """(client, what to close afterwards) for a distributed run, or (None, [])."""
     if gpus is not None:
         LocalCUDACluster = _dask_cuda(gpus)
         from distributed import Client
 
         devices = None if gpus == "all" else ",".join(str(int(g)) for g in gpus)
         cluster = LocalCUDACluster(CUDA_VISIBLE_DEVICES=devices)
-        return Client(cluster), cluster
+        client = Client(cluster)
+        return client, [client, cluster]
     if scheduler is None or scheduler in ("threads", "synchronous"):
-        return None, None
+        return None, []
     from distributed import Client, LocalCluster
 
     if isinstance(scheduler, Client):
-        return scheduler, None
+        return scheduler, []  # the caller's: left open
     if scheduler == "local":
         cluster = LocalCluster(n_workers=_cores(), threads_per_worker=1, processes=True)
-        return Client(cluster), cluster
-    return Client(scheduler), None  # an address (checked by ``sweep``)
+        client = Client(cluster)
+        return client, [client, cluster]
+    # An address (checked by ``sweep``). Closed afterwards: a client left open would stay
+    # dask's default scheduler for every later computation in this process.
+    client = Client(scheduler)
+    return client, [client]
 
 
 def _execute(job, todo, *, client, plan, progress):
@@ -535,7 +532,11 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         "tcp://host:8786": an existing cluster; a ``distributed.Client``: that client. The
         store must be reachable by every worker.
     workers : int, optional
-        Threads of the threaded scheduler (default: see ``_threads_plan``).
+        Threads of the threaded scheduler. Default, sized to the machine: one per core, each
+        task's kernel on cores // workers numba threads (numba releases the GIL in parallel
+        kernels, so tasks compute side by side and one task's write overlaps the others'
+        kernels); fewer when a task's results (about 32 bytes per cell and path) would not
+        fit in half the free memory.
     gpus : "all" or list of int, optional
         Start a ``dask_cuda.LocalCUDACluster`` with one worker per GPU (needs dask-cuda).
     overwrite : bool
@@ -651,7 +652,7 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     todo = [(s, b) for s, sc in enumerate(items) for b in range(n_blocks)
             if not done[sc.index + (b,)]]
     if todo:
-        client, cluster = _client_for(scheduler, gpus)
+        client, owned = _client_for(scheduler, gpus)
         try:
             if client is not None:
                 threads = 1 if (scheduler == "local" or gpus is not None) else None
@@ -666,7 +667,6 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
                 progress = sys.stderr.isatty() and len(todo) > 1
             _execute(job, todo, client=client, plan=plan, progress=progress)
         finally:
-            if cluster is not None:
-                client.close()
-                cluster.close()
+            for resource in owned:
+                resource.close()
     return zstore.open_store(path)

@@ -98,18 +98,42 @@ def test_threads_and_synchronous_give_the_same_bytes(reference, tmp_path):
     assert tree(tmp_path / "t3.zarr") == tree(path)
 
 
-def test_local_cluster_gives_the_same_bytes(reference, tmp_path):
+def test_local_cluster_gives_the_same_bytes(reference, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     path, _ = reference
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client:
-        ds = sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "cluster.zarr",
-                   scheduler=client, **KW)
-        workers = {ts for ts in client.run(os.getpid).values()}
-    assert len(workers) == 2
+                                  dashboard_address=":0") as cluster:
+        # by address (the sweep makes its own client), then through a client
+        ds = sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "address.zarr",
+                   scheduler=cluster.scheduler_address, progress=False, **KW)
+        with distributed.Client(cluster) as client:
+            sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "client.zarr",
+                  scheduler=client, progress=True, **KW)
+            workers = set(client.run(os.getpid).values())
+    assert len(workers) == 2 and os.getpid() not in workers
     assert ds.sizes["path"] == 3000
-    assert tree(tmp_path / "cluster.zarr") == tree(path)
+    assert tree(tmp_path / "address.zarr") == tree(path)
+    assert tree(tmp_path / "client.zarr") == tree(path)
+    assert "sweep: Dask dashboard: http" in capsys.readouterr().err
+
+
+def test_progress_bar_of_the_threaded_scheduler(tmp_path, capsys):
+    sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "p.zarr", progress=True, **KW)
+    assert "100% Completed" in capsys.readouterr().err
+
+
+def test_benchmark_runs_at_small_size(tmp_path):
+    import json
+
+    from gpuhedge import bench_sweep
+
+    assert bench_sweep.main(["--paths", "3000", "--out", str(tmp_path)]) == 0
+    (report,) = tmp_path.glob("sweep-*.json")
+    r = json.loads(report.read_text())
+    assert r["settings"]["scenarios"] == 8 and r["settings"]["rules"] == 8
+    assert r["kernel_s"] > 0 and r["sweep_s"] > 0 and 0 < r["compression_ratio"] < 1
+    assert r["raw_bytes_per_path"] == 8 * (8 * 3 * 4 + 4)
+    assert (tmp_path / report.name.replace(".json", ".md")).read_text().count("|") > 10
 
 
 def test_resume_recomputes_only_missing_blocks(reference, tmp_path):
