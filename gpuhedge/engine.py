@@ -213,6 +213,14 @@ def _default_chunk(n_strategies, n_costs, dtype):
     return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
 
 
+def _padded(n):
+    """Length of the scratch arrays' path axis: n rounded up to 64 plus 8, so that the rows of
+    ``state[field, row, :]`` are not a multiple of 4 KiB apart. At such strides (any n that is
+    a multiple of 512, e.g. 2^k paths) every row of a path maps to the same L1 cache set and
+    the CPU kernel ran at half speed (measured: 5.0 vs 8.1 M path-steps/s, 16 x 4 hedgers)."""
+    return (n + 63) // 64 * 64 + 8
+
+
 def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
          costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
          dtype, chunk_paths):
@@ -242,7 +250,7 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
-            state = xp.empty((_math.N_STATE, nh, n))
+            state = xp.empty((_math.N_STATE, nh, _padded(n)))
             out = (xp.empty((ns, nc, n)), xp.empty((ns, nc, n)),
                    xp.empty((ns, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])

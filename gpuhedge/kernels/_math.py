@@ -750,7 +750,8 @@ def make_run_path(start, step, cast):
                                              grid[n_steps, GRID_DISCOUNT] / disc)
                 if qty != 0.0:
                     trade(state, h, local, qty, s, disc, k == 0)
-                    state[STATE_LAST_SPOT, h, local] = s
+                    if kind == KIND_SPOT_MOVE:
+                        state[STATE_LAST_SPOT, h, local] = s
 
         for h in range(n_hedgers):
             base = state[STATE_FLOW, h, local] + settled
