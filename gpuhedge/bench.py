@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,8 +83,11 @@ def numpy_hedge(market, option, quantity, hedges, costs, *, n_paths, n_steps, se
     convention (see ``gpuhedge.engine``), written the obvious way. Arrays run over paths and a
     Python loop over steps draws ``default_rng(seed).standard_normal(n_paths)`` per step, moves
     the spot by the exact log-normal step, computes the Black-Scholes delta once per step (with
-    ``scipy.special.ndtr``) and lets every hedger that rebalances at that step trade to it,
-    paying every cost level. At maturity the call is cash settled and the shares are unwound.
+    ``scipy.special.ndtr``) and lets every hedger that rebalances at that step trade to it.
+    Costs are linear in two sums per hedger, the present values of the traded notional and of
+    the trade count, so every cost level is priced once from them at the end (as the kernel
+    does; accumulating each cost level at each trade would make the baseline slower). At
+    maturity the call is cash settled and the shares are unwound.
 
     Parameters
     ----------
@@ -102,7 +106,9 @@ def numpy_hedge(market, option, quantity, hedges, costs, *, n_paths, n_steps, se
     seed : int
         Seed of ``numpy.random.default_rng``.
     dtype : {"float64", "float32"}
-        Precision of the spot, the normals and the delta; cash and costs are float64.
+        Precision of the normals and of the simulated spot; as in the kernel, the delta, the
+        cash flows and the costs are computed in float64 (a float32 delta would stop changing
+        deep in the money, so fewer trades would pay the fixed cost).
 
     Returns
     -------
@@ -121,7 +127,7 @@ def numpy_hedge(market, option, quantity, hedges, costs, *, n_paths, n_steps, se
     drift = (market.mu - 0.5 * market.vol**2) * dt
     diffusion = market.vol * math.sqrt(dt)
     every = np.array([h.every for h in hedges])
-    proportional = np.array([c.proportional for c in costs])[:, None]
+    proportional = np.array([c.proportional for c in costs])[:, None]  # (costs, 1)
     fixed = np.array([c.fixed for c in costs])[:, None]
 
     d1 = (math.log(market.spot / strike) + (rate + 0.5 * vol**2) * horizon) / (
@@ -133,14 +139,16 @@ def numpy_hedge(market, option, quantity, hedges, costs, *, n_paths, n_steps, se
     spot = np.full(n_paths, market.spot, dtype=dtype)
     position = np.zeros((len(hedges), n_paths))
     cash = np.full((len(hedges), n_paths), -premium)  # present values of the cash flows
-    cost = np.zeros((len(hedges), len(costs), n_paths))
+    turnover = np.zeros((len(hedges), n_paths))  # present value of |shares traded| * spot
+    tickets = np.zeros((len(hedges), n_paths))  # present value of 1 per trade
     trades = np.zeros((len(hedges), n_paths), dtype=np.int32)
 
     def trade(h, qty, disc):
         traded = qty != 0.0
         position[h] += qty
         cash[h] -= qty * spot * disc
-        cost[h] += (proportional * (np.abs(qty) * spot) + fixed * traded) * disc
+        turnover[h] += np.abs(qty) * spot * disc
+        tickets[h] += traded * disc
         trades[h] += traded
 
     for k in range(n_steps):
@@ -150,7 +158,8 @@ def numpy_hedge(market, option, quantity, hedges, costs, *, n_paths, n_steps, se
         if rebalancing.size == 0:
             continue
         tau = horizon - k * dt
-        d1 = (np.log(spot / strike) + (rate + 0.5 * vol**2) * tau) / (vol * math.sqrt(tau))
+        log_moneyness = np.log(spot, dtype=np.float64) - math.log(strike)
+        d1 = (log_moneyness + (rate + 0.5 * vol**2) * tau) / (vol * math.sqrt(tau))
         target = -quantity * ndtr(d1)  # shares held: minus the book's delta
         for h in rebalancing:
             trade(h, target - position[h], math.exp(-rate * k * dt))
@@ -160,6 +169,7 @@ def numpy_hedge(market, option, quantity, hedges, costs, *, n_paths, n_steps, se
     for h in range(len(hedges)):
         trade(h, -position[h], disc)  # unwind at maturity
     settled = quantity * np.maximum(spot - strike, 0.0) * disc
+    cost = proportional * turnover[:, None, :] + fixed * tickets[:, None, :]
     return {"pnl": (cash + settled)[:, None, :] - cost, "cost_paid": cost, "trades": trades,
             "terminal_spot": spot}
 
@@ -209,6 +219,8 @@ def best_time(run, repeat):
     result : object
         What the last call returned.
     """
+    if repeat < 1:
+        raise ValueError(f"bench: 'repeat' must be >= 1; got {repeat}")
     best = math.inf
     for _ in range(repeat):
         start = time.perf_counter()
@@ -274,14 +286,43 @@ def run_case(name, *, n_paths, n_steps, device, dtype="float64", repeat=3, numpy
     }
 
 
+def source_version():
+    """Git commit of the package source and whether ``gpuhedge/`` differs from it.
+
+    This module itself is left out of the comparison: it only holds the NumPy baseline and the
+    report, so a committed result file can say whether the code it timed was committed.
+
+    Returns
+    -------
+    commit : str or None
+        None outside a git checkout.
+    dirty : bool or None
+    """
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        changed = git("status", "--porcelain", "--", "gpuhedge", ":!gpuhedge/bench.py")
+        return git("rev-parse", "HEAD"), bool(changed)
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+
+
 def machine_info(device):
-    """Description of the machine and the libraries that ran the benchmark."""
+    """Description of the machine, the libraries and the source that ran the benchmark."""
+    commit, dirty = source_version()
     info = {
         "device": backend.device_name(device), "cpu_count": os.cpu_count(),
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "python": sys.version.split()[0], "numpy": np.__version__, "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(), "numba_threading_layer": numba.threading_layer(),
+        "numba_threads": numba.get_num_threads(),
+        # the layer is known once a parallel CPU kernel has run
+        "numba_threading_layer": numba.threading_layer() if device == "cpu" else None,
         "scipy": importlib.metadata.version("scipy"), "gpuhedge": __version__,
+        "git_commit": commit, "git_dirty": dirty,
     }
     if device == "cuda":
         for package in ("numba-cuda", "cupy-cuda13x", "cupy-cuda12x"):
@@ -302,11 +343,15 @@ def device_kind(device):
 def markdown(report):
     """The report as a Markdown page: machine, settings and one table row per case."""
     m, s = report["machine"], report["settings"]
+    dirty = ", with uncommitted changes" if m["git_dirty"] else ""
     lines = [
         f"# gpuhedge benchmark, {report['date']}", "",
         f"Device: {m['device']}; {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
-        f"NumPy {m['numpy']}, numba {m['numba']} ({m['numba_threads']} threads, "
-        f"{m['numba_threading_layer']} layer), SciPy {m['scipy']}, gpuhedge {m['gpuhedge']}.", "",
+        f"NumPy {m['numpy']}, numba {m['numba']} ({m['numba_threads']} CPU threads, "
+        f"threading layer {m['numba_threading_layer']}), SciPy {m['scipy']}, "
+        f"gpuhedge {m['gpuhedge']} (commit {m['git_commit']}{dirty}). "
+        f"Load average before the run: {m['load_average_before']:.2f}.",
+        "",
         f"Short 1 ATM call (S = K = 100, r = 0.05, vol 0.2, T = 1), GBM paths, delta hedges at "
         f"vol {HEDGE_VOL}; {s['precision']}, best of {s['repeat']}, seed {s['seed']}. "
         "Path-steps/s = n_paths * n_steps / seconds (not multiplied by hedgers x costs). "
@@ -323,8 +368,8 @@ def markdown(report):
         lines.append(
             f"| {c['case']} | {c['hedgers']} x {c['costs']} | {c['n_paths']:,} | "
             f"{c['n_steps']} | {c['gpuhedge_seconds']:.3f} | "
-            f"{c['gpuhedge_path_steps_per_s'] / 1e6:.2f} M | {c['numpy_paths']:,} | "
-            f"{c['numpy_seconds']:.3f} | {c['numpy_path_steps_per_s'] / 1e6:.2f} M | "
+            f"{c['gpuhedge_path_steps_per_s'] / 1e6:.3g} M | {c['numpy_paths']:,} | "
+            f"{c['numpy_seconds']:.3f} | {c['numpy_path_steps_per_s'] / 1e6:.3g} M | "
             f"{c['speedup']:.2f}x | >= {c['target_speedup']:g}x ({met}) | {c['z_mean']:.2f} | "
             f"{c['z_std']:.2f} |")
     if any(c["numpy_scaled"] for c in report["cases"]):
@@ -372,8 +417,11 @@ def benchmark(*, n_paths=None, n_steps=252, device="auto", dtype="float64", repe
     Returns
     -------
     dict
-        ``date``, ``device_kind``, ``machine``, ``settings`` and ``cases`` (see ``run_case``).
+        ``date``, ``device_kind``, ``machine``, ``settings`` and ``cases`` (see ``run_case``);
+        ``machine`` includes the 1-minute load average before the run, since other processes
+        on the machine slow the timings down.
     """
+    load = os.getloadavg()[0]
     device = backend.resolve(device)
     if n_paths is None:
         n_paths = GPU_PATHS if device == "cuda" else CPU_PATHS
@@ -383,7 +431,8 @@ def benchmark(*, n_paths=None, n_steps=252, device="auto", dtype="float64", repe
                       repeat=repeat, numpy_paths=numpy_paths) for name in CASES]
     return {
         "benchmark": "gpuhedge.bench", "date": datetime.date.today().isoformat(),
-        "device_kind": device_kind(device), "machine": machine_info(device),
+        "device_kind": device_kind(device),
+        "machine": {**machine_info(device), "load_average_before": load},
         "settings": {"device": device, "precision": np.dtype(dtype).name, "n_paths": n_paths,
                      "n_steps": n_steps, "numpy_paths": numpy_paths, "repeat": repeat,
                      "seed": SEED},
