@@ -113,12 +113,13 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
                   premium="hedge", spot0=None):
     """The kernel's hedger rows and their (steps x rows) uint8 table of trading points.
 
-    A row is (kind, vol, hedge-vol rule, premium, strategy index, cost index or -1, p1, p2);
+    A row is (kind, vol, hedge-vol rule, premium, strategy index, cost index or -1, p1, p2,
+    price at start) (``_math.HEDGER_*``);
     cost-dependent rules get one row per cost level. ``premium="hedge"``: the value of the book
     at t=0 under the row's own hedge-vol rule and vol (Black-Scholes, or the model's value for
     the model rule); ``"model"``: the market model's value (``gpuhedge.pricing.price``) for
-    every row. With supplied paths (``market`` None) it is NaN and the kernel prices the book
-    at each path's first price.
+    every row. With supplied paths (``market`` None) the kernel prices the book at each path's
+    first price instead.
     """
     if market is not None:
         model_value = sum(p.quantity * float(price(market, p.option)) for p in book.positions)
@@ -140,12 +141,12 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
             vol, p1, p2 = s.row_params(book, level, dt, short_gamma)
             vol = base_vol if vol is None else vol
             if market is None:
-                value = math.nan
+                value = 0.0  # priced in the kernel at each path's first price
             elif premium == "model":
                 value = model_value
             else:
                 value = _premium(book_table, market, hp, vol, s.rule)
-            rows.append((s.kind, vol, s.rule, value, j, c, p1, p2))
+            rows.append((s.kind, vol, s.rule, value, j, c, p1, p2, float(market is None)))
             schedules.append(schedule)
     return (np.array(rows, dtype=np.float64),
             np.column_stack(schedules).astype(np.uint8))

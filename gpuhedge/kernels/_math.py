@@ -490,13 +490,13 @@ BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STR
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
 # A hedger row is one strategy, or one (strategy, cost level) pair when the rule depends on the
 # cost (Whalley-Wilmott, Leland): ``cost`` is then that level's index, else -1 (all levels).
-# premium: the value paid for the book at t=0, or NaN to price it at the hedge vol in the kernel
-# (supplied paths, whose first price differs per path). p1, p2: the rule's parameters
+# premium: the value paid for the book at t=0; price_at_start = 1: price it instead at the hedge
+# vol at the path's first price (supplied paths, whose first price differs per path).
+# p1, p2: the rule's parameters
 # (band: width in shares, 1 = to the edge; spot move: pct; Whalley-Wilmott: the proportional
 # cost lambda, the risk aversion gamma).
 HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST = range(6)
-HEDGER_P1, HEDGER_P2 = 6, 7
-N_HEDGER = 8
+HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START = 6, 7, 8
 COST_PROPORTIONAL, COST_FIXED, COST_ENDS = 0, 1, 2
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
 # Per (hedger, path) accumulators. Costs are linear in two sums, so the kernel keeps the sums
@@ -690,7 +690,7 @@ def make_run_path(start, step, cast):
             state[STATE_POSITION, h, local] = 0.0
             state[STATE_LAST_SPOT, h, local] = s
             premium = hedgers[h, HEDGER_PREMIUM]
-            if premium != premium:
+            if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
                 premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate,
                                      div, 0)
             state[STATE_FLOW, h, local] = -premium
@@ -715,7 +715,10 @@ def make_run_path(start, step, cast):
                     if held != 0.0:
                         trade(state, h, local, -held, s, disc, True)
                 break
-            log_spot = math.nan  # computed once per grid point, when a hedger needs it
+            # ln S is computed once per grid point, when a hedger needs it. (A flag, not a NaN
+            # sentinel: fastmath compilation assumes no NaNs and would drop the test.)
+            have_log = False
+            log_spot = 0.0
             # Hedgers sharing a hedge-vol rule share one delta (and gamma) per grid point.
             cached_vol = -1.0
             cached_rule = -1.0
@@ -728,8 +731,9 @@ def make_run_path(start, step, cast):
                     continue
                 vol = hedgers[h, HEDGER_VOL]
                 rule = hedgers[h, HEDGER_RULE]
-                if log_spot != log_spot:
+                if not have_log:
                     log_spot = math.log(s)
+                    have_log = True
                 if vol != cached_vol or rule != cached_rule:
                     cached_delta = book_delta(book, book_tau, s, log_spot, v, int(rule), vol,
                                               hp, rate, div, k)
