@@ -8,6 +8,9 @@ from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
 from .metrics import summary  # noqa: E402
 from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
+from . import plot  # noqa: E402
+from .store import open_store  # noqa: E402
+from .sweep import sweep  # noqa: E402
 from .strategies import (  # noqa: E402
     DeltaBand, DeltaHedge, HedgeAt, Leland, NoHedge, SpotMove, StaticHedge, Strategy,
     WhalleyWilmott)
@@ -16,6 +19,6 @@ __all__ = [
     "Bates", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
-    "WhalleyWilmott", "greeks", "hedge_paths", "price", "simulate",
-    "summary",
+    "WhalleyWilmott", "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
+    "summary", "sweep",
 ]
