@@ -33,7 +33,7 @@ from .instruments import Book, Position
 from .kernels import _math
 from .models import BlackScholes, Heston, Market, Merton
 from .pricing import price
-from .strategies import NoHedge, Strategy
+from .strategies import Strategy
 
 DTYPES = ("float64", "float32")
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
@@ -279,14 +279,16 @@ def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times, first_pat
             "terminal_spot": (("path",), spot, {"long_name": "spot at the horizon",
                                                 "units": "currency"}),
         },
-        coords={"strategy": names_s, "cost": names_c, "path": np.arange(first_path, first_path + pnl.shape[-1])},
+        coords={"strategy": names_s, "cost": names_c,
+                "path": np.arange(first_path, first_path + pnl.shape[-1])},
         attrs=attrs,
     )
     bad = ~np.isfinite(pnl).all(axis=-1)
     if bad.any():
         h, c = (int(i) for i in np.argwhere(bad)[0])
-        raise FloatingPointError(f"{attrs['owner']}: NaN or inf in the P&L of strategy {names_s[h]!r}, cost "
-                                 f"{names_c[c]!r} (configuration: {attrs['config']})")
+        raise FloatingPointError(f"{attrs['owner']}: NaN or inf in the P&L of strategy "
+                                 f"{names_s[h]!r}, cost {names_c[c]!r} (configuration: "
+                                 f"{attrs['config']})")
     ds.attrs["horizon"] = float(times[-1])
     del ds.attrs["owner"]
     return ds
@@ -461,8 +463,8 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     pnl, cost, trades, spot = _run(
         _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,
-        n_paths=n_paths, seed=0,
-        stream=0, antithetic=False, device=device, dtype=dtype, chunk_paths=min(chunk_paths, n_paths))
+        n_paths=n_paths, seed=0, stream=0, antithetic=False, device=device, dtype=dtype,
+        chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": _describe(book),
               "hedges": {k: _describe(v) for k, v in strategies.items()},

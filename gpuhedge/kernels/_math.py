@@ -705,7 +705,8 @@ def make_run_path(start, step, cast):
                 dividend = grid[k, GRID_DIVIDEND]
                 if dividend != 0.0:
                     for h in range(n_hedgers):
-                        state[STATE_FLOW, h, local] += state[STATE_POSITION, h, local] * s * dividend
+                        state[STATE_FLOW, h, local] += (state[STATE_POSITION, h, local] * s
+                                                        * dividend)
             disc = grid[k, GRID_DISCOUNT]
             settled += book_settlement(book, s, k) * disc
             if k == n_steps:
