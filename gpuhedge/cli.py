@@ -149,9 +149,14 @@ def load_config(path):
 
 
 def _load(path):
+    from . import strategies
     from .costs import Costs
     from .models import MODELS
-    from .strategies import DeltaHedge, NoHedge, StaticHedge
+
+    # every strategy the package defines (NoHedge, StaticHedge, DeltaHedge, bands, ...)
+    rules = [c for c in vars(strategies).values() if isinstance(c, type)
+             and issubclass(c, strategies.Strategy) and c is not strategies.Strategy
+             and dataclasses.is_dataclass(c)]
 
     owner = str(path)
     try:
@@ -214,9 +219,9 @@ def _load(path):
     hedges = _table(owner, "hedges", raw.get("hedges", {}))
     if not hedges:
         raise ConfigError(f"{owner}: 'hedges' must name at least one strategy ([hedges.NAME] "
-                          f"with rule = 'DeltaHedge', 'StaticHedge' or 'NoHedge'); got nothing")
-    out["hedges"] = {name: _build(owner, f"hedges.{name}", table,
-                                  (DeltaHedge, StaticHedge, NoHedge), "rule")
+                          f"with rule = one of {', '.join(c.__name__ for c in rules)}); got "
+                          f"nothing")
+    out["hedges"] = {name: _build(owner, f"hedges.{name}", table, rules, "rule")
                      for name, table in hedges.items()}
     costs = _table(owner, "costs", raw.get("costs", {"none": {}}))
     out["costs"] = {}

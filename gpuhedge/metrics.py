@@ -45,15 +45,23 @@ These are large-n approximations: with heavy tails (jumps) and few paths the hig
 errors are themselves noisy. ``tests/test_metrics.py`` checks their coverage on a skewed
 distribution with known answers.
 
-How the exact quantiles are found in two passes
------------------------------------------------
-Pass 1 computes the mean and, per block of paths, the block's quantiles at p -+ dp; the lowest
-of the lower and the highest of the upper block quantiles bracket the global order statistics
-needed (ranks h -+ sqrt(n p (1 - p)) and the two next to h) whenever n dp >=
-sqrt(n p (1 - p)) + (number of blocks) + 2, since a block quantile at p' has at most
-p' (m - 1) + 1 of the block's m values below it. Pass 2 computes the central moments and, per
-block, counts and sums the values below each bracket and returns those inside it; the order
-statistics are then exact. A bracket holds about 2 n dp values.
+How the exact quantiles are found without loading the data
+---------------------------------------------------------
+Pass 1 computes the means and, per block of paths, a few quantiles of the block. They give
+each target order statistic (the ranks next to h and h -+ sqrt(n p (1 - p))) a *tight*
+bracket: the size-weighted mean of the block quantiles at p, -+ 6 sqrt(p (1 - p) / n) + (2 B
++ 4) / n in probability (B blocks) converted to values by the blocks' own slope of the
+quantile function; and a *safe* one, [lowest block quantile at p - dp, highest at p + dp]
+with n dp = 3 sqrt(n p (1 - p)) + 2 B + 4, which always holds the targets because a block
+quantile at p' has at most p' (m - 1) + 1 of the block's m values below it. Pass 2 (the
+central moments too) counts and sums, per block, the values below each bracket and returns
+the values inside it, run-length encoded so that an atom (many paths with the same P&L, e.g.
+an option expiring worthless unhedged) costs one entry; the order statistics are then exact.
+The tight bracket holds about 12 sqrt(n p (1 - p)) values; in the rare case that it misses a
+target (the estimate is off by more than 5 standard errors, or an atom sits at its edge),
+pass 2 is run again with the safe bracket for that cell. Memory: a few blocks per thread,
+plus the brackets. A last pass pairs each strategy with the unhedged one for the
+effectiveness's cross moment.
 """
 
 import json
@@ -88,40 +96,120 @@ def _virtual_index(n, p):
 
 
 # ----------------------------------------------------------------------------- blocks
-def _block_bounds(block, low, high):
-    """(..., 1, 2, T): the block's quantiles at the probabilities ``low`` and ``high``."""
-    q = np.quantile(block, np.concatenate([low, high]), axis=-1)  # (2T, ...)
-    q = np.moveaxis(q, 0, -1).reshape(block.shape[:-1] + (1, 2, len(low)))
-    return q
+def _block_quantiles(block, probs):
+    """(..., 1, P): the block's quantiles at the probabilities ``probs``."""
+    q = np.quantile(block, probs, axis=-1)  # (P, ...)
+    return np.moveaxis(q, 0, -1)[..., None, :]
 
 
-def _block_tails(block, lo, hi, mean, offset, lead_shape):
-    """Per target j: counts and sums of d = x - mean, d^2 below lo_j, and the values in
-    [lo_j, hi_j] with the flat index of their cell (in the full leading shape)."""
-    d = block - mean[..., None]
+def _run_lengths(values):
+    """Sorted values as (distinct values, counts)."""
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    return values[starts], np.diff(np.r_[starts, values.size])
+
+
+def _block_pass2(block, lo, hi, mean, offset, lead_shape):
+    """Pass 2 on one block of paths (leading dims: cells), sorting each cell's values once.
+
+    Returns the block's ``offset`` in the leading dims; the sums of d^k, d = x - mean, for
+    k = 2 .. 8 (..., 7); per target j the count and the sums of d and d^2 of the values below
+    lo_j (..., T); and, by (flat cell, j), the values in [lo_j, hi_j] as (values, counts).
+    """
+    srt = np.sort(block, axis=-1)
+    d = srt - mean[..., None]
+    powers = np.empty(block.shape[:-1] + (_MAX_MOMENT - 1,))
+    term = d * d
+    powers[..., 0] = term.sum(axis=-1)
+    for k in range(3, _MAX_MOMENT + 1):
+        term *= d
+        powers[..., k - 2] = term.sum(axis=-1)
+    # running sums with a leading 0: the sum of the first i sorted values is c[i]
+    zero = np.zeros(block.shape[:-1] + (1,))
+    c1 = np.concatenate([zero, np.cumsum(d, axis=-1)], axis=-1)
+    c2 = np.concatenate([zero, np.cumsum(d * d, axis=-1)], axis=-1)
     below_n = np.empty(lo.shape, dtype=np.int64)
     below_1 = np.empty(lo.shape)
     below_2 = np.empty(lo.shape)
-    inside = []
-    for j in range(lo.shape[-1]):
-        below = block < lo[..., j, None]
-        below_n[..., j] = below.sum(axis=-1)
-        below_1[..., j] = np.where(below, d, 0.0).sum(axis=-1)
-        below_2[..., j] = np.where(below, d * d, 0.0).sum(axis=-1)
-        mask = ~below & (block <= hi[..., j, None])
-        where = np.nonzero(mask)
-        cells = np.ravel_multi_index(
-            tuple(w + o for w, o in zip(where[:-1], offset)), lead_shape) if lead_shape \
-            else np.zeros(len(where[0]), dtype=np.int64)
-        inside.append((cells, block[mask]))
-    return offset, below_n, below_1, below_2, inside
+    inside = {}
+    for cell in np.ndindex(block.shape[:-1]):
+        row = srt[cell]
+        first = np.searchsorted(row, lo[cell], side="left")    # values < lo_j
+        last = np.searchsorted(row, hi[cell], side="right")    # values <= hi_j
+        below_n[cell] = first
+        below_1[cell] = c1[cell][first]
+        below_2[cell] = c2[cell][first]
+        flat = int(np.ravel_multi_index(tuple(c + o for c, o in zip(cell, offset)),
+                                        lead_shape)) if lead_shape else 0
+        for j, (a, b) in enumerate(zip(first, last)):
+            if b > a:  # copies: a view would keep the whole block alive
+                inside[flat, j] = tuple(x.copy() for x in _run_lengths(row[a:b]))
+    return offset, powers, below_n, below_1, below_2, inside
 
 
-def _starts(chunks):
-    return [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in chunks]
+def _cross_task(block, mean, axis, u, block_info=None):
+    """Per cell of one block holding every strategy: sum_paths d^2 d_u^2, with d_u the
+    unhedged strategy's (index ``u`` along ``axis``) deviation on the same paths."""
+    where = block_info[0]["array-location"][:-1]
+    mean = mean[tuple(slice(start, stop) for start, stop in where)]
+    unhedged = np.take(block, [u], axis=axis).astype(np.float64)
+    du2 = (unhedged - np.take(mean, [u], axis=axis)[..., None]) ** 2
+    out = np.empty(block.shape[:-1] + (1,))
+    for s in range(block.shape[axis]):
+        index = (slice(None),) * axis + (slice(s, s + 1),)
+        d = block[index].astype(np.float64) - mean[index][..., None]
+        out[index] = (d * d * du2).sum(axis=-1, keepdims=True)
+    return out
+
+
+def _pass2_task(block, lo, hi, mean, lead_shape, block_info=None):
+    """``_block_pass2`` for ``dask.array.map_blocks``: the block's place comes from
+    ``block_info``; the result is returned inside a one-element object array."""
+    where = block_info[0]["array-location"][:-1]
+    sl = tuple(slice(start, stop) for start, stop in where)
+    offset = tuple(start for start, _ in where)
+    out = np.empty((1,) * block.ndim, dtype=object)
+    out[(0,) * block.ndim] = _block_pass2(block, lo[sl], hi[sl], mean[sl], offset, lead_shape)
+    return out
 
 
 # ----------------------------------------------------------------------------- helpers
+def _bracket_probabilities(p, n, sizes):
+    """(5, T) probabilities of the block quantiles of pass 1, per target p_j: p - delta, p,
+    p + delta (the block's local slope of the quantile function; delta = 3 standard errors
+    of a block quantile) and p -+ dp (the safe bracket, see the module docstring)."""
+    m = sizes.max()
+    delta = 3.0 * np.sqrt(p * (1 - p) / m) + 1.0 / m
+    dp = (3.0 * np.sqrt(n * p * (1 - p)) + 2 * len(sizes) + 4) / n
+    return np.clip(np.stack([p - delta, p, p + delta, p - dp, p + dp]), 0.0, 1.0)
+
+
+def _brackets(block_q, block_probs, p, n, sizes):
+    """Tight and safe brackets ((lo, hi) arrays of shape (*cells, T)) from the per-block
+    quantiles ``block_q`` (*cells, B, 5, T)."""
+    w = (sizes / sizes.sum())[:, None, None]
+    centre = (block_q[..., :, 1, :] * w[..., 0, :]).sum(axis=-2)
+    run = block_probs[2] - block_probs[0]
+    slope = ((block_q[..., :, 2, :] - block_q[..., :, 0, :]) * w[..., 0, :]).sum(axis=-2) \
+        / np.where(run > 0, run, 1.0)
+    half = (6.0 * np.sqrt(p * (1 - p) / n) + (2 * len(sizes) + 4) / n) * slope
+    # a few ulps more: in an atom (slope 0) the weighted mean of equal block quantiles can
+    # differ from the atom's value in the last bit
+    half = half + 4 * np.spacing(np.abs(centre))
+    safe = (block_q[..., :, 3, :].min(axis=-2), block_q[..., :, 4, :].max(axis=-2))
+    tight = (np.maximum(centre - half, safe[0]), np.minimum(centre + half, safe[1]))
+    return tight, safe
+
+
+def _pass2(arr, bracket, mean):
+    """Lazy pass 2: one object per block; Dask fuses each block's read, conversion and this
+    work into one task, so memory holds a few blocks whatever the size of the store."""
+    lo, hi = bracket
+    return arr.map_blocks(_pass2_task, lo, hi, mean, arr.shape[:-1], dtype=object,
+                          chunks=tuple((1,) * len(c) for c in arr.chunks))
+
+
 def _unhedged(ds, unhedged):
     """The name of the unhedged strategy (None when there is none)."""
     if "strategy" not in ds.dims:
@@ -205,7 +293,6 @@ def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILE
         errors. Attributes: ``n_paths`` and the unhedged strategy.
     """
     import dask
-    import dask.array as da
 
     owner = "summary"
     if not isinstance(ds, xr.Dataset) or "pnl" not in ds:
@@ -223,10 +310,10 @@ def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILE
     unhedged = _unhedged(ds, unhedged)
     n = ds.sizes[dim]
 
-    pnl = ds["pnl"].astype(np.float64)
-    pnl = pnl.transpose(*[d for d in pnl.dims if d != dim], dim)
-    if pnl.chunks is None:
-        pnl = pnl.chunk({dim: _BLOCK})
+    stored = ds["pnl"].transpose(*[d for d in ds["pnl"].dims if d != dim], dim)
+    if stored.chunks is None:
+        stored = stored.chunk({dim: _BLOCK})
+    pnl = stored.astype(np.float64)  # sums in float64 whatever the storage precision
     lead_dims = pnl.dims[:-1]
     lead_shape = pnl.shape[:-1]
     arr = pnl.data
@@ -235,13 +322,13 @@ def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILE
     probs = sorted({round(float(p), 12) for p in quantiles}
                    | {round(1.0 - float(a), 12) for a in levels})
     p = np.array(probs)
-    dp = (3.0 * np.sqrt(n * p * (1 - p)) + 2 * n_blocks + 4) / n
-    low, high = np.clip(p - dp, 0.0, 1.0), np.clip(p + dp, 0.0, 1.0)
+    sizes = np.array(arr.chunks[-1])
 
-    # ---- pass 1: means and brackets of the order statistics
-    bounds = arr.map_blocks(
-        _block_bounds, low, high, dtype=np.float64, new_axis=[arr.ndim, arr.ndim + 1],
-        chunks=arr.chunks[:-1] + ((1,) * n_blocks, (2,), (len(p),)))
+    # ---- pass 1: means, and per block the quantiles that bracket the order statistics
+    block_probs = _bracket_probabilities(p, n, sizes)
+    block_q = arr.map_blocks(
+        _block_quantiles, block_probs.ravel(), dtype=np.float64, new_axis=arr.ndim,
+        chunks=arr.chunks[:-1] + ((1,) * n_blocks, (block_probs.size,)))
     first = {"mean": pnl.mean(dim, skipna=False)}
     others = {"cost_paid": "mean_cost", "trades": "mean_trades"}
     extra = {new: ds[old].astype(np.float64) for old, new in others.items() if old in ds}
@@ -250,43 +337,56 @@ def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILE
         extra["turnover"] = turnover
     for name, var in extra.items():
         first[name] = var.mean(dim, skipna=False)
-    mean, lo, hi, *rest = dask.compute(first["mean"], bounds[..., 0, :].min(axis=-2),
-                                       bounds[..., 1, :].max(axis=-2),
-                                       *[first[k] for k in extra])
+    mean, block_q, *rest = dask.compute(first["mean"], block_q, *[first[k] for k in extra])
     means = dict(zip(extra, rest))
     if np.isnan(mean.values).any():
         raise ValueError(f"{owner}: 'pnl' holds NaN (a sweep whose store is not complete yet? "
                          f"run the same sweep again to finish it)")
+    tight, safe = _brackets(block_q.reshape(block_q.shape[:-1] + block_probs.shape),
+                            block_probs, p, n, sizes)
 
     # ---- pass 2: central moments, tails and the values inside the brackets
-    d = pnl - mean
-    moments = {k: (d**k).mean(dim) for k in range(2, _MAX_MOMENT + 1)}
-    if unhedged is not None:
-        du2 = d.sel(strategy=unhedged) ** 2
-        moments["cross"] = (d**2 * du2).mean(dim)
+    moments = {}
     for name, var in extra.items():
         moments[f"var_{name}"] = ((var - means[name]) ** 2).mean(dim)
     mean_np = mean.values
-    starts = _starts(arr.chunks[:-1])
-    tails = []
-    for index, block in np.ndenumerate(arr.to_delayed()):
-        lead = index[:-1]
-        offset = tuple(int(s[i]) for s, i in zip(starts, lead))
-        sl = tuple(slice(o, o + arr.chunks[a][i]) for a, (o, i) in enumerate(zip(offset, lead)))
-        tails.append(dask.delayed(_block_tails)(block, lo[sl], hi[sl], mean_np[sl], offset,
-                                                lead_shape))
     keys = list(moments)
-    computed = dask.compute(*[moments[k] for k in keys], tails)
+    computed = dask.compute(*[moments[k] for k in keys], _pass2(arr, tight, mean_np))
     moments = dict(zip(keys, computed[:-1]))
-    tails = computed[-1]
+    tails = computed[-1].ravel()
+    tail_out, missed = _tail_statistics(tails, p, n, mean_np, pnl, levels, quantiles)
+    if missed.any():  # rare: widen to the safe bracket where the tight one missed
+        wider = tuple(np.where(missed, s_, t_) for s_, t_ in zip(safe, tight))
+        again = _pass2(arr, wider, mean_np).compute().ravel()
+        tail_out, missed = _tail_statistics(again, p, n, mean_np, pnl, levels, quantiles)
+        if missed.any():
+            raise RuntimeError(f"{owner}: internal error: an order statistic outside its "
+                               f"safe bracket")
+    if unhedged is not None:
+        # The one statistic that pairs two cells, in a pass of its own: each task takes one
+        # block of paths of every strategy. (Computed with the pass above, the per-cell blocks
+        # would be shared by both and Dask would keep many of them in memory.)
+        axis = lead_dims.index("strategy")
+        u = [str(v) for v in pnl["strategy"].values].index(unhedged)
+        whole = stored.data.rechunk({axis: -1})  # converted to float64 inside the task
+        cross = whole.map_blocks(_cross_task, mean_np, axis, u, dtype=np.float64,
+                                 chunks=whole.chunks[:-1] + ((1,) * n_blocks,))
+        moments["cross"] = xr.DataArray(cross.sum(axis=-1).compute() / n, dims=lead_dims,
+                                        coords={c: mean.coords[c] for c in mean.coords})
+    powers = np.zeros(lead_shape + (_MAX_MOMENT - 1,))
+    for offset, block_powers, *_ in tails:
+        powers[tuple(slice(o, o + s) for o, s in zip(offset, block_powers.shape[:-1]))] += \
+            block_powers
+    for k in range(2, _MAX_MOMENT + 1):
+        moments[k] = xr.DataArray(powers[..., k - 2] / n, dims=lead_dims,
+                                  coords={c: mean.coords[c] for c in mean.coords})
 
     out = _moment_statistics(mean, moments, n, unhedged, dim)
     for name, var in means.items():
         se = np.sqrt(moments[f"var_{name}"] * n / max(n - 1, 1) / n)
         out[name] = var
         out[f"se_{name}"] = se
-    out.update(_tail_statistics(tails, p, n, mean_np, lead_dims, lead_shape, pnl, levels,
-                                quantiles))
+    out.update(tail_out)
     result = xr.Dataset(out)
     _set_attrs(result)
     result.attrs["n_paths"] = n
@@ -320,42 +420,37 @@ def _moment_statistics(mean, m, n, unhedged, dim):
         var_if = ((m4 - m2**2) - 2 * ratio * (m["cross"] - m2 * vu)
                   + ratio**2 * (m4u - vu**2)) / vu**2
         out["hedge_effectiveness"] = 1.0 - ratio
-        out["se_hedge_effectiveness"] = np.sqrt(np.maximum(var_if, 0.0) / n)
+        se = np.sqrt(np.maximum(var_if, 0.0) / n)
+        # exactly 0 for the unhedged strategy itself (its ratio is 1 on every sample)
+        out["se_hedge_effectiveness"] = se.where(se["strategy"] != unhedged, 0.0)
     return out
 
 
-def _tail_statistics(tails, p, n, mean, lead_dims, lead_shape, like, levels, quantiles):
-    """Quantiles, VaR and CVaR (with standard errors) from the per-block tail results."""
+def _tail_statistics(tails, p, n, mean, like, levels, quantiles):
+    """Quantiles, VaR and CVaR (with standard errors) from the per-block results of pass 2,
+    and a (cells, T) mask of the targets whose bracket missed an order statistic needed."""
+    lead_dims, lead_shape = like.dims[:-1], like.shape[:-1]
     n_cells = int(np.prod(lead_shape, dtype=np.int64))
     T = len(p)
     below_n = np.zeros(lead_shape + (T,), dtype=np.int64)
     below_1 = np.zeros(lead_shape + (T,))
     below_2 = np.zeros(lead_shape + (T,))
-    cells = [[] for _ in range(T)]
-    values = [[] for _ in range(T)]
-    for offset, bn, b1, b2, inside in tails:
+    pieces = {}
+    for offset, _, bn, b1, b2, inside in tails:
         sl = tuple(slice(o, o + s) for o, s in zip(offset, bn.shape[:-1]))
         below_n[sl] += bn
         below_1[sl] += b1
         below_2[sl] += b2
-        for j, (c, v) in enumerate(inside):
-            cells[j].append(c)
-            values[j].append(v)
+        for key, v in inside.items():
+            pieces.setdefault(key, []).append(v)
     below_n = below_n.reshape(n_cells, T)
     below_1 = below_1.reshape(n_cells, T)
     below_2 = below_2.reshape(n_cells, T)
     mean = mean.reshape(n_cells)
 
-    q = np.empty((n_cells, T))
-    se_q = np.empty((n_cells, T))
-    tail_mean = np.empty((n_cells, T))
-    se_tail = np.empty((n_cells, T))
+    q, se_q, tail_mean, se_tail = (np.full((n_cells, T), np.nan) for _ in range(4))
+    missed = np.zeros((n_cells, T), dtype=bool)
     for j, pj in enumerate(p):
-        c = np.concatenate(cells[j]) if cells[j] else np.zeros(0, dtype=np.int64)
-        v = np.concatenate(values[j]) if values[j] else np.zeros(0)
-        order = np.lexsort((v, c))
-        c, v = c[order], v[order]
-        bounds = np.searchsorted(c, np.arange(n_cells + 1))
         h = _virtual_index(n, pj)
         k0 = int(np.clip(np.floor(h), 0, n - 1))
         k1 = min(k0 + 1, n - 1)
@@ -364,24 +459,29 @@ def _tail_statistics(tails, p, n, mean, lead_dims, lead_shape, like, levels, qua
         klo = int(np.clip(math.floor(h - spread), 0, n - 1))
         khi = int(np.clip(math.ceil(h + spread), 0, n - 1))
         for cell in range(n_cells):
-            sorted_v = v[bounds[cell]:bounds[cell + 1]]
+            parts = pieces.get((cell, j), [])
+            values = np.concatenate([v for v, _ in parts]) if parts else np.zeros(0)
+            counts = np.concatenate([c for _, c in parts]) if parts else np.zeros(0, int)
+            order = np.argsort(values, kind="stable")
+            values, counts = values[order], counts[order]
+            ends = np.cumsum(counts)  # values[i] holds the ranks base + [ends[i-1], ends[i])
             base = below_n[cell, j]
+            if klo < base or khi >= base + (ends[-1] if len(ends) else 0):
+                missed[cell, j] = True
+                continue
 
             def order_stat(k):
-                i = k - base
-                if not 0 <= i < len(sorted_v):
-                    raise RuntimeError(f"summary: internal error, order statistic {k} outside "
-                                       f"the bracket [{base}, {base + len(sorted_v)})")
-                return sorted_v[i]
+                return values[np.searchsorted(ends, k - base, side="right")]
 
             qj = float(_lerp(order_stat(k0), order_stat(k1), gamma))
             q[cell, j] = qj
             se_q[cell, j] = 0.5 * (order_stat(khi) - order_stat(klo))
             # the tail X <= q: everything below the bracket and the bracket's values <= q
-            inner = sorted_v[sorted_v <= qj] - mean[cell]
-            count = base + len(inner)
-            s1 = below_1[cell, j] + inner.sum()
-            s2 = below_2[cell, j] + (inner * inner).sum()
+            keep = values <= qj
+            d, c = values[keep] - mean[cell], counts[keep]
+            count = base + c.sum()
+            s1 = below_1[cell, j] + (d * c).sum()
+            s2 = below_2[cell, j] + (d * d * c).sum()
             tail_d = s1 / count
             tail_mean[cell, j] = mean[cell] + tail_d
             b = count / n
@@ -407,7 +507,7 @@ def _tail_statistics(tails, p, n, mean, lead_dims, lead_shape, like, levels, qua
         j = index[round(float(pq), 12)]
         out[f"q_{_label(pq)}"] = array(q[:, j])
         out[f"se_q_{_label(pq)}"] = array(se_q[:, j])
-    return out
+    return out, missed.reshape(lead_shape + (T,))
 
 
 _DESCRIPTIONS = {

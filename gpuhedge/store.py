@@ -33,11 +33,11 @@ Each task writes whole chunks (its region is a whole number of chunks along ever
 two tasks touch one chunk), and only after all its variables are written does it set its
 ``chunk_done`` entry. A task killed part-way leaves its entry 0 and is redone on resume.
 Zarr's local store writes every chunk file through a temporary file and a rename, so a file
-is either the old or the new version. (Not covered: a crash of the machine itself, which can
-lose data that the OS had not flushed; nothing is fsynced.) A killed write can leave a
-temporary ``*.partial`` file next to a chunk; a resumed sweep deletes them. The metadata is written first
-and the root attribute ``ready`` set last, so a store whose creation was interrupted is seen
-as absent and created again.
+is either the old or the new version; a killed write can leave a temporary ``*.partial`` file
+next to a chunk, which a resumed sweep deletes. (Not covered: a crash of the machine itself,
+which can lose data that the OS had not flushed; nothing is fsynced.) The metadata is written
+first and the root attribute ``ready`` set last, so a store whose creation was interrupted is
+seen as absent and created again.
 """
 
 import functools

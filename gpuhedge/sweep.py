@@ -1,13 +1,14 @@
 """Sweeps: a grid of scenarios x strategies x costs, run as Dask tasks into one Zarr store.
 
-A *scenario* is one market, book and time grid: a model of a dict of models, a named scenario
-(a dict of field overrides) and a point of the grid of swept fields. A *task* is one scenario
-and one block of ``chunk_paths`` paths: one kernel pass runs every strategy and cost level on
-those paths (common random numbers), and the task writes its own whole chunks into the store
-(see ``gpuhedge.store``). Every scenario uses the same ``seed`` and ``stream``, so path p
-draws the same random numbers in every cell of the grid (common random numbers across
-markets too); the numbers depend only on (seed, stream, p), so a task computes the same bytes
-whichever worker runs it, in whatever order, and before or after an interruption.
+A *scenario* is one market, book and time grid: the model (or one of a dict of models), a
+named scenario (a dict of field overrides) and a point of the grid of swept fields. A *task*
+is one scenario and one block of ``chunk_paths`` paths: one kernel pass runs every strategy
+and cost level on those paths (common random numbers), and the task writes its own whole
+chunks into the store (see ``gpuhedge.store``). Every scenario uses the same ``seed`` and
+``stream``, so path p draws the same random numbers in every cell of the grid (common random
+numbers across markets too); the numbers depend only on (seed, stream, p), so a task computes
+the same bytes whichever worker runs it, in whatever order, and before or after an
+interruption.
 
 Swept fields are dotted paths into ``{"market": .., "book": .., "hedges": {name: ..},
 "costs": {name: ..}, "n_steps": ..}``:
@@ -488,9 +489,10 @@ def _differences(old, new, prefix=""):
     return out
 
 
-def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, grid=None, scenarios=None, stream=0, antithetic=False, device=None,
-          dtype="float64", storage="float32", chunk_paths=None, compression="lz4",
-          scheduler=None, workers=None, gpus=None, overwrite=False, progress=None):
+def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, grid=None,
+          scenarios=None, stream=0, antithetic=False, device=None, dtype="float64",
+          storage="float32", chunk_paths=None, compression="lz4", scheduler=None,
+          workers=None, gpus=None, overwrite=False, progress=None):
     """Run a grid of scenarios x strategies x costs into a Zarr store; resume if interrupted.
 
     Each task simulates one scenario on one block of ``chunk_paths`` paths, every strategy and
@@ -567,6 +569,57 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         _fail("overwrite", "True or False", overwrite)
     if workers is not None:
         workers = check.integer(OWNER, "workers", workers, low=1)
+    device, distributed = _check_execution(scheduler, gpus, device)
+    hedges = _named(OWNER, "hedges", hedges, Strategy)
+    costs = _named(OWNER, "costs", Costs() if costs is None else costs, Costs)
+
+    dims, items = expand(market, book, hedges, costs, n_steps, grid, scenarios)
+    probes = _probe(items, seed, stream, antithetic, dtype)
+    dtype = probes[0].attrs["precision"]
+
+    attrs = zstore.read_attrs(path)
+    if attrs is not None and not overwrite and chunk_paths is None:
+        chunk_paths = zstore.config_of(attrs).get("chunk_paths")  # resume with the store's
+    n_cells = len(hedges) * len(costs)
+    if chunk_paths is None:
+        chunk_paths = _default_chunk(n_paths, n_cells, device)
+    chunk_paths = check.integer(OWNER, "chunk_paths", chunk_paths, low=1)
+    config = json.loads(json.dumps({
+        **({"markets": {k: _describe(v) for k, v in market.items()}} if isinstance(market, dict)
+           else {"market": _describe(market)}),
+        "book": _describe(_as_book(OWNER, book)),
+        "hedges": {k: _describe(v) for k, v in hedges.items()},
+        "costs": {k: _describe(v) for k, v in costs.items()},
+        "grid": _jsonable(grid or {}), "scenarios": _jsonable(scenarios or {}),
+        "n_paths": n_paths, "n_steps": n_steps, "seed": seed, "stream": stream,
+        "antithetic": bool(antithetic), "device": device, "precision": dtype,
+        "storage": storage, "chunk_paths": chunk_paths, "compression": compression,
+        "gpuhedge_version": zstore.__version__,
+    }, sort_keys=True))
+    per_path = tuple((name, storage if var.dtype.kind == "f" else var.dtype.name)
+                     for name, var in probes[0].data_vars.items() if "path" in var.dims)
+    job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
+               bool(antithetic), device, dtype, None)
+
+    if attrs is not None and not overwrite:
+        _check_same(path, zstore.config_of(attrs), config)
+    else:
+        device_name = "cuda" if device == "cuda" and distributed else backend.device_name(device)
+        store_attrs = {**zstore.provenance(), "seed": seed, "stream": stream,
+                       "device": device_name, "precision": dtype, "storage": storage,
+                       "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
+                       "chunk_paths": chunk_paths, "compression": compression,
+                       "scenario_dims": json.dumps(list(dims)),
+                       "config": json.dumps(config, sort_keys=True)}
+        template, encoding = _template(job, dims, probes, store_attrs, compression)
+        zstore.create(path, template, encoding, chunk_paths=chunk_paths)
+    _run_missing(job, n_cells, scheduler=scheduler, gpus=gpus, workers=workers,
+                 progress=progress)
+    return zstore.open_store(path)
+
+
+def _check_execution(scheduler, gpus, device):
+    """(device, whether the run is distributed), refusing bad combinations before any work."""
     if gpus is not None and gpus != "all" and not (
             isinstance(gpus, (list, tuple)) and gpus
             and all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpus)):
@@ -579,94 +632,61 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     if gpus is not None:
         if device not in (None, "cuda"):
             _fail("device", "'cuda' (or None) with 'gpus'", device)
-        device = "cuda"
         _dask_cuda(gpus)  # refuse now, before anything is written
-    elif not distributed or device in (None, "auto"):
-        device = backend.resolve(device, OWNER)
-    else:
-        device = check.choice(OWNER, "device", device, ("cpu", "cuda"))
-    hedges = _named(OWNER, "hedges", hedges, Strategy)
-    costs = _named(OWNER, "costs", Costs() if costs is None else costs, Costs)
+        return "cuda", True
+    if not distributed or device in (None, "auto"):
+        return backend.resolve(device, OWNER), distributed
+    # the workers, not this process, must see the device
+    return check.choice(OWNER, "device", device, ("cpu", "cuda")), True
 
-    dims, items = expand(market, book, hedges, costs, n_steps, grid, scenarios)
+
+def _probe(items, seed, stream, antithetic, dtype):
+    """One path of every scenario on the CPU: validates each before any work, and gives the
+    schema (variables, premia, horizon) of the store."""
     probes = []
-    for sc in items:  # one path on the CPU: validates every scenario before any work
+    for sc in items:
         try:
             probes.append(simulate(sc.market, sc.book, sc.hedges, sc.costs, n_paths=1,
                                    n_steps=sc.n_steps, seed=seed, stream=stream,
                                    antithetic=antithetic, device="cpu", dtype=dtype))
         except ValueError as e:
             raise ValueError(f"{OWNER}: scenario {sc.label}: {e}") from None
-    dtype = probes[0].attrs["precision"]
+    return probes
 
-    attrs = zstore.read_attrs(path)
-    if attrs is not None and not overwrite and chunk_paths is None:
-        chunk_paths = zstore.config_of(attrs).get("chunk_paths")
-    n_cells = len(hedges) * len(costs)
-    if chunk_paths is None:
-        chunk_paths = _default_chunk(n_paths, n_cells, device)
-    chunk_paths = check.integer(OWNER, "chunk_paths", chunk_paths, low=1)
 
-    config = {
-        **({"markets": {k: _describe(v) for k, v in market.items()}} if isinstance(market, dict)
-           else {"market": _describe(market)}),
-        "book": _describe(_as_book(OWNER, book)),
-        "hedges": {k: _describe(v) for k, v in hedges.items()},
-        "costs": {k: _describe(v) for k, v in costs.items()},
-        "grid": _jsonable(grid or {}), "scenarios": _jsonable(scenarios or {}),
-        "n_paths": n_paths, "n_steps": n_steps, "seed": seed, "stream": stream,
-        "antithetic": bool(antithetic), "device": device, "precision": dtype,
-        "storage": storage, "chunk_paths": chunk_paths, "compression": compression,
-        "gpuhedge_version": zstore.__version__,
-    }
-    config = json.loads(json.dumps(config, sort_keys=True))
+def _check_same(path, stored, config):
+    """Refuse to resume a store made with another configuration, saying what differs."""
+    diff = _differences(stored, config)
+    if diff:
+        raise ValueError(
+            f"{OWNER}: 'store' {path!r} holds a sweep with another configuration ("
+            + "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")
+            + "); pass overwrite=True to replace it, or choose another store")
 
-    per_path = tuple((name, storage if var.dtype.kind == "f" else var.dtype.name)
-                     for name, var in probes[0].data_vars.items() if "path" in var.dims)
-    job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
-               bool(antithetic), device, dtype, None)
 
-    if attrs is not None and not overwrite:
-        stored = zstore.config_of(attrs)
-        diff = _differences(stored, config)
-        if diff:
-            raise ValueError(
-                f"{OWNER}: 'store' {path!r} holds a sweep with another configuration ("
-                + "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")
-                + "); pass overwrite=True to replace it, or choose another store")
-    else:
-        device_name = backend.device_name(device) if device == "cpu" or not distributed \
-            else "cuda"
-        store_attrs = {**zstore.provenance(), "seed": seed, "stream": stream,
-                       "device": device_name, "precision": dtype, "storage": storage,
-                       "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
-                       "chunk_paths": chunk_paths, "compression": compression,
-                       "scenario_dims": json.dumps(list(dims)),
-                       "config": json.dumps(config, sort_keys=True)}
-        template, encoding = _template(job, dims, probes, store_attrs, compression)
-        zstore.create(path, template, encoding, chunk_paths=chunk_paths)
-
-    zstore.remove_partial_files(path)
-    done = zstore.done(path)
-    n_blocks = done.shape[-1]
-    todo = [(s, b) for s, sc in enumerate(items) for b in range(n_blocks)
+def _run_missing(job, n_cells, *, scheduler, gpus, workers, progress):
+    """Run the tasks whose blocks the store does not mark done."""
+    zstore.remove_partial_files(job.path)
+    done = zstore.done(job.path)
+    todo = [(s, b) for s, sc in enumerate(job.scenarios) for b in range(done.shape[-1])
             if not done[sc.index + (b,)]]
-    if todo:
-        client, owned = _client_for(scheduler, gpus)
-        try:
-            if client is not None:
-                threads = 1 if (scheduler == "local" or gpus is not None) else None
-                job = dataclasses.replace(job, numba_threads=threads)
-                plan = None
-            elif scheduler == "synchronous":
-                plan = "synchronous"
-            else:
-                plan = _threads_plan(job, len(todo), n_cells, workers)
-                job = dataclasses.replace(job, numba_threads=plan[1])
-            if progress is None:
-                progress = sys.stderr.isatty() and len(todo) > 1
-            _execute(job, todo, client=client, plan=plan, progress=progress)
-        finally:
-            for resource in owned:
-                resource.close()
-    return zstore.open_store(path)
+    if not todo:
+        return
+    client, owned = _client_for(scheduler, gpus)
+    try:
+        if client is not None:
+            # our own workers have one thread each; leave an existing cluster's numba alone
+            threads = 1 if (scheduler == "local" or gpus is not None) else None
+            job = dataclasses.replace(job, numba_threads=threads)
+            plan = None
+        elif scheduler == "synchronous":
+            plan = "synchronous"
+        else:
+            plan = _threads_plan(job, len(todo), n_cells, workers)
+            job = dataclasses.replace(job, numba_threads=plan[1])
+        if progress is None:
+            progress = sys.stderr.isatty() and len(todo) > 1
+        _execute(job, todo, client=client, plan=plan, progress=progress)
+    finally:
+        for resource in owned:
+            resource.close()

@@ -144,3 +144,54 @@ def test_standard_errors_cover_at_the_stated_rate():
         low = 0.85 if name == "excess_kurtosis" else 0.917
         assert low <= cover <= 0.983, (name, cover)
         assert 0.85 <= z.std() <= 1.25, (name, z.std())
+
+
+def test_atoms_and_a_missed_bracket_still_give_exact_quantiles(monkeypatch):
+    """An unhedged short OTM call has an atom (every path where it expires worthless); and if
+    the tight bracket of pass 1 misses, pass 2 is run again with the safe one."""
+    from gpuhedge import metrics
+
+    ds = gh.simulate(MARKET, gh.Book.short(gh.EuropeanCall(115.0, 0.25)), HEDGES, COSTS,
+                     n_paths=4000, n_steps=8, seed=9).chunk({"path": 1000})
+    x = ds.pnl.sel(strategy="none", cost="free").values
+    assert np.mean(x == x.max()) > 0.5  # the atom
+    expected = {p: np.quantile(x, p) for p in (0.3, 0.5, 0.75, 0.99)}
+    calls = []
+    real_pass2, real_brackets = metrics._pass2, metrics._brackets
+    monkeypatch.setattr(metrics, "_pass2", lambda *a: calls.append(1) or real_pass2(*a))
+    s = summary(ds, quantiles=tuple(expected))
+    assert len(calls) == 1  # the tight brackets held, atom included
+    for p, value in expected.items():
+        assert float(s[f"q_{round(p * 100):02d}"].sel(strategy="none", cost="free")) == value
+
+    def off_target(*args):
+        tight, safe = real_brackets(*args)
+        return (tight[1] + 1.0, tight[1] + 2.0), safe  # misses every order statistic
+
+    monkeypatch.setattr(metrics, "_brackets", off_target)
+    calls.clear()
+    again = summary(ds, quantiles=tuple(expected))
+    assert len(calls) == 2
+    xr.testing.assert_allclose(again, s, rtol=1e-12, atol=1e-12)
+
+
+def test_pass2_returns_few_values_per_block():
+    """The values kept for the exact quantiles grow like sqrt(n), not like n."""
+    from gpuhedge import metrics
+
+    rng = np.random.default_rng(3)
+    for n in (2**16, 2**20):
+        arr = xr.DataArray(rng.standard_normal((1, n)), dims=("cell", "path")).chunk(
+            {"path": 2**14}).data
+        p = np.array([0.01, 0.5])
+        sizes = np.array(arr.chunks[-1])
+        probs = metrics._bracket_probabilities(p, n, sizes)
+        block_q = arr.map_blocks(metrics._block_quantiles, probs.ravel(), new_axis=2,
+                                 chunks=arr.chunks[:-1] + ((1,) * len(sizes), (probs.size,)))
+        block_q = block_q.compute().reshape((1, len(sizes)) + probs.shape)
+        tight, _ = metrics._brackets(block_q, probs, p, n, sizes)
+        tails = metrics._pass2(arr, tight, np.zeros(1)).compute().ravel()
+        for j, pj in enumerate(p):
+            kept = sum(len(t[5][0, j][0]) for t in tails if (0, j) in t[5])
+            # the tight bracket: +-6 standard errors of the rank, plus 2 per block
+            assert kept < 14 * np.sqrt(n * pj * (1 - pj)) + 4 * len(sizes) + 20, (n, pj, kept)

@@ -185,9 +185,11 @@ def test_interrupted_creation_is_started_again(tmp_path, reference):
 
 
 KILLED = textwrap.dedent("""
-    import sys, time
-    import gpuhedge as gh
-    from gpuhedge import store, sweep as sweep_module
+    import importlib, sys, time
+    from gpuhedge import store
+    sweep_module = importlib.import_module("gpuhedge.sweep")  # the module, not the function
+    # the revision this test process recorded (others may commit while the suite runs)
+    store.git_revision = lambda: {revision!r}
     sys.path.insert(0, {tests!r})
     from test_sweep import MARKET, BOOK, HEDGES, COSTS, KW
 
@@ -208,7 +210,8 @@ KILLED = textwrap.dedent("""
 def test_sigkill_then_resume_ends_byte_identical(reference, tmp_path):
     path, ref = reference
     target = tmp_path / "killed.zarr"
-    script = KILLED.format(tests=str(Path(__file__).parent), path=str(target))
+    script = KILLED.format(tests=str(Path(__file__).parent), path=str(target),
+                           revision=store.git_revision())
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
