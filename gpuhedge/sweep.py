@@ -530,7 +530,9 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     scheduler : None, "threads", "synchronous", "local", address or Client
         None or "threads": dask's threaded scheduler in this process (``workers`` threads,
         sized to the machine); "synchronous": one task after another; "local": a
-        ``distributed.LocalCluster`` with one single-threaded worker process per core;
+        ``distributed.LocalCluster`` with one single-threaded worker process per core (its
+        workers are spawned: in a script, call ``sweep`` under ``if __name__ ==
+        "__main__":``);
         "tcp://host:8786": an existing cluster; a ``distributed.Client``: that client. The
         store must be reachable by every worker.
     workers : int, optional
