@@ -121,6 +121,6 @@ def test_kernels_compile_to_ptx(monkeypatch):
             sig = (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
                    types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
                    array(2), array(2, types.uint8), array(2), types.float64, types.float64,
-                   array(3), array(3), array(3), array(3, types.int32), array(1, ft))
+                   array(3), array(4), array(1, ft))
             ptx, _ = cuda.compile_ptx(target.kernel(family, dtype_name).py_func, sig, cc=(8, 0))
             assert ".entry" in ptx
