@@ -354,15 +354,18 @@ class DeltaGammaHedge(DeltaHedge):
     book use ``vol`` under the same rule.
 
     Expiry: with ``roll=False`` the option must not expire before the book's horizon (it is
-    sold at its value at the horizon, or settles there). With ``roll=True`` it is held to its
-    expiry, settled in cash, and replaced at once by a fresh option of the same tenor (its
-    maturity) and the same moneyness strike / spot as the first at t=0; the tenor must be a
-    multiple of the grid step. Execution lag delays the share trades only.
+    sold at its value at the horizon, or settles there). With ``roll=True`` it is sold at its
+    value when ``roll_before`` years of its life remain (default: half its tenor, before its
+    gamma concentrates at the strike; 0 holds it to expiry and settles it) and replaced at once
+    by a fresh option of the same tenor (its maturity) and the same moneyness strike / spot as
+    the first at t=0; tenor and ``roll_before`` must be multiples of the grid step. Execution
+    lag delays the share trades only.
     """
 
     option: EuropeanCall = None
     option_vol: float | None = None
     roll: bool = False
+    roll_before: float | None = None
 
     kind = _math.KIND_DELTA_GAMMA
 
@@ -377,6 +380,10 @@ class DeltaGammaHedge(DeltaHedge):
             name, "option_vol", self.option_vol, 0.0, _MAX_VOL, low_open=True, none_ok=True))
         if not isinstance(self.roll, bool):
             check.fail(name, "roll", "True or False", self.roll)
+        if self.roll_before is not None:
+            object.__setattr__(self, "roll_before", check.real(
+                name, "roll_before", self.roll_before, 0.0, self.option.maturity,
+                high_open=True))
 
     def columns(self, setting):
         name = type(self).__name__
@@ -387,20 +394,29 @@ class DeltaGammaHedge(DeltaHedge):
             check.fail(name, "option.maturity", f">= the book's horizon {setting.horizon:g} "
                        "(or set roll=True to roll the hedge option)", maturity)
         step = n_steps + 1.0
-        tenor = 0.0
-        if self.roll or maturity <= setting.horizon * (1 + 1e-12):
-            k = maturity / dt
-            if not math.isclose(k, round(k), rel_tol=1e-9) or not np.allclose(
+        hold = 0.0
+
+        def steps(field, years):
+            k = years / dt
+            if not math.isclose(k, round(k), rel_tol=1e-9, abs_tol=1e-9) or not np.allclose(
                     np.diff(times), dt, rtol=1e-9):
-                check.fail(name, "option.maturity", f"a multiple of the grid step {dt:.6g} on "
-                           "a uniform grid, to expire or roll at a grid point", maturity)
-            if round(k) <= n_steps:
-                step = float(round(k))
-            tenor = float(round(k)) if self.roll else 0.0
+                check.fail(name, field, f"a multiple of the grid step {dt:.6g} on a uniform "
+                           "grid, to expire or roll at a grid point", years)
+            return round(k)
+
+        if self.roll or maturity <= setting.horizon * (1 + 1e-12):
+            tenor = steps("option.maturity", maturity)
+            if self.roll:
+                before = tenor // 2 if self.roll_before is None else steps(
+                    "roll_before", self.roll_before)
+                hold = float(tenor - before)
+                tenor = tenor - before
+            if tenor <= n_steps:
+                step = float(tenor)
         return {_math.HEDGER_OPT_STRIKE: self.option.strike, _math.HEDGER_OPT_STEP: step,
                 _math.HEDGER_OPT_IS_CALL: 1.0 if self.option.is_call else 0.0,
                 _math.HEDGER_OPT_VOL: self.vol if self.option_vol is None else self.option_vol,
-                _math.HEDGER_OPT_TENOR: tenor, _math.HEDGER_OPT_MATURITY: maturity}
+                _math.HEDGER_OPT_TENOR: hold, _math.HEDGER_OPT_MATURITY: maturity}
 
 
 @dataclass(frozen=True)

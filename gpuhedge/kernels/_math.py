@@ -504,8 +504,9 @@ TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
 # Whalley-Wilmott and Zakamouline: the proportional cost lambda, the risk aversion gamma;
 # synthetic put: strike, number of units; CPPI: multiplier, leverage cap, PV of the floor).
 # opt_*: the hedge option of the delta-gamma and delta-vega rules: strike at t=0, grid step of
-# its first expiry (n_steps + 1 when it expires after the horizon), 1 for a call, its implied
-# vol, its tenor in grid steps when it rolls (else 0) and its maturity in years (the tenor).
+# its first event (expiry, or roll; n_steps + 1 when that is after the horizon), 1 for a call,
+# its implied vol, the grid steps between rolls (0: no roll) and its maturity in years (the
+# tenor of each fresh option).
 HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST = range(6)
 HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3 = 6, 7, 8, 9, 10
 HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL = 11, 12, 13, 14
@@ -536,13 +537,15 @@ ACC_TURNOVER, ACC_TICKETS, ACC_IMPACT_SQRT, ACC_IMPACT_LINEAR, ACC_OPTION_TURNOV
 N_ACC = 5
 ACC_ENDS = 15  # ACC_ENDS + i: the ends' part of accumulator 10 + i
 STATE_OPT_EXPIRY = 20  # expiry of the hedge option held (years)
-N_STATE = 21
+STATE_OPT_MONEYNESS = 21  # strike / spot at t=0 of the hedge option (kept when it rolls)
+N_STATE = 22
 # Outputs (field, strategy, cost, path).
 OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES = range(7)
 OUT_TURNOVER = 7
 N_OUT = 8
 # A hedge option whose gamma (vega) is below this holds its position: no ratio to take.
 _TINY_GREEK = 1e-12
+_EXPIRED = 1e-12  # years to expiry below which a hedge option settles instead of trading
 
 
 @register_jitable
@@ -821,6 +824,7 @@ def make_run_path(start, step, cast):
             state[STATE_OPT_STRIKE, h, local] = hedgers[h, HEDGER_OPT_STRIKE]
             state[STATE_OPT_STEP, h, local] = hedgers[h, HEDGER_OPT_STEP]
             state[STATE_OPT_EXPIRY, h, local] = hedgers[h, HEDGER_OPT_MATURITY]
+            state[STATE_OPT_MONEYNESS, h, local] = hedgers[h, HEDGER_OPT_STRIKE] / s
 
         settled = 0.0
         for k in range(n_steps + 1):
@@ -840,17 +844,27 @@ def make_run_path(start, step, cast):
                 lag = int(hedgers[h, HEDGER_LAG])
                 if lag > 0 and k >= lag and k < n_steps:
                     fill_due(state, h, local, s, disc, k, lag)
-                # The hedge option settles at its expiry (and rolls into a fresh one).
+                # The hedge option's event: it expires and settles, or it is sold to roll
+                # into a fresh one of the same tenor and moneyness (bought by the rebalance).
                 if state[STATE_OPT_STEP, h, local] == k and hedgers[h, HEDGER_KIND] >= \
                         KIND_DELTA_GAMMA and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA:
                     strike = state[STATE_OPT_STRIKE, h, local]
-                    payoff = s - strike if hedgers[h, HEDGER_OPT_IS_CALL] > 0.5 else strike - s
-                    state[STATE_FLOW, h, local] += (state[STATE_OPT_POSITION, h, local]
-                                                    * max(payoff, 0.0) * disc)
-                    state[STATE_OPT_POSITION, h, local] = 0.0
+                    is_call = hedgers[h, HEDGER_OPT_IS_CALL] > 0.5
+                    held = state[STATE_OPT_POSITION, h, local]
+                    tau = state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME]
+                    if tau > _EXPIRED:
+                        value, _, _, _ = option_greeks(strike, is_call, tau, s, v,
+                                                       int(hedgers[h, HEDGER_RULE]),
+                                                       hedgers[h, HEDGER_OPT_VOL], hp, rate,
+                                                       div)
+                        trade_option(state, h, local, -held, value, disc, k == n_steps)
+                    else:
+                        payoff = s - strike if is_call else strike - s
+                        state[STATE_FLOW, h, local] += held * max(payoff, 0.0) * disc
+                        state[STATE_OPT_POSITION, h, local] = 0.0
                     if hedgers[h, HEDGER_OPT_TENOR] > 0.0 and k < n_steps:
-                        state[STATE_OPT_STRIKE, h, local] = (hedgers[h, HEDGER_OPT_STRIKE]
-                                                             * s / spot0)
+                        state[STATE_OPT_STRIKE, h, local] = (
+                            state[STATE_OPT_MONEYNESS, h, local] * s)
                         state[STATE_OPT_STEP, h, local] = k + hedgers[h, HEDGER_OPT_TENOR]
                         state[STATE_OPT_EXPIRY, h, local] = (grid[k, GRID_TIME]
                                                              + hedgers[h, HEDGER_OPT_MATURITY])
