@@ -7,16 +7,23 @@ For each path, strategy and cost level the hedger
 1. buys the book at t=0 at its Black-Scholes value at the strategy's vol (the market's
    reference vol for ``NoHedge()``); a short book has negative value, so the hedger receives
    the premium;
-2. trades shares at the grid points its rule chooses, to hold minus the book's delta, paying
-   ``proportional * |q| * S + fixed`` per trade; shares earn the dividend yield;
+2. trades shares (and, for the option hedges, a hedge option) at the grid points its rule
+   chooses, to hold minus the book's delta, paying the cost level's costs per trade
+   (``gpuhedge.costs.Costs``: spread, fee, market impact; fills delayed by the execution lag);
+   shares earn the dividend yield;
 3. receives (pays) each option's payoff at that option's maturity (cash settlement);
 4. sells (buys back) its shares at the horizon T, the latest maturity, paying costs on that
    trade too.
 
-Cash is borrowed and lent at the market's ``rate``. ``pnl`` is the present value at t=0 of all
-these cash flows: sum_k e^{-r t_k} CF_k. A perfect hedge at the true vol in a Black-Scholes
-world without costs has pnl -> 0 as the rebalancing interval -> 0. ``cost_paid`` is the
-present value of the costs, so that pnl(costs) = pnl(no costs) - cost_paid path by path.
+Cash is borrowed and lent at the market's ``rate`` (funding spreads to other borrowing and
+lending rates are a cost). ``pnl`` is the present value at t=0 of all these cash flows:
+sum_k e^{-r t_k} CF_k. A perfect hedge at the true vol in a Black-Scholes world without costs
+has pnl -> 0 as the rebalancing interval -> 0. ``cost_paid`` is the present value of the costs,
+so that pnl(costs) = pnl(no costs) - cost_paid path by path when the costs do not change the
+trades (they do for the cost-dependent rules and for execution lag).
+
+Portfolio insurers (``SyntheticPut``, ``CPPI``) hold no book: they start from their capital
+and owe their floor at the horizon, so their ``pnl`` is the PV of (final value - floor).
 """
 
 import dataclasses
@@ -413,9 +420,11 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     Returns
     -------
     xarray.Dataset
-        ``pnl``, ``cost_paid``, ``trades`` over (strategy, cost, path), ``terminal_spot`` over
-        path, ``premium`` over strategy; attributes record version, seed, device, precision and
-        the full configuration as JSON.
+        ``pnl``, ``cost_paid``, ``trades``, ``turnover`` and the costs by kind that some cost
+        level has (``cost_spread``, ``cost_fee``, ``cost_impact``, ``cost_funding``) over
+        (strategy, cost, path), ``terminal_spot`` over path, ``premium`` over (strategy,
+        cost); attributes record version, seed, device, precision and the full configuration
+        as JSON.
     """
     owner = "simulate"
     if not isinstance(market, Market):

@@ -34,8 +34,9 @@ HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1), "every 3": gh.DeltaHed
           "put": gh.SyntheticPut(vol=0.25, floor=0.85), "cppi": gh.CPPI(multiplier=5.0)}
 COSTS = {"free": gh.Costs(), "costly": gh.Costs(proportional=1e-3, fixed=0.05),
          "middle": gh.Costs(proportional=2e-3, ends=False),
-         "market": gh.Costs(proportional=1e-3, impact=0.3, adv=50.0, impact_vol=0.015, borrow_rate=0.05,
-                            lend_rate=0.01, option_proportional=0.01, impact_law="linear"),
+         "market": gh.Costs(proportional=1e-3, impact=0.3, adv=50.0, impact_vol=0.015,
+                            borrow_rate=0.05, lend_rate=0.01, option_proportional=0.01,
+                            impact_law="linear"),
          "lagged": gh.Costs(proportional=1e-3, impact=0.2, adv=80.0, impact_vol=0.02, lag=2)}
 VARS = ("pnl", "cost_paid", "cost_spread", "cost_fee", "cost_impact", "cost_funding", "trades",
         "turnover", "terminal_spot")
@@ -71,7 +72,9 @@ def _check_parity(n_paths, rtol):
         cpu = gh.simulate(market, BOOK, hedges, COSTS, device="cpu", **kw)
         _assert_same(gpu, cpu, rtol)
     rng = np.random.default_rng(0)
-    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_paths, 21)), axis=1))
+    steps = rng.normal(0, 0.02, (n_paths, 21))
+    steps[:, 0] = 0.0  # one first price for all paths: the insurers' units are set at t=0
+    prices = 100.0 * np.exp(np.cumsum(steps, axis=1))
     times = np.linspace(0.0, 0.5, 21)
     kw = dict(rate=0.03, dividend=0.01)
     replay = [gh.hedge_paths(prices, times, BOOK, HEDGES_WITH_VOL, COSTS, device=d, **kw)
