@@ -12,13 +12,14 @@ from . import plot  # noqa: E402
 from .store import open_store  # noqa: E402
 from .sweep import sweep  # noqa: E402
 from .strategies import (  # noqa: E402
-    DeltaBand, DeltaHedge, HedgeAt, Leland, NoHedge, SpotMove, StaticHedge, Strategy,
-    WhalleyWilmott)
+    CPPI, DeltaBand, DeltaGammaHedge, DeltaHedge, DeltaVegaHedge, HedgeAt, Leland, NoHedge,
+    SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott, Zakamouline)
 
 __all__ = [
     "Bates", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
-    "WhalleyWilmott", "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
+    "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
+    "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
     "summary", "sweep",
 ]

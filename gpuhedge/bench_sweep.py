@@ -260,7 +260,7 @@ def markdown(r):
         f"Stored: {r['bytes_per_path']:.1f} bytes per path index over all {s['scenarios']} "
         f"scenarios, i.e. {r['bytes_per_path'] / s['scenarios']:.1f} per scenario path and "
         f"{r['bytes_per_path'] / s['scenarios'] / (s['rules'] * s['cost_levels']):.2f} per "
-        f"cell path (pnl, cost_paid, trades, plus the terminal spot) (raw "
+        f"cell path (the per-path variables of each cell, plus the terminal spot) (raw "
         f"{r['raw_bytes_per_path']:.1f}; ratio {r['compression_ratio']:.3f}); "
         f"{r['stored_gb']:.2f} GB written at {r['write_gb_per_s']:.3f} GB/s.",
         "",

@@ -7,16 +7,23 @@ For each path, strategy and cost level the hedger
 1. buys the book at t=0 at its Black-Scholes value at the strategy's vol (the market's
    reference vol for ``NoHedge()``); a short book has negative value, so the hedger receives
    the premium;
-2. trades shares at the grid points its rule chooses, to hold minus the book's delta, paying
-   ``proportional * |q| * S + fixed`` per trade; shares earn the dividend yield;
+2. trades shares (and, for the option hedges, a hedge option) at the grid points its rule
+   chooses, to hold minus the book's delta, paying the cost level's costs per trade
+   (``gpuhedge.costs.Costs``: spread, fee, market impact; fills delayed by the execution lag);
+   shares earn the dividend yield;
 3. receives (pays) each option's payoff at that option's maturity (cash settlement);
 4. sells (buys back) its shares at the horizon T, the latest maturity, paying costs on that
    trade too.
 
-Cash is borrowed and lent at the market's ``rate``. ``pnl`` is the present value at t=0 of all
-these cash flows: sum_k e^{-r t_k} CF_k. A perfect hedge at the true vol in a Black-Scholes
-world without costs has pnl -> 0 as the rebalancing interval -> 0. ``cost_paid`` is the
-present value of the costs, so that pnl(costs) = pnl(no costs) - cost_paid path by path.
+Cash is borrowed and lent at the market's ``rate`` (funding spreads to other borrowing and
+lending rates are a cost). ``pnl`` is the present value at t=0 of all these cash flows:
+sum_k e^{-r t_k} CF_k. A perfect hedge at the true vol in a Black-Scholes world without costs
+has pnl -> 0 as the rebalancing interval -> 0. ``cost_paid`` is the present value of the costs,
+so that pnl(costs) = pnl(no costs) - cost_paid path by path when the costs do not change the
+trades (they do for the cost-dependent rules and for execution lag).
+
+Portfolio insurers (``SyntheticPut``, ``CPPI``) hold no book: they start from their capital
+and owe their floor at the horizon, so their ``pnl`` is the PV of (final value - floor).
 """
 
 import dataclasses
@@ -33,13 +40,14 @@ from .instruments import Book, Position
 from .kernels import _math
 from .models import BlackScholes, Heston, Market, Merton
 from .pricing import price
-from .strategies import Strategy
+from .strategies import RowSetting, Strategy
 
 DTYPES = ("float64", "float32")
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
 MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memory
 KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAND,
-         _math.KIND_SPOT_MOVE, _math.KIND_WHALLEY_WILMOTT)
+         _math.KIND_SPOT_MOVE, _math.KIND_WHALLEY_WILMOTT, _math.KIND_ZAKAMOULINE,
+         _math.KIND_DELTA_GAMMA, _math.KIND_DELTA_VEGA, _math.KIND_SYNTHETIC_PUT, _math.KIND_CPPI)
 _SCRATCH_BYTES = 256 * 2**20  # device memory budget of one chunk's per-path arrays
 
 
@@ -110,12 +118,13 @@ PREMIUMS = ("hedge", "model")
 
 
 def _hedger_table(owner, strategies, cost_levels, market, book, book_table, times,
-                  premium="hedge", spot0=None):
+                  premium="hedge", spot0=None, rate=None, dividend=0.0):
     """The kernel's hedger rows and their (steps x rows) uint8 table of trading points.
 
-    A row is (kind, vol, hedge-vol rule, premium, strategy index, cost index or -1, p1, p2,
-    price at start) (``_math.HEDGER_*``);
-    cost-dependent rules get one row per cost level. ``premium="hedge"``: the value of the book
+    A row holds the ``_math.HEDGER_*`` columns: kind, vol, hedge-vol rule, premium, strategy
+    index, cost index or -1, the rule's parameters, price at start, execution lag, the hedge
+    option. Cost-dependent rules get one row per cost level, and so does every rule when the
+    cost levels have different execution lags. ``premium="hedge"``: the value of the book
     at t=0 under the row's own hedge-vol rule and vol (Black-Scholes, or the model's value for
     the model rule); ``"model"``: the market model's value (``gpuhedge.pricing.price``) for
     every row. With supplied paths (``market`` None) the kernel prices the book at each path's
@@ -124,8 +133,10 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
     if market is not None:
         model_value = sum(p.quantity * float(price(market, p.option)) for p in book.positions)
         hp = market.hedge_params(book.horizon)
-        spot0 = market.spot
+        spot0, rate, dividend = market.spot, market.rate, market.dividend
     dt = times[1] - times[0]
+    lags = [c.lag for c in cost_levels.values()]
+    per_lag = len(set(lags)) > 1
     rows, schedules = [], []
     for j, (name, s) in enumerate(strategies.items()):
         allowed = RULE_MARKETS.get(s.rule)
@@ -133,12 +144,22 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
             raise ValueError(f"{owner}: 'hedges[{name!r}].hedge_vol' = {s.hedge_vol!r} needs a "
                              f"{' or '.join(m.__name__ for m in allowed)} market; got "
                              f"{type(market).__name__ if market else 'supplied paths'}")
-        base_vol = market.reference_vol if s.vol is None else s.vol
+        base_vol = s.vol
+        if base_vol is None:
+            # only CPPI, which uses no vol, may go without one on supplied paths
+            base_vol = market.reference_vol if market is not None else 0.0
         short_gamma = _book_gamma(book_table, spot0, base_vol, market) < 0.0
-        levels = enumerate(cost_levels.values()) if s.cost_dependent else [(-1, None)]
+        setting = RowSetting(spot=float(spot0), times=times, rate=float(rate),
+                             dividend=float(dividend), short_gamma=short_gamma)
+        try:
+            columns = s.columns(setting)
+        except ValueError as error:
+            raise ValueError(f"{owner}: hedges[{name!r}]: {error}") from None
+        levels = enumerate(cost_levels.values()) if s.cost_dependent or per_lag \
+            else [(-1, next(iter(cost_levels.values())))]
         schedule = s.schedule(times)
         for c, level in levels:
-            vol, p1, p2 = s.row_params(book, level, dt, short_gamma)
+            vol, p1, p2 = s.row_params(book, level if c >= 0 else None, dt, short_gamma)
             vol = base_vol if vol is None else vol
             if market is None:
                 value = 0.0  # priced in the kernel at each path's first price
@@ -146,7 +167,15 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
                 value = model_value
             else:
                 value = _premium(book_table, market, hp, vol, s.rule)
-            rows.append((s.kind, vol, s.rule, value, j, c, p1, p2, float(market is None)))
+            row = np.zeros(_math.N_HEDGER)
+            row[[_math.HEDGER_KIND, _math.HEDGER_VOL, _math.HEDGER_RULE, _math.HEDGER_PREMIUM,
+                 _math.HEDGER_STRATEGY, _math.HEDGER_COST, _math.HEDGER_P1, _math.HEDGER_P2,
+                 _math.HEDGER_PRICE_AT_START, _math.HEDGER_LAG, _math.HEDGER_OPT_STEP]] = (
+                s.kind, vol, s.rule, value, j, c, p1, p2,
+                float(market is None and not s.insurer), level.lag, -1.0)
+            for column, x in columns.items():
+                row[column] = x
+            rows.append(row)
             schedules.append(schedule)
     return (np.array(rows, dtype=np.float64),
             np.column_stack(schedules).astype(np.uint8))
@@ -159,9 +188,17 @@ def _book_gamma(book_table, spot, vol, market):
                for k, t, q, _, _, _ in book_table)
 
 
-def _costs_table(cost_levels):
-    """Rows (proportional, fixed, ends) of the kernel's cost table."""
-    return np.array([(c.proportional, c.fixed, float(c.ends)) for c in cost_levels.values()])
+def _costs_table(cost_levels, rate, reference_vol):
+    """Rows of the kernel's cost table (``_math.COST_*``), with the impact coefficients at the
+    market's ``reference_vol`` (None with supplied paths) and the funding spreads over
+    ``rate``."""
+    rows = []
+    for c in cost_levels.values():
+        impact_sqrt, impact_linear = c.impact_coefficients(reference_vol)
+        borrow, lend = c.funding_spreads(rate)
+        rows.append((c.proportional, c.fixed, float(c.ends), impact_sqrt, impact_linear,
+                     borrow, lend, c.option_proportional))
+    return np.array(rows, dtype=np.float64)
 
 
 def _premium_table(hedgers, n_strategies, n_costs):
@@ -208,10 +245,15 @@ def _describe(obj):
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
 
 
-def _default_chunk(n_strategies, n_costs, dtype):
+def _default_chunk(n_strategies, n_costs, dtype, max_lag=0):
     # rows <= strategies x costs; outputs are strategies x costs
-    per_path = (8 * (_math.N_STATE + 2) + 4) * n_strategies * n_costs + dtype.itemsize
+    per_path = 8 * (_math.N_STATE + max_lag + _math.N_OUT) * n_strategies * n_costs + \
+        dtype.itemsize
     return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
+
+
+def _max_lag(cost_levels):
+    return max(c.lag for c in cost_levels.values())
 
 
 def _padded(n):
@@ -225,8 +267,10 @@ def _padded(n):
 def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
          costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
          dtype, chunk_paths):
-    """Run the kernel chunk by chunk; host arrays (pnl, cost, trades, terminal spot) out."""
+    """Run the kernel chunk by chunk; host arrays out: ``out`` (``_math.OUT_*`` fields x
+    strategy x cost x path) and the terminal spot."""
     nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
+    n_rows = _math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max())
     xp = backend.array_module(device)
     if device == "cuda":
         from .kernels import cuda as target
@@ -243,46 +287,64 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
                                       _book_tau(book_table, times, dividend), hedgers,
                                       schedule, costs)]
-    pnl = np.empty((ns, nc, n_paths))
-    cost = np.empty((ns, nc, n_paths))
-    trades = np.empty((ns, nc, n_paths), dtype=np.int32)
+    result = np.empty((_math.N_OUT, ns, nc, n_paths))
     spot = np.empty(n_paths, dtype=dtype)
     no_paths = xp.zeros((1, 1), dtype=dtype)
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
-            state = xp.empty((_math.N_STATE, nh, _padded(n)))
-            out = (xp.empty((ns, nc, n)), xp.empty((ns, nc, n)),
-                   xp.empty((ns, nc, n), dtype=np.int32), xp.empty(n, dtype=dtype))
+            state = xp.empty((n_rows, nh, _padded(n)))
+            out = (xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
                float(spot0), float(v0), tables[0], tables[1], chunk_paths_arr, grid,
                *tables[2:], float(rate), float(dividend), state, *out)
         sl = slice(start, start + n)
-        pnl[..., sl], cost[..., sl], trades[..., sl], spot[sl] = map(backend.to_numpy, out)
-    return pnl, cost, trades, spot
+        result[..., sl], spot[sl] = map(backend.to_numpy, out)
+    return result, spot
 
 
-def _dataset(pnl, cost, trades, spot, strategies, costs, attrs, times, first_path=0):
+# Cost kinds reported per path when some cost level has them: variable -> (output field,
+# Costs attributes whose non-zero value brings the kind in, description).
+COST_KINDS = {
+    "cost_spread": (_math.OUT_SPREAD, ("proportional", "option_proportional"),
+                    "proportional costs (spread) on shares and options"),
+    "cost_fee": (_math.OUT_FEE, ("fixed",), "fixed fees"),
+    "cost_impact": (_math.OUT_IMPACT, ("impact",), "market impact"),
+    "cost_funding": (_math.OUT_FUNDING, ("borrow_rate", "lend_rate"),
+                     "funding spreads on the cash account"),
+}
+
+
+def _dataset(result, spot, strategies, costs, attrs, times, first_path=0):
     """The result Dataset; a non-finite P&L is an error naming the scenario."""
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
     dims = ("strategy", "cost", "path")
-    ds = xr.Dataset(
-        {
-            "pnl": (dims, pnl, {"long_name": "hedger's P&L, present value at t=0",
-                                "units": "currency"}),
-            "cost_paid": (dims, cost, {"long_name": "transaction costs paid, present value at t=0",
-                                       "units": "currency"}),
-            "trades": (dims, trades, {"long_name": "number of share trades (incl. final unwind)",
-                                      "units": "1"}),
-            "terminal_spot": (("path",), spot, {"long_name": "spot at the horizon",
-                                                "units": "currency"}),
-        },
-        coords={"strategy": names_s, "cost": names_c,
-                "path": np.arange(first_path, first_path + pnl.shape[-1])},
-        attrs=attrs,
-    )
+    pnl = result[_math.OUT_PNL]
+    variables = {
+        "pnl": (dims, pnl, {"long_name": "hedger's P&L, present value at t=0",
+                            "units": "currency"}),
+        "cost_paid": (dims, result[_math.OUT_COST],
+                      {"long_name": "trading and funding costs paid, present value at t=0",
+                       "units": "currency"}),
+    }
+    for name, (field, attributes, text) in COST_KINDS.items():
+        if any(getattr(c, a) not in (0.0, None) for c in costs.values() for a in attributes):
+            variables[name] = (dims, result[field], {"long_name": f"{text}, present value at t=0",
+                                                     "units": "currency"})
+    variables["trades"] = (dims, result[_math.OUT_TRADES].astype(np.int32),
+                           {"long_name": "number of share trades (incl. final unwind)",
+                            "units": "1"})
+    variables["turnover"] = (dims, result[_math.OUT_TURNOVER],
+                             {"long_name": "traded share notional sum |q| S, present value at "
+                                           "t=0 (incl. the initial hedge and the final unwind)",
+                              "units": "currency"})
+    variables["terminal_spot"] = (("path",), spot, {"long_name": "spot at the horizon",
+                                                    "units": "currency"})
+    ds = xr.Dataset(variables, coords={"strategy": names_s, "cost": names_c,
+                                       "path": np.arange(first_path, first_path + pnl.shape[-1])},
+                    attrs=attrs)
     bad = ~np.isfinite(pnl).all(axis=-1)
     if bad.any():
         h, c = (int(i) for i in np.argwhere(bad)[0])
@@ -358,9 +420,11 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     Returns
     -------
     xarray.Dataset
-        ``pnl``, ``cost_paid``, ``trades`` over (strategy, cost, path), ``terminal_spot`` over
-        path, ``premium`` over strategy; attributes record version, seed, device, precision and
-        the full configuration as JSON.
+        ``pnl``, ``cost_paid``, ``trades``, ``turnover`` and the costs by kind that some cost
+        level has (``cost_spread``, ``cost_fee``, ``cost_impact``, ``cost_funding``) over
+        (strategy, cost, path), ``terminal_spot`` over path, ``premium`` over (strategy,
+        cost); attributes record version, seed, device, precision and the full configuration
+        as JSON.
     """
     owner = "simulate"
     if not isinstance(market, Market):
@@ -380,11 +444,12 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     check.choice(owner, "premium", premium, PREMIUMS)
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
-    costs_table = _costs_table(cost_levels)
-    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype) if chunk_paths is None \
+    costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
+    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype,
+                                 _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     spot0, v0 = market.initial_state()
-    pnl, cost, trades, spot = _run(
+    result, spot = _run(
         market.family, spot0, v0, market.kernel_params(horizon / n_steps),
         market.hedge_params(horizon), None, times, book_table, len(strategies), hedgers,
         schedule, costs_table,
@@ -397,7 +462,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
               "costs": {k: _describe(v) for k, v in cost_levels.items()}, "premium": premium}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
-    ds = _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times, first_path)
+    ds = _dataset(result, spot, strategies, cost_levels, attrs, times, first_path)
     ds["premium"] = (("strategy", "cost"),
                      _premium_table(hedgers, len(strategies), len(cost_levels)),
                      {"long_name": "value paid for the book at t=0 (negative: received)",
@@ -451,16 +516,25 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     dividend = check.real(owner, "dividend", dividend, -1.0, 1.0)
     book_table = _book_table(owner, book, times, "add it to 'times'")
     for name, s in strategies.items():
-        if s.vol is None:
+        if s.vol is None and s.kind != _math.KIND_CPPI:
             raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there "
                              f"is no market vol); got {name!r}: {s!r}")
+    if any(s.insurer for s in strategies.values()) and np.ptp(prices[:, 0]) > 0:
+        raise ValueError(f"{owner}: portfolio insurers (SyntheticPut, CPPI) need one first price "
+                         f"for all paths (their units are fixed at t=0); got first prices from "
+                         f"{prices[:, 0].min()} to {prices[:, 0].max()}")
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, None, book, book_table,
-                                      times, spot0=float(prices[0, 0]))
-    costs_table = _costs_table(cost_levels)
+                                      times, spot0=float(prices[0, 0]), rate=rate,
+                                      dividend=dividend)
+    try:
+        costs_table = _costs_table(cost_levels, rate, None)
+    except ValueError as error:
+        raise ValueError(f"{owner}: {error}") from None
     n_paths = prices.shape[0]
-    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype) if chunk_paths is None \
+    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype,
+                                 _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
-    pnl, cost, trades, spot = _run(
+    result, spot = _run(
         _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,
         n_paths=n_paths, seed=0, stream=0, antithetic=False, device=device, dtype=dtype,
@@ -471,4 +545,4 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
               "costs": {k: _describe(v) for k, v in cost_levels.items()}}
     attrs = _attrs(owner, config, seed=0, stream=0, device=device, dtype=dtype,
                    n_steps=times.size - 1, n_paths=n_paths, antithetic=False)
-    return _dataset(pnl, cost, trades, spot, strategies, cost_levels, attrs, times)
+    return _dataset(result, spot, strategies, cost_levels, attrs, times)

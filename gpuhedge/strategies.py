@@ -2,16 +2,23 @@
 table (a kind code, a vol, a few parameters and a table of the grid points where it may trade),
 so any mix of strategies shares one compiled kernel and one pass over the paths.
 
-Rules that depend on the cost (Whalley-Wilmott, Leland) become one row per cost level; the
-others trade once for all cost levels, which are then charged from the same trades.
+Rules that depend on the cost (Whalley-Wilmott, Zakamouline, Leland) become one row per cost
+level; the others trade once for all cost levels, which are then charged from the same trades.
+
+Three families: share hedges of the book (``DeltaHedge`` and its schedules and bands), hedges
+with a second option (``DeltaGammaHedge``, ``DeltaVegaHedge``), and portfolio insurers
+(``SyntheticPut``, ``CPPI``), which run on their own capital beside the book's hedgers and
+owe a floor at the horizon instead of the book's payoff.
 """
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq
 
 from . import _validation as check
+from .instruments import EuropeanCall
 from .kernels import _math
 
 _MAX_VOL = 10.0
@@ -36,6 +43,7 @@ class Strategy:
     vol: float | None
     hedge_vol: str = "constant"
     cost_dependent = False
+    insurer = False  # portfolio insurers hold no book (SyntheticPut, CPPI)
 
     @property
     def rule(self) -> int:
@@ -46,7 +54,8 @@ class Strategy:
         if cls is Strategy:
             raise ValueError("Strategy: is an abstract base and cannot be built; use NoHedge, "
                              "StaticHedge, DeltaHedge, HedgeAt, DeltaBand, SpotMove, "
-                             "WhalleyWilmott or Leland")
+                             "WhalleyWilmott, Zakamouline, Leland, DeltaGammaHedge, "
+                             "DeltaVegaHedge, SyntheticPut or CPPI")
         return super().__new__(cls)
 
     def schedule(self, times):
@@ -60,6 +69,11 @@ class Strategy:
         the book is short gamma at t=0."""
         return self.vol, 0.0, 0.0
 
+    def columns(self, setting):
+        """Further kernel columns {``_math.HEDGER_*``: value} of this rule's rows, given the
+        ``RowSetting`` of the run (the hedge option, the insurers' capital and floor)."""
+        return {}
+
     def _check_vol(self, required):
         check.choice(type(self).__name__, "hedge_vol", self.hedge_vol, tuple(HEDGE_VOL_RULES))
         object.__setattr__(self, "vol", check.real(type(self).__name__, "vol", self.vol,
@@ -69,6 +83,22 @@ class Strategy:
     def _check(self, name, **allowed):
         value = check.real(type(self).__name__, name, getattr(self, name), **allowed)
         object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class RowSetting:
+    """What a rule needs to know of a run to fill its kernel row: the spot at t=0, the grid
+    ``times``, the rate and dividend, the book's horizon and whether the book is short gamma."""
+
+    spot: float
+    times: np.ndarray
+    rate: float
+    dividend: float
+    short_gamma: bool
+
+    @property
+    def horizon(self):
+        return float(self.times[-1])
 
 
 @dataclass(frozen=True)
@@ -267,3 +297,241 @@ class Leland(DeltaHedge):
 
     def row_params(self, book, costs, dt, short_gamma):
         return self.leland_vol(costs.proportional, dt, short_gamma), 0.0, 0.0
+
+
+@dataclass(frozen=True)
+class Zakamouline(Strategy):
+    """Zakamouline's (2006) approximation of the utility-based hedge with proportional costs.
+
+    Trades to the edge of a band of half-width H0 + H1 around the Black-Scholes delta at a
+    modified vol sigma_m (``_math.zakamouline_rule`` has the formulas): with exponential
+    utility of risk aversion gamma = ``risk_aversion`` (1/currency) and lambda the cost
+    level's proportional cost. The hedger shifts its vol up when the book is short gamma (at
+    t=0), down when long. Checked at every grid point; one kernel row per cost level. The
+    fitted exponents came from single options; applied here to the book's net gamma, with the
+    same scaling in position size as ``WhalleyWilmott``. No cost: hedging at every grid point.
+
+    Reference: V. I. Zakamouline (2006), "Efficient analytic approximation of the optimal
+    hedging strategy for a European call option with transaction costs", Quantitative
+    Finance 6(5), 435-445.
+    """
+
+    vol: float = 0.2
+    risk_aversion: float = 1.0
+    hedge_vol: str = "constant"
+
+    kind = _math.KIND_ZAKAMOULINE
+    cost_dependent = True
+
+    def __post_init__(self):
+        self._check_vol(required=True)
+        self._check("risk_aversion", low=0.0, high=1e12, low_open=True)
+        if self.hedge_vol != "constant":
+            check.fail(type(self).__name__, "hedge_vol", "'constant' (the rule modifies a "
+                       "constant vol)", self.hedge_vol)
+
+    def row_params(self, book, costs, dt, short_gamma):
+        return self.vol, costs.proportional, self.risk_aversion
+
+    def columns(self, setting):
+        return {_math.HEDGER_P3: 1.0 if setting.short_gamma else 0.0}
+
+
+_OPTION_RULES = ("constant", "instantaneous", "expected-average")
+
+
+@dataclass(frozen=True)
+class DeltaGammaHedge(DeltaHedge):
+    """Every ``every`` steps, hold n = -Gamma_book / Gamma_option hedge options and then
+    -(Delta_book + n Delta_option) shares: the book's delta and gamma are zero after each
+    rebalance.
+
+    The hedge option (``option``: a listed ``EuropeanCall`` or ``EuropeanPut``, its maturity
+    in years from t=0) is priced along the path by Black-Scholes at the hedge-vol rule applied
+    to ``option_vol`` (default: ``vol``): a constant implied vol, or sqrt(v_t) or the
+    expected-average vol of a Heston-type market; it trades at that value and pays the cost
+    level's ``option_proportional`` on traded premium and ``fixed`` per trade. Greeks of the
+    book use ``vol`` under the same rule.
+
+    Expiry: with ``roll=False`` the option must not expire before the book's horizon (it is
+    sold at its value at the horizon, or settles there). With ``roll=True`` it is sold at its
+    value when ``roll_before`` years of its life remain (default: half its tenor, before its
+    gamma concentrates at the strike; 0 holds it to expiry and settles it) and replaced at once
+    by a fresh option of the same tenor (its maturity) and the same moneyness strike / spot as
+    the first at t=0; tenor and ``roll_before`` must be multiples of the grid step. Execution
+    lag delays the share trades only.
+    """
+
+    option: EuropeanCall = None
+    option_vol: float | None = None
+    roll: bool = False
+    roll_before: float | None = None
+
+    kind = _math.KIND_DELTA_GAMMA
+
+    def __post_init__(self):
+        super().__post_init__()
+        name = type(self).__name__
+        if not isinstance(self.option, EuropeanCall):
+            check.fail(name, "option", "a EuropeanCall or EuropeanPut (the hedge option)",
+                       self.option)
+        check.choice(name, "hedge_vol", self.hedge_vol, _OPTION_RULES)
+        object.__setattr__(self, "option_vol", check.real(
+            name, "option_vol", self.option_vol, 0.0, _MAX_VOL, low_open=True, none_ok=True))
+        if not isinstance(self.roll, bool):
+            check.fail(name, "roll", "True or False", self.roll)
+        if self.roll_before is not None:
+            object.__setattr__(self, "roll_before", check.real(
+                name, "roll_before", self.roll_before, 0.0, self.option.maturity,
+                high_open=True))
+
+    def columns(self, setting):
+        name = type(self).__name__
+        times, maturity = setting.times, self.option.maturity
+        n_steps = len(times) - 1
+        dt = times[1] - times[0]
+        if not self.roll and maturity < setting.horizon * (1 - 1e-12):
+            check.fail(name, "option.maturity", f">= the book's horizon {setting.horizon:g} "
+                       "(or set roll=True to roll the hedge option)", maturity)
+        step = n_steps + 1.0
+        hold = 0.0
+
+        def steps(field, years):
+            k = years / dt
+            if not math.isclose(k, round(k), rel_tol=1e-9, abs_tol=1e-9) or not np.allclose(
+                    np.diff(times), dt, rtol=1e-9):
+                check.fail(name, field, f"a multiple of the grid step {dt:.6g} on a uniform "
+                           "grid, to expire or roll at a grid point", years)
+            return round(k)
+
+        if self.roll or maturity <= setting.horizon * (1 + 1e-12):
+            tenor = steps("option.maturity", maturity)
+            if self.roll:
+                before = tenor // 2 if self.roll_before is None else steps(
+                    "roll_before", self.roll_before)
+                hold = float(tenor - before)
+                tenor = tenor - before
+            if tenor <= n_steps:
+                step = float(tenor)
+        return {_math.HEDGER_OPT_STRIKE: self.option.strike, _math.HEDGER_OPT_STEP: step,
+                _math.HEDGER_OPT_IS_CALL: 1.0 if self.option.is_call else 0.0,
+                _math.HEDGER_OPT_VOL: self.vol if self.option_vol is None else self.option_vol,
+                _math.HEDGER_OPT_TENOR: hold, _math.HEDGER_OPT_MATURITY: maturity}
+
+
+@dataclass(frozen=True)
+class DeltaVegaHedge(DeltaGammaHedge):
+    """As ``DeltaGammaHedge``, with n = -Vega_book / Vega_option (Black-Scholes vegas): the
+    book's delta and vega are zero after each rebalance."""
+
+    kind = _math.KIND_DELTA_VEGA
+
+
+def _capital(owner, capital, spot, floor, rate, horizon):
+    """(capital, PV of the floor) of a portfolio insurer, checked."""
+    capital = spot if capital is None else capital
+    floor_pv = floor * capital * math.exp(-rate * horizon)
+    if floor_pv >= capital:
+        check.fail(owner, "floor", f"< e^{{rT}} = {math.exp(rate * horizon):.6g} (the floor's "
+                   "present value must be below the capital)", floor)
+    return capital, floor_pv
+
+
+@dataclass(frozen=True)
+class SyntheticPut(Strategy):
+    """Portfolio insurance by a synthetic put: stock plus a put, replicated by trading shares.
+
+    The insurer invests ``capital`` (default: the spot at t=0, one share's worth) in n units
+    of (share + put with strike K), n (S_0 + P(S_0, K)) = capital and n K = ``floor`` *
+    capital, P the Black-Scholes put at ``vol``, and replicates the puts: it holds
+    n (1 + Delta_put) shares every ``every`` steps, the rest in cash. P&L (the package's
+    convention) = PV of (portfolio value at the horizon - floor * capital): negative on a path
+    where the floor is breached (gap risk). The book's options play no part (the book sets
+    the horizon).
+    """
+
+    vol: float = 0.2
+    floor: float = 0.9
+    every: int = 1
+    capital: float | None = None
+    hedge_vol: str = "constant"
+
+    kind = _math.KIND_SYNTHETIC_PUT
+    insurer = True
+
+    def __post_init__(self):
+        self._check_vol(required=True)
+        name = type(self).__name__
+        self._check("floor", low=0.0, high=10.0, low_open=True)
+        object.__setattr__(self, "every", check.integer(name, "every", self.every, low=1))
+        object.__setattr__(self, "capital", check.real(name, "capital", self.capital, 0.0,
+                                                       low_open=True, none_ok=True))
+        check.choice(name, "hedge_vol", self.hedge_vol, _OPTION_RULES)
+
+    def schedule(self, times):
+        return np.arange(len(times) - 1) % self.every == 0
+
+    def units(self, spot, rate, dividend, horizon):
+        """(n, K): units of share + put and the put strike for a capital at ``spot``."""
+        capital, _ = _capital(type(self).__name__, self.capital, spot, self.floor, rate,
+                              horizon)
+        floor = self.floor * capital
+
+        def cost(n):
+            return n * (spot + _math.bs_price(spot, floor / n, horizon, self.vol, rate,
+                                              dividend, False)) - capital
+
+        n = brentq(cost, 1e-12 * capital / spot, capital / spot, xtol=1e-15, rtol=1e-14)
+        return n, floor / n
+
+    def columns(self, setting):
+        capital, floor_pv = _capital(type(self).__name__, self.capital, setting.spot,
+                                     self.floor, setting.rate, setting.horizon)
+        n, strike = self.units(setting.spot, setting.rate, setting.dividend, setting.horizon)
+        return {_math.HEDGER_P1: strike, _math.HEDGER_P2: n, _math.HEDGER_P3: floor_pv,
+                _math.HEDGER_PREMIUM: floor_pv - capital}
+
+
+@dataclass(frozen=True)
+class CPPI(Strategy):
+    """Constant proportion portfolio insurance (Black and Jones 1987; Perold and Sharpe 1988).
+
+    From ``capital`` (default: the spot at t=0), every ``every`` steps hold shares worth
+    E = min(m C, b V), C = V - F e^{-r (T - t)} the cushion over the floor's present value, V
+    the portfolio value, m = ``multiplier``, b = ``max_leverage`` (1: no borrowing), F =
+    ``floor`` * capital; the rest in cash. A fall of more than 1/m between two rebalances
+    (a jump) breaches the floor. P&L = PV of (V_T - F), as for ``SyntheticPut``.
+    """
+
+    floor: float = 0.9
+    multiplier: float = 4.0
+    every: int = 1
+    capital: float | None = None
+    max_leverage: float = 1.0
+    vol: float | None = None
+    hedge_vol: str = "constant"
+
+    kind = _math.KIND_CPPI
+    insurer = True
+
+    def __post_init__(self):
+        name = type(self).__name__
+        self._check_vol(required=False)
+        self._check("floor", low=0.0, high=10.0, low_open=True)
+        self._check("multiplier", low=0.0, high=1e3, low_open=True)
+        self._check("max_leverage", low=0.0, high=1e3, low_open=True)
+        object.__setattr__(self, "every", check.integer(name, "every", self.every, low=1))
+        object.__setattr__(self, "capital", check.real(name, "capital", self.capital, 0.0,
+                                                       low_open=True, none_ok=True))
+        check.choice(name, "hedge_vol", self.hedge_vol, ("constant",))
+
+    def schedule(self, times):
+        return np.arange(len(times) - 1) % self.every == 0
+
+    def row_params(self, book, costs, dt, short_gamma):
+        return self.vol, self.multiplier, self.max_leverage
+
+    def columns(self, setting):
+        capital, floor_pv = _capital(type(self).__name__, self.capital, setting.spot,
+                                     self.floor, setting.rate, setting.horizon)
+        return {_math.HEDGER_P3: floor_pv, _math.HEDGER_PREMIUM: floor_pv - capital}

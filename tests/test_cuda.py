@@ -27,10 +27,19 @@ HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1), "every 3": gh.DeltaHed
           "band": gh.DeltaBand(vol=0.25, band=0.02), "edge": gh.DeltaBand(vol=0.25, band=0.02,
                                                                           to="edge"),
           "spot": gh.SpotMove(vol=0.25, pct=0.01),
-          "ww": gh.WhalleyWilmott(vol=0.25, risk_aversion=0.1), "leland": gh.Leland(vol=0.25)}
+          "ww": gh.WhalleyWilmott(vol=0.25, risk_aversion=0.1), "leland": gh.Leland(vol=0.25),
+          "zak": gh.Zakamouline(vol=0.25, risk_aversion=0.1),
+          "dg": gh.DeltaGammaHedge(vol=0.25, option=gh.EuropeanCall(105.0, 0.75), every=2),
+          "dv roll": gh.DeltaVegaHedge(vol=0.25, option=gh.EuropeanPut(95.0, 0.125), roll=True),
+          "put": gh.SyntheticPut(vol=0.25, floor=0.85), "cppi": gh.CPPI(multiplier=5.0)}
 COSTS = {"free": gh.Costs(), "costly": gh.Costs(proportional=1e-3, fixed=0.05),
-         "middle": gh.Costs(proportional=2e-3, ends=False)}
-VARS = ("pnl", "cost_paid", "trades", "terminal_spot")
+         "middle": gh.Costs(proportional=2e-3, ends=False),
+         "market": gh.Costs(proportional=1e-3, impact=0.3, adv=50.0, impact_vol=0.015,
+                            borrow_rate=0.05, lend_rate=0.01, option_proportional=0.01,
+                            impact_law="linear"),
+         "lagged": gh.Costs(proportional=1e-3, impact=0.2, adv=80.0, impact_vol=0.02, lag=2)}
+VARS = ("pnl", "cost_paid", "cost_spread", "cost_fee", "cost_impact", "cost_funding", "trades",
+        "turnover", "terminal_spot")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", gh.FellerWarning)
     SV = dict(spot=100.0, rate=0.03, v0=0.05, kappa=1.5, theta=0.04, xi=0.6, rho=-0.6)
@@ -63,7 +72,9 @@ def _check_parity(n_paths, rtol):
         cpu = gh.simulate(market, BOOK, hedges, COSTS, device="cpu", **kw)
         _assert_same(gpu, cpu, rtol)
     rng = np.random.default_rng(0)
-    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_paths, 21)), axis=1))
+    steps = rng.normal(0, 0.02, (n_paths, 21))
+    steps[:, 0] = 0.0  # one first price for all paths: the insurers' units are set at t=0
+    prices = 100.0 * np.exp(np.cumsum(steps, axis=1))
     times = np.linspace(0.0, 0.5, 21)
     kw = dict(rate=0.03, dividend=0.01)
     replay = [gh.hedge_paths(prices, times, BOOK, HEDGES_WITH_VOL, COSTS, device=d, **kw)
@@ -121,6 +132,6 @@ def test_kernels_compile_to_ptx(monkeypatch):
             sig = (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
                    types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
                    array(2), array(2, types.uint8), array(2), types.float64, types.float64,
-                   array(3), array(3), array(3), array(3, types.int32), array(1, ft))
+                   array(3), array(4), array(1, ft))
             ptx, _ = cuda.compile_ptx(target.kernel(family, dtype_name).py_func, sig, cc=(8, 0))
             assert ".entry" in ptx

@@ -67,11 +67,17 @@ def test_in_memory_summary_equals_numpy_and_scipy():
             check_against_numpy(s, ds, {"strategy": strategy, "cost": cost})
     assert (s.hedge_effectiveness.sel(strategy="none") == 0).all()
     assert (s.se_hedge_effectiveness.sel(strategy="none") == 0).all()
-    # turnover: cost / rate where the level is purely proportional, NaN where it is not
+    # turnover: the engine's output, the same at every cost level (the rule ignores costs),
+    # and cost / rate where the level is purely proportional
     turnover = s.turnover.sel(strategy="daily")
     assert float(turnover.sel(cost="20bp")) == pytest.approx(
         float(s.mean_cost.sel(strategy="daily", cost="20bp")) / 2e-3, rel=1e-12)
-    assert np.isnan(turnover.sel(cost="free")) and np.isnan(turnover.sel(cost="$1"))
+    np.testing.assert_array_equal(turnover, turnover.sel(cost="free"))
+    # a store written without the output (older versions) falls back on cost / rate
+    old = summary(ds.drop_vars("turnover"), levels=LEVELS, quantiles=QUANTILES)
+    assert float(old.turnover.sel(strategy="daily", cost="20bp")) == pytest.approx(
+        float(turnover.sel(cost="20bp")), rel=1e-12)
+    assert np.isnan(old.turnover.sel(strategy="daily", cost="$1"))
     for name, var in s.data_vars.items():
         assert {"long_name", "units"} <= set(var.attrs), name
 

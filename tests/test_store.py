@@ -66,8 +66,9 @@ def test_unwritten_blocks_read_as_nan(tmp_path):
 
 def test_bytes_per_path_and_compression(made, tmp_path):
     raw = store.bytes_per_path(made)
-    # 2 markets x 2 x 2 cells x (pnl, cost_paid, trades) x 4 bytes + 2 terminal spots x 4
-    assert raw["raw"] == 2 * 2 * 2 * 3 * 4 + 2 * 4
+    # 2 markets x 2 x 2 cells x (pnl, cost_paid, cost_spread, trades, turnover) x 4 bytes
+    # + 2 terminal spots x 4
+    assert raw["raw"] == 2 * 2 * 2 * 5 * 4 + 2 * 4
     assert raw["stored"] < 0.75 * raw["raw"]
     other = tmp_path / "none.zarr"
     sweep(MARKET, BOOK, HEDGES, COSTS, n_paths=2500, n_steps=12, seed=2, store=other,

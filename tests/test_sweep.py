@@ -132,7 +132,9 @@ def test_benchmark_runs_at_small_size(tmp_path):
     r = json.loads(report.read_text())
     assert r["settings"]["scenarios"] == 8 and r["settings"]["rules"] == 8
     assert r["kernel_s"] > 0 and r["sweep_s"] > 0 and 0 < r["compression_ratio"] < 1
-    assert r["raw_bytes_per_path"] == 8 * (8 * 3 * 4 + 4)
+    # 8 scenarios x (8 cells x (pnl, cost_paid, cost_spread, cost_fee, trades, turnover) x 4
+    # bytes + the terminal spot)
+    assert r["raw_bytes_per_path"] == 8 * (8 * 6 * 4 + 4)
     assert (tmp_path / report.name.replace(".json", ".md")).read_text().count("|") > 10
 
 

@@ -466,14 +466,20 @@ FAMILIES = {
 # Hedgers. The rule is data: a kind code and parameters, plus a (steps x hedgers) table of the
 # grid points at which a time schedule trades. One generic loop serves every mix of rules.
 # ---------------------------------------------------------------------------------------------
-# Rule kinds. Time schedules (static, every k steps, explicit times, Leland) trade to the
-# target at the grid points of their schedule table; the others check every grid point.
+# Rule kinds. Time schedules (static, every k steps, explicit times, Leland, the option hedges,
+# the portfolio insurers) trade at the grid points of their schedule table; the band rules
+# check every grid point.
 KIND_NONE = 0
 KIND_STATIC = 1
 KIND_SCHEDULE = 2
 KIND_BAND = 3  # |target - held| > band (shares): to the target, or to the band's edge
 KIND_SPOT_MOVE = 4  # |S / S_last trade - 1| > pct: to the target
 KIND_WHALLEY_WILMOTT = 5  # |target - held| > H (Whalley and Wilmott 1997): to the edge
+KIND_ZAKAMOULINE = 6  # delta at a modified vol, band H0 + H1 (Zakamouline 2006): to the edge
+KIND_DELTA_GAMMA = 7  # shares and a hedge option: book delta and gamma to zero
+KIND_DELTA_VEGA = 8  # shares and a hedge option: book delta and Black-Scholes vega to zero
+KIND_SYNTHETIC_PUT = 9  # shares replicating stock + put on own capital (portfolio insurance)
+KIND_CPPI = 10  # constant proportion portfolio insurance on own capital
 
 # Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
 # constants the rules need: (kappa, theta, xi, rho) of Heston-type models; (vol, lam, mu_j,
@@ -489,24 +495,57 @@ HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = 0, 1, 2, 3, 4
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
 # A hedger row is one strategy, or one (strategy, cost level) pair when the rule depends on the
-# cost (Whalley-Wilmott, Leland): ``cost`` is then that level's index, else -1 (all levels).
-# premium: the value paid for the book at t=0; price_at_start = 1: price it instead at the hedge
-# vol at the path's first price (supplied paths, whose first price differs per path).
-# p1, p2: the rule's parameters
-# (band: width in shares, 1 = to the edge; spot move: pct; Whalley-Wilmott: the proportional
-# cost lambda, the risk aversion gamma).
+# cost (Whalley-Wilmott, Zakamouline, Leland, or cost levels with different execution lags):
+# ``cost`` is then that level's index, else -1 (all levels).
+# premium: the value paid for the book at t=0 (portfolio insurers: PV of the floor minus the
+# capital); price_at_start = 1: price the book instead at the hedge vol at the path's first
+# price (supplied paths, whose first price differs per path). lag: execution lag in grid steps.
+# p1, p2, p3: the rule's parameters (band: width in shares, 1 = to the edge; spot move: pct;
+# Whalley-Wilmott and Zakamouline: the proportional cost lambda, the risk aversion gamma;
+# synthetic put: strike, number of units; CPPI: multiplier, leverage cap, PV of the floor).
+# opt_*: the hedge option of the delta-gamma and delta-vega rules: strike at t=0, grid step of
+# its first event (expiry, or roll; n_steps + 1 when that is after the horizon), 1 for a call,
+# its implied vol, the grid steps between rolls (0: no roll) and its maturity in years (the
+# tenor of each fresh option).
 HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST = range(6)
-HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START = 6, 7, 8
-COST_PROPORTIONAL, COST_FIXED, COST_ENDS = 0, 1, 2
+HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3 = 6, 7, 8, 9, 10
+HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL = 11, 12, 13, 14
+HEDGER_OPT_TENOR, HEDGER_OPT_MATURITY = 15, 16
+N_HEDGER = 17
+# Cost levels: proportional and fixed costs, ends (1: the initial hedge and the final unwind
+# pay too), the coefficients of square-root and linear market impact (eta sigma_d / sqrt(adv),
+# eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate) and the
+# proportional cost of option trades.
+COST_PROPORTIONAL, COST_FIXED, COST_ENDS, COST_IMPACT_SQRT, COST_IMPACT_LINEAR = range(5)
+COST_BORROW, COST_LEND, COST_OPTION = 5, 6, 7
+N_COST = 8
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
-# Per (hedger, path) accumulators. Costs are linear in two sums, so the kernel keeps the sums
-# and prices every cost level once at the end: cost_c = proportional_c * TURNOVER
-# + fixed_c * TICKETS, with TURNOVER = sum e^{-r t} |q| S and TICKETS = sum e^{-r t} per trade;
-# the *_ENDS sums hold the part due to the initial hedge and the final unwind.
-STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_TURNOVER, STATE_TICKETS = range(5)
-STATE_TURNOVER_ENDS, STATE_TICKETS_ENDS = 5, 6
-STATE_LAST_SPOT = 7  # spot at the last trade (spot-move rule)
-N_STATE = 8
+# Per (hedger, path) state. POSITION: shares held (filled); ORDERED: shares held plus orders in
+# flight (execution lag), what the rule compares with its target. Costs are linear in a few
+# sums, so the kernel keeps the sums and prices every cost level once at the end:
+#   spread = proportional * TURNOVER + option proportional * OPTION_TURNOVER,
+#   fee = fixed * TICKETS, impact = c_sqrt * IMPACT_SQRT + c_lin * IMPACT_LINEAR,
+#   funding = borrow spread * BORROWED + lend spread * LENT,
+# with TURNOVER = sum e^{-r t} |q| S, TICKETS = sum e^{-r t} per trade, IMPACT_SQRT =
+# sum e^{-r t} S |q|^{3/2}, IMPACT_LINEAR = sum e^{-r t} S q^2, BORROWED (LENT) = sum over steps
+# of the PV of the negative (positive) cash balance times the step length. The accumulators
+# from ACC_ENDS on hold the part of the first five due to the initial hedge and the final
+# unwind. Rows from N_STATE on are the ring of orders in flight (one per lag step).
+STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_LAST_SPOT, STATE_ORDERED = range(5)
+STATE_OPT_POSITION, STATE_OPT_STRIKE, STATE_OPT_STEP, STATE_BORROWED, STATE_LENT = range(5, 10)
+ACC_TURNOVER, ACC_TICKETS, ACC_IMPACT_SQRT, ACC_IMPACT_LINEAR, ACC_OPTION_TURNOVER = range(10, 15)
+N_ACC = 5
+ACC_ENDS = 15  # ACC_ENDS + i: the ends' part of accumulator 10 + i
+STATE_OPT_EXPIRY = 20  # expiry of the hedge option held (years)
+STATE_OPT_MONEYNESS = 21  # strike / spot at t=0 of the hedge option (kept when it rolls)
+N_STATE = 22
+# Outputs (field, strategy, cost, path).
+OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES = range(7)
+OUT_TURNOVER = 7
+N_OUT = 8
+# A hedge option whose gamma (vega) is below this holds its position: no ratio to take.
+_TINY_GREEK = 1e-12
+_EXPIRED = 1e-12  # years to expiry below which a hedge option settles instead of trading
 
 
 @register_jitable
@@ -581,18 +620,22 @@ def book_delta(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
 
 
 @register_jitable
-def book_gamma(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
-    """Black-Scholes gamma of the options alive at grid point k at the vol of the hedge-vol
-    rule (the market vol ``hp[HP_VOL]`` for the model rule)."""
+def book_greek(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k, vega):
+    """Black-Scholes gamma (``vega`` False) or vega (True) of the options alive at grid point k
+    at the vol of the hedge-vol rule (the market vol ``hp[HP_VOL]`` for the model rule)."""
     total = 0.0
     for i in range(book.shape[0]):
         if k < book[i, BOOK_STEP]:
             sqrt_tau = book_tau[k, i, TAU_SQRT]
             sigma = hp[HP_VOL] if rule == RULE_MODEL else rule_vol(
                 rule, vol, v, hp, sqrt_tau * sqrt_tau)
-            total += book[i, BOOK_QUANTITY] * gamma_from(
-                spot, log_spot - book[i, BOOK_LOG_STRIKE], sqrt_tau,
-                book_tau[k, i, TAU_DIV_DISCOUNT], sigma, rate, div)
+            moneyness = log_spot - book[i, BOOK_LOG_STRIKE]
+            div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
+            if vega:
+                g = vega_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
+            else:
+                g = gamma_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
+            total += book[i, BOOK_QUANTITY] * g
     return total
 
 
@@ -605,20 +648,44 @@ def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
 
 
 @register_jitable
-def rebalance_quantity(kind, deviation, p1, p2, spot, last_spot, gamma, discount):
+def zakamouline_rule(gamma, spot, vol, cost, risk_aversion, tau, discount, short_gamma):
+    """Zakamouline's (2006) approximation of the utility-based hedge with proportional costs.
+
+    Returns (modified vol, band half-width in shares). With lambda the proportional cost,
+    gamma the risk aversion, Gamma the book's Black-Scholes gamma at ``vol``, tau the time to
+    the horizon and D = e^{-r tau}:
+
+    * sigma_m^2 = sigma^2 (1 - s K), K = -4.76 lambda^0.78 tau^-0.02 (D / sigma)^0.25
+      (gamma S^2 |Gamma|)^0.15, s = +1 for a book short gamma (it hedges at a higher vol),
+      -1 for a long-gamma book (floored at a tenth of sigma^2);
+    * H = H0 + H1, H0 = lambda / (gamma S sigma^2 tau), H1 = 1.12 lambda^0.31 tau^0.05
+      (D / sigma)^0.25 (|Gamma| / gamma)^0.5.
+    """
+    if cost <= 0.0 or tau <= 0.0:
+        return vol, 0.0
+    scale = (discount / vol) ** 0.25
+    big_k = -4.76 * cost ** 0.78 * tau ** -0.02 * scale * (
+        risk_aversion * spot * spot * abs(gamma)) ** 0.15
+    factor = 1.0 - big_k if short_gamma else 1.0 + big_k
+    vol_m = vol * math.sqrt(max(factor, 0.1))
+    h0 = cost / (risk_aversion * spot * vol * vol * tau)
+    h1 = 1.12 * cost ** 0.31 * tau ** 0.05 * scale * math.sqrt(abs(gamma) / risk_aversion)
+    return vol_m, h0 + h1
+
+
+@register_jitable
+def rebalance_quantity(kind, deviation, p1, width, spot, last_spot):
     """Shares a rule trades at a grid point where it may trade, given the deviation
-    target - held (0: no trade). Time schedules always trade to the target."""
-    if kind == KIND_BAND:
-        if abs(deviation) <= p1:
-            return 0.0
-        return deviation - math.copysign(p1, deviation) if p2 > 0.5 else deviation
+    target - held (0: no trade). ``width`` is the band's half-width for the band rules that
+    trade to the edge (DeltaBand to the edge, Whalley-Wilmott, Zakamouline), else negative.
+    Time schedules always trade to the target."""
     if kind == KIND_SPOT_MOVE:
         return deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
-    if kind == KIND_WHALLEY_WILMOTT:
-        width = whalley_wilmott_band(gamma, spot, p1, p2, discount)
-        if abs(deviation) <= width:
+    if kind == KIND_BAND or kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE:
+        band = p1 if kind == KIND_BAND else width
+        if abs(deviation) <= band:
             return 0.0
-        return deviation - math.copysign(width, deviation)
+        return deviation - math.copysign(band, deviation) if width >= 0.0 else deviation
     return deviation
 
 
@@ -636,8 +703,16 @@ def book_settlement(book, spot, k):
 
 
 @register_jitable
+def accumulate(state, h, local, row, value, end):
+    """Add ``value`` to a cost accumulator (and to its ends' part for the end trades)."""
+    state[row, h, local] += value
+    if end:
+        state[row - ACC_TURNOVER + ACC_ENDS, h, local] += value
+
+
+@register_jitable
 def trade(state, h, local, qty, spot, disc, end):
-    """Buy ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
+    """Fill ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
     final unwind.
 
     Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
@@ -646,12 +721,57 @@ def trade(state, h, local, qty, spot, disc, end):
     state[STATE_POSITION, h, local] += qty
     state[STATE_FLOW, h, local] -= qty * spot * disc
     state[STATE_TRADES, h, local] += 1.0
-    notional = abs(qty) * spot * disc
-    state[STATE_TURNOVER, h, local] += notional
-    state[STATE_TICKETS, h, local] += disc
-    if end:
-        state[STATE_TURNOVER_ENDS, h, local] += notional
-        state[STATE_TICKETS_ENDS, h, local] += disc
+    size = abs(qty)
+    notional = size * spot * disc
+    accumulate(state, h, local, ACC_TURNOVER, notional, end)
+    accumulate(state, h, local, ACC_TICKETS, disc, end)
+    accumulate(state, h, local, ACC_IMPACT_SQRT, notional * math.sqrt(size), end)
+    accumulate(state, h, local, ACC_IMPACT_LINEAR, notional * size, end)
+
+
+@register_jitable
+def trade_option(state, h, local, qty, value, disc, end):
+    """Buy ``qty`` hedge options at ``value`` each (sell if negative)."""
+    state[STATE_OPT_POSITION, h, local] += qty
+    state[STATE_FLOW, h, local] -= qty * value * disc
+    accumulate(state, h, local, ACC_OPTION_TURNOVER, abs(qty) * value * disc, end)
+    accumulate(state, h, local, ACC_TICKETS, disc, end)
+
+
+@register_jitable
+def order(state, h, local, qty, spot, disc, k, lag):
+    """Place an order decided at grid point k: filled now without lag, else parked in the
+    ring of orders in flight and filled at grid point k + lag (``fill_due``)."""
+    state[STATE_ORDERED, h, local] += qty
+    if lag == 0:
+        trade(state, h, local, qty, spot, disc, k == 0)
+    else:
+        state[N_STATE + k % lag, h, local] = qty
+
+
+@register_jitable
+def fill_due(state, h, local, spot, disc, k, lag):
+    """Fill the order decided at grid point k - lag (if any) at today's price."""
+    row = N_STATE + k % lag
+    qty = state[row, h, local]
+    if qty != 0.0:
+        trade(state, h, local, qty, spot, disc, k == lag)
+        state[row, h, local] = 0.0
+
+
+@register_jitable
+def option_greeks(strike, is_call, tau, s, v, rule, vol, hp, rate, div):
+    """Black-Scholes (value, delta, gamma, vega) of a hedge option ``tau`` years from expiry,
+    at the vol its hedge-vol rule gives (the market vol for the model rule)."""
+    tau = max(tau, 0.0)
+    sigma = hp[HP_VOL] if rule == RULE_MODEL else rule_vol(rule, vol, v, hp, tau)
+    sqrt_tau = math.sqrt(tau)
+    div_discount = math.exp(-div * tau)
+    moneyness = math.log(s / strike)
+    return (bs_price(s, strike, tau, sigma, rate, div, is_call),
+            delta_from(moneyness, sqrt_tau, div_discount, sigma, rate, div, is_call),
+            gamma_from(s, moneyness, sqrt_tau, div_discount, sigma, rate, div),
+            vega_from(s, moneyness, sqrt_tau, div_discount, sigma, rate, div))
 
 
 def make_run_path(start, step, cast):
@@ -666,15 +786,17 @@ def make_run_path(start, step, cast):
 
     P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
     at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
-    against it, settles each option at its maturity, unwinds the shares at the horizon, and
-    pnl = present value at t=0 of all these cash flows minus the present value of costs.
+    (and hedge options) against it, settles each option at its maturity, unwinds at the
+    horizon, and pnl = present value at t=0 of all these cash flows minus the present value
+    of costs. Portfolio insurers hold no book: they start from their capital and owe their
+    floor at the horizon.
     """
 
     def run_path(path, local, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
-                 book_tau, hedgers, schedule, costs, rate, div, state, out_pnl, out_cost,
-                 out_trades, out_spot):
+                 book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot):
         n_steps = grid.shape[0] - 1
         n_hedgers = hedgers.shape[0]
+        horizon = grid[n_steps, GRID_TIME]
         # Antithetic pairs (2j, 2j+1) share the draws of generator index j; the odd member
         # negates its normals.
         gen_path = path
@@ -683,19 +805,26 @@ def make_run_path(start, step, cast):
             gen_path = path // 2
             if path % 2 == 1:
                 sign = -1.0
+        funding = False
+        for c in range(costs.shape[0]):
+            if costs[c, COST_BORROW] != 0.0 or costs[c, COST_LEND] != 0.0:
+                funding = True
 
         s = np.float64(cast(start(spot0, paths, local)))
         v = v0
         for h in range(n_hedgers):
-            state[STATE_POSITION, h, local] = 0.0
+            for row in range(N_STATE + int(hedgers[h, HEDGER_LAG])):
+                state[row, h, local] = 0.0
             state[STATE_LAST_SPOT, h, local] = s
             premium = hedgers[h, HEDGER_PREMIUM]
             if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
                 premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate,
                                      div, 0)
             state[STATE_FLOW, h, local] = -premium
-            for row in range(STATE_TRADES, STATE_LAST_SPOT):
-                state[row, h, local] = 0.0
+            state[STATE_OPT_STRIKE, h, local] = hedgers[h, HEDGER_OPT_STRIKE]
+            state[STATE_OPT_STEP, h, local] = hedgers[h, HEDGER_OPT_STEP]
+            state[STATE_OPT_EXPIRY, h, local] = hedgers[h, HEDGER_OPT_MATURITY]
+            state[STATE_OPT_MONEYNESS, h, local] = hedgers[h, HEDGER_OPT_STRIKE] / s
 
         settled = 0.0
         for k in range(n_steps + 1):
@@ -709,12 +838,50 @@ def make_run_path(start, step, cast):
                                                         * dividend)
             disc = grid[k, GRID_DISCOUNT]
             settled += book_settlement(book, s, k) * disc
+            for h in range(n_hedgers):
+                # Orders decided `lag` steps ago fill at today's price; at the horizon, orders
+                # still in flight are cancelled and the filled position is unwound.
+                lag = int(hedgers[h, HEDGER_LAG])
+                if lag > 0 and k >= lag and k < n_steps:
+                    fill_due(state, h, local, s, disc, k, lag)
+                # The hedge option's event: it expires and settles, or it is sold to roll
+                # into a fresh one of the same tenor and moneyness (bought by the rebalance).
+                if state[STATE_OPT_STEP, h, local] == k and hedgers[h, HEDGER_KIND] >= \
+                        KIND_DELTA_GAMMA and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA:
+                    strike = state[STATE_OPT_STRIKE, h, local]
+                    is_call = hedgers[h, HEDGER_OPT_IS_CALL] > 0.5
+                    held = state[STATE_OPT_POSITION, h, local]
+                    tau = state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME]
+                    if tau > _EXPIRED:
+                        value, _, _, _ = option_greeks(strike, is_call, tau, s, v,
+                                                       int(hedgers[h, HEDGER_RULE]),
+                                                       hedgers[h, HEDGER_OPT_VOL], hp, rate,
+                                                       div)
+                        trade_option(state, h, local, -held, value, disc, k == n_steps)
+                    else:
+                        payoff = s - strike if is_call else strike - s
+                        state[STATE_FLOW, h, local] += held * max(payoff, 0.0) * disc
+                        state[STATE_OPT_POSITION, h, local] = 0.0
+                    if hedgers[h, HEDGER_OPT_TENOR] > 0.0 and k < n_steps:
+                        state[STATE_OPT_STRIKE, h, local] = (
+                            state[STATE_OPT_MONEYNESS, h, local] * s)
+                        state[STATE_OPT_STEP, h, local] = k + hedgers[h, HEDGER_OPT_TENOR]
+                        state[STATE_OPT_EXPIRY, h, local] = (grid[k, GRID_TIME]
+                                                             + hedgers[h, HEDGER_OPT_MATURITY])
             if k == n_steps:
-                # Unwind the share position at the horizon (it is a trade and pays costs).
                 for h in range(n_hedgers):
                     held = state[STATE_POSITION, h, local]
                     if held != 0.0:
                         trade(state, h, local, -held, s, disc, True)
+                    options = state[STATE_OPT_POSITION, h, local]
+                    if options != 0.0:
+                        value, _, _, _ = option_greeks(
+                            state[STATE_OPT_STRIKE, h, local],
+                            hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+                            state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v,
+                            int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp,
+                            rate, div)
+                        trade_option(state, h, local, -options, value, disc, True)
                 break
             # ln S is computed once per grid point, when a hedger needs it. (A flag, not a NaN
             # sentinel: fastmath compilation assumes no NaNs and would drop the test.)
@@ -728,52 +895,134 @@ def make_run_path(start, step, cast):
             gamma_rule = -1.0
             cached_gamma = 0.0
             for h in range(n_hedgers):
-                if schedule[k, h] == 0:
+                kind = int(hedgers[h, HEDGER_KIND])
+                rolled = (kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA) and k > 0 and \
+                    state[STATE_OPT_POSITION, h, local] == 0.0 and \
+                    state[STATE_OPT_STEP, h, local] > hedgers[h, HEDGER_OPT_STEP]
+                if schedule[k, h] == 0 and not rolled:
                     continue
                 vol = hedgers[h, HEDGER_VOL]
                 rule = hedgers[h, HEDGER_RULE]
                 if not have_log:
                     log_spot = math.log(s)
                     have_log = True
-                if vol != cached_vol or rule != cached_rule:
-                    cached_delta = book_delta(book, book_tau, s, log_spot, v, int(rule), vol,
-                                              hp, rate, div, k)
-                    cached_vol = vol
-                    cached_rule = rule
-                kind = int(hedgers[h, HEDGER_KIND])
-                deviation = -cached_delta - state[STATE_POSITION, h, local]
-                qty = deviation
-                if k > 0 and kind >= KIND_BAND:  # the first hedge always goes to the target
-                    if kind == KIND_WHALLEY_WILMOTT and (vol != gamma_vol or rule != gamma_rule):
-                        cached_gamma = book_gamma(book, book_tau, s, log_spot, v, int(rule),
+                width = -1.0
+                if kind == KIND_CPPI:
+                    # cushion = portfolio value - floor (the floor's PV is in the premium)
+                    cushion = state[STATE_FLOW, h, local] / disc + \
+                        state[STATE_POSITION, h, local] * s
+                    exposure = min(hedgers[h, HEDGER_P1] * max(cushion, 0.0),
+                                   hedgers[h, HEDGER_P2] * (cushion + hedgers[h, HEDGER_P3]
+                                                            / disc))
+                    target = exposure / s
+                elif kind == KIND_SYNTHETIC_PUT:
+                    tau = horizon - grid[k, GRID_TIME]
+                    put = delta_from(log_spot - math.log(hedgers[h, HEDGER_P1]),
+                                     math.sqrt(tau), math.exp(-div * tau),
+                                     rule_vol(int(rule), vol, v, hp, tau), rate, div, False)
+                    target = hedgers[h, HEDGER_P2] * (1.0 + put)
+                else:
+                    if vol != cached_vol or rule != cached_rule:
+                        cached_delta = book_delta(book, book_tau, s, log_spot, v, int(rule),
                                                   vol, hp, rate, div, k)
+                        cached_vol = vol
+                        cached_rule = rule
+                    target = -cached_delta
+                    needs_gamma = kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE or \
+                        kind == KIND_DELTA_GAMMA
+                    if needs_gamma and (vol != gamma_vol or rule != gamma_rule):
+                        cached_gamma = book_greek(book, book_tau, s, log_spot, v, int(rule),
+                                                  vol, hp, rate, div, k, False)
                         gamma_vol = vol
                         gamma_rule = rule
-                    qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1],
-                                             hedgers[h, HEDGER_P2], s,
-                                             state[STATE_LAST_SPOT, h, local], cached_gamma,
-                                             grid[n_steps, GRID_DISCOUNT] / disc)
+                    discount = grid[n_steps, GRID_DISCOUNT] / disc
+                    if kind == KIND_WHALLEY_WILMOTT:
+                        width = whalley_wilmott_band(cached_gamma, s, hedgers[h, HEDGER_P1],
+                                                     hedgers[h, HEDGER_P2], discount)
+                    elif kind == KIND_ZAKAMOULINE:
+                        vol_m, width = zakamouline_rule(
+                            cached_gamma, s, vol, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
+                            horizon - grid[k, GRID_TIME], discount, hedgers[h, HEDGER_P3] > 0.5)
+                        target = -book_delta(book, book_tau, s, log_spot, v, RULE_CONSTANT,
+                                             vol_m, hp, rate, div, k)
+                    elif kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA:
+                        value, o_delta, o_gamma, o_vega = option_greeks(
+                            state[STATE_OPT_STRIKE, h, local],
+                            hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+                            state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v,
+                            int(rule), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
+                        held = state[STATE_OPT_POSITION, h, local]
+                        wanted = held
+                        if kind == KIND_DELTA_GAMMA and abs(o_gamma) > _TINY_GREEK:
+                            wanted = -cached_gamma / o_gamma
+                        elif kind == KIND_DELTA_VEGA and abs(o_vega) > _TINY_GREEK:
+                            wanted = -book_greek(book, book_tau, s, log_spot, v, int(rule),
+                                                 vol, hp, rate, div, k, True) / o_vega
+                        if wanted != held:
+                            trade_option(state, h, local, wanted - held, value, disc, k == 0)
+                        target -= wanted * o_delta
+                    elif kind == KIND_BAND and hedgers[h, HEDGER_P2] > 0.5:
+                        width = hedgers[h, HEDGER_P1]
+                deviation = target - state[STATE_ORDERED, h, local]
+                qty = deviation
+                if k > 0:  # the first hedge always goes to the target
+                    qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
+                                             state[STATE_LAST_SPOT, h, local])
                 if qty != 0.0:
-                    trade(state, h, local, qty, s, disc, k == 0)
-                    if kind == KIND_SPOT_MOVE:
-                        state[STATE_LAST_SPOT, h, local] = s
+                    order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]))
+                    state[STATE_LAST_SPOT, h, local] = s
+
+            if funding:
+                # Funding spreads accrue on the cash balance over [t_k, t_{k+1}] (first order
+                # in the spread): PV of the balance times dt, seen from t_{k+1}.
+                factor = (grid[k + 1, GRID_TIME] - grid[k, GRID_TIME]) * \
+                    grid[k + 1, GRID_DISCOUNT] / disc
+                for h in range(n_hedgers):
+                    kind = int(hedgers[h, HEDGER_KIND])
+                    insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
+                    # insurers' cash: capital - floor PV (the premium) + trades + floor PV
+                    balance = state[STATE_FLOW, h, local] + (
+                        hedgers[h, HEDGER_P3] if insurer else settled)
+                    if balance < 0.0:
+                        state[STATE_BORROWED, h, local] -= balance * factor
+                    else:
+                        state[STATE_LENT, h, local] += balance * factor
 
         for h in range(n_hedgers):
-            base = state[STATE_FLOW, h, local] + settled
+            kind = int(hedgers[h, HEDGER_KIND])
+            insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
+            base = state[STATE_FLOW, h, local] + (0.0 if insurer else settled)
             strategy = int(hedgers[h, HEDGER_STRATEGY])
             only = int(hedgers[h, HEDGER_COST])
             for c in range(costs.shape[0]):
                 if only >= 0 and c != only:
                     continue
-                turnover = state[STATE_TURNOVER, h, local]
-                tickets = state[STATE_TICKETS, h, local]
-                if costs[c, COST_ENDS] < 0.5:
-                    turnover -= state[STATE_TURNOVER_ENDS, h, local]
-                    tickets -= state[STATE_TICKETS_ENDS, h, local]
-                cost = costs[c, COST_PROPORTIONAL] * turnover + costs[c, COST_FIXED] * tickets
-                out_cost[strategy, c, local] = cost
-                out_pnl[strategy, c, local] = base - cost
-                out_trades[strategy, c, local] = int(state[STATE_TRADES, h, local])
+                ends = costs[c, COST_ENDS] > 0.5
+                acc0 = state[ACC_TURNOVER, h, local]
+                acc1 = state[ACC_TICKETS, h, local]
+                acc2 = state[ACC_IMPACT_SQRT, h, local]
+                acc3 = state[ACC_IMPACT_LINEAR, h, local]
+                acc4 = state[ACC_OPTION_TURNOVER, h, local]
+                if not ends:
+                    acc0 -= state[ACC_ENDS, h, local]
+                    acc1 -= state[ACC_ENDS + 1, h, local]
+                    acc2 -= state[ACC_ENDS + 2, h, local]
+                    acc3 -= state[ACC_ENDS + 3, h, local]
+                    acc4 -= state[ACC_ENDS + 4, h, local]
+                spread = costs[c, COST_PROPORTIONAL] * acc0 + costs[c, COST_OPTION] * acc4
+                fee = costs[c, COST_FIXED] * acc1
+                impact = costs[c, COST_IMPACT_SQRT] * acc2 + costs[c, COST_IMPACT_LINEAR] * acc3
+                fund = costs[c, COST_BORROW] * state[STATE_BORROWED, h, local] + \
+                    costs[c, COST_LEND] * state[STATE_LENT, h, local]
+                cost = spread + fee + impact + fund
+                out[OUT_PNL, strategy, c, local] = base - cost
+                out[OUT_COST, strategy, c, local] = cost
+                out[OUT_SPREAD, strategy, c, local] = spread
+                out[OUT_FEE, strategy, c, local] = fee
+                out[OUT_IMPACT, strategy, c, local] = impact
+                out[OUT_FUNDING, strategy, c, local] = fund
+                out[OUT_TRADES, strategy, c, local] = state[STATE_TRADES, h, local]
+                out[OUT_TURNOVER, strategy, c, local] = state[ACC_TURNOVER, h, local]
         out_spot[local] = s
 
     return run_path

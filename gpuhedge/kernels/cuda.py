@@ -32,13 +32,12 @@ def kernel(family: int, dtype: str):
 
     @cuda.jit
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
-            hedgers, schedule, costs, rate, div, state, out_pnl, out_cost, out_trades,
-            out_spot):
+            hedgers, schedule, costs, rate, div, state, out, out_spot):
         local = cuda.grid(1)
         if local < out_spot.shape[0]:
             run_path(path_offset + local, local, key0, key1, antithetic, spot0, v0, mp, hp, paths,
-                     grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
-                     out_pnl, out_cost, out_trades, out_spot)
+                     grid, book, book_tau, hedgers, schedule, costs, rate, div, state, out,
+                     out_spot)
 
     return run
 
