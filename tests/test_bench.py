@@ -12,13 +12,16 @@ from gpuhedge import bench
 
 FIELDS = {"case", "market", "device", "precision", "n_paths", "n_steps", "hedgers", "costs",
           "kernel_rows", "load_average", "gpuhedge_all_seconds", "gpuhedge_seconds",
-          "gpuhedge_median_seconds", "gpuhedge_path_steps_per_s"}
+          "gpuhedge_median_seconds", "gpuhedge_path_steps_per_s", "gpuhedge_all_cpu_seconds",
+          "gpuhedge_cpu_seconds"}
 NUMPY_FIELDS = {"numpy_paths", "numpy_all_seconds", "numpy_seconds", "numpy_median_seconds",
                 "numpy_path_steps_per_s", "numpy_scaled", "speedup", "speedup_median",
+                "numpy_all_cpu_seconds", "numpy_cpu_seconds", "cpu_speedup",
                 "target_speedup", "z_mean", "z_std"}
 RELATIVE_FIELDS = {"reference_case", "reference_all_seconds", "reference_seconds",
                    "reference_median_seconds", "reference_path_steps_per_s", "time_ratio",
-                   "time_ratio_median", "max_time_ratio"}
+                   "time_ratio_median", "max_time_ratio", "reference_all_cpu_seconds",
+                   "reference_cpu_seconds", "cpu_time_ratio"}
 NUMPY_CASES = [name for name, case in bench.CASES.items() if "reference" not in case]
 BLACK_SCHOLES_CASES = ["1 hedger", "16 x 4"]
 MODEL_CASES = ["Merton", "Heston QE", "Bates QE"]
@@ -49,8 +52,9 @@ def test_run_case_reports_finite_positive_rates(name):
     hedges, costs = bench.case_inputs(name, 6)
     assert (row["hedgers"], row["costs"]) == (len(hedges), len(costs))
     assert len(row["gpuhedge_all_seconds"]) == 2
-    ratio = "time_ratio" if "reference" in case else "speedup"
-    for key in ("gpuhedge_seconds", "gpuhedge_path_steps_per_s", ratio, ratio + "_median"):
+    ratios = ("time_ratio", "time_ratio_median", "cpu_time_ratio") if "reference" in case else (
+        "speedup", "speedup_median", "cpu_speedup")
+    for key in ("gpuhedge_seconds", "gpuhedge_path_steps_per_s", *ratios):
         assert math.isfinite(row[key]) and row[key] > 0, key
 
 
@@ -150,10 +154,10 @@ def test_agreement_flags_a_shifted_sample():
 
 def test_interleaved_times_alternate_the_order():
     calls = []
-    seconds, results = bench.interleaved_times(
+    seconds, cpu_seconds, results = bench.interleaved_times(
         {"a": lambda: calls.append("a") or 1, "b": lambda: calls.append("b") or 2}, 3)
     assert calls == ["a", "b", "b", "a", "a", "b"] and results == {"a": 1, "b": 2}
-    assert [len(v) for v in seconds.values()] == [3, 3]
+    assert [len(v) for v in seconds.values()] == [len(v) for v in cpu_seconds.values()] == [3, 3]
     with pytest.raises(ValueError, match="repeat"):
         bench.interleaved_times({"a": lambda: None}, 0)
 
