@@ -256,14 +256,6 @@ def _max_lag(cost_levels):
     return max(c.lag for c in cost_levels.values())
 
 
-def _padded(n):
-    """Length of the scratch arrays' path axis: n rounded up to 64 plus 8, so that the rows of
-    ``state[field, row, :]`` are not a multiple of 4 KiB apart. At such strides (any n that is
-    a multiple of 512, e.g. 2^k paths) every row of a path maps to the same L1 cache set and
-    the CPU kernel ran at half speed (measured: 5.0 vs 8.1 M path-steps/s, 16 x 4 hedgers)."""
-    return (n + 63) // 64 * 64 + 8
-
-
 def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
          costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
          dtype, chunk_paths):
@@ -293,7 +285,16 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
-            state = xp.empty((n_rows, nh, _padded(n)))
+            # Scratch state, indexed state[field, row, path] by the kernels. On the GPU the
+            # path axis is the fast one, so neighbouring threads touch neighbouring addresses;
+            # on the CPU each thread runs whole paths, so a path's state is kept contiguous (a
+            # transposed view): 10-20 % faster than the GPU layout measured on 2 cores, and
+            # free of the L1 set aliasing that the GPU layout had at path counts that are
+            # multiples of 512.
+            if device == "cuda":
+                state = xp.empty((n_rows, nh, n))
+            else:
+                state = np.empty((n, nh, n_rows)).transpose(2, 1, 0)
             out = (xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,

@@ -711,9 +711,10 @@ def accumulate(state, h, local, row, value, end):
 
 
 @register_jitable
-def trade(state, h, local, qty, spot, disc, end):
+def trade(state, h, local, qty, spot, disc, end, impact):
     """Fill ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
-    final unwind.
+    final unwind; ``impact``: whether some cost level charges market impact (its sums are
+    skipped otherwise).
 
     Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
     account is exact and needs no per-step compounding.
@@ -725,8 +726,9 @@ def trade(state, h, local, qty, spot, disc, end):
     notional = size * spot * disc
     accumulate(state, h, local, ACC_TURNOVER, notional, end)
     accumulate(state, h, local, ACC_TICKETS, disc, end)
-    accumulate(state, h, local, ACC_IMPACT_SQRT, notional * math.sqrt(size), end)
-    accumulate(state, h, local, ACC_IMPACT_LINEAR, notional * size, end)
+    if impact:
+        accumulate(state, h, local, ACC_IMPACT_SQRT, notional * math.sqrt(size), end)
+        accumulate(state, h, local, ACC_IMPACT_LINEAR, notional * size, end)
 
 
 @register_jitable
@@ -739,23 +741,23 @@ def trade_option(state, h, local, qty, value, disc, end):
 
 
 @register_jitable
-def order(state, h, local, qty, spot, disc, k, lag):
+def order(state, h, local, qty, spot, disc, k, lag, impact):
     """Place an order decided at grid point k: filled now without lag, else parked in the
     ring of orders in flight and filled at grid point k + lag (``fill_due``)."""
     state[STATE_ORDERED, h, local] += qty
     if lag == 0:
-        trade(state, h, local, qty, spot, disc, k == 0)
+        trade(state, h, local, qty, spot, disc, k == 0, impact)
     else:
         state[N_STATE + k % lag, h, local] = qty
 
 
 @register_jitable
-def fill_due(state, h, local, spot, disc, k, lag):
+def fill_due(state, h, local, spot, disc, k, lag, impact):
     """Fill the order decided at grid point k - lag (if any) at today's price."""
     row = N_STATE + k % lag
     qty = state[row, h, local]
     if qty != 0.0:
-        trade(state, h, local, qty, spot, disc, k == lag)
+        trade(state, h, local, qty, spot, disc, k == lag, impact)
         state[row, h, local] = 0.0
 
 
@@ -806,9 +808,12 @@ def make_run_path(start, step, cast):
             if path % 2 == 1:
                 sign = -1.0
         funding = False
+        impact = False
         for c in range(costs.shape[0]):
             if costs[c, COST_BORROW] != 0.0 or costs[c, COST_LEND] != 0.0:
                 funding = True
+            if costs[c, COST_IMPACT_SQRT] != 0.0 or costs[c, COST_IMPACT_LINEAR] != 0.0:
+                impact = True
 
         s = np.float64(cast(start(spot0, paths, local)))
         v = v0
@@ -843,7 +848,7 @@ def make_run_path(start, step, cast):
                 # still in flight are cancelled and the filled position is unwound.
                 lag = int(hedgers[h, HEDGER_LAG])
                 if lag > 0 and k >= lag and k < n_steps:
-                    fill_due(state, h, local, s, disc, k, lag)
+                    fill_due(state, h, local, s, disc, k, lag, impact)
                 # The hedge option's event: it expires and settles, or it is sold to roll
                 # into a fresh one of the same tenor and moneyness (bought by the rebalance).
                 if state[STATE_OPT_STEP, h, local] == k and hedgers[h, HEDGER_KIND] >= \
@@ -872,7 +877,7 @@ def make_run_path(start, step, cast):
                 for h in range(n_hedgers):
                     held = state[STATE_POSITION, h, local]
                     if held != 0.0:
-                        trade(state, h, local, -held, s, disc, True)
+                        trade(state, h, local, -held, s, disc, True, impact)
                     options = state[STATE_OPT_POSITION, h, local]
                     if options != 0.0:
                         value, _, _, _ = option_greeks(
@@ -969,7 +974,7 @@ def make_run_path(start, step, cast):
                     qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
                                              state[STATE_LAST_SPOT, h, local])
                 if qty != 0.0:
-                    order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]))
+                    order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), impact)
                     state[STATE_LAST_SPOT, h, local] = s
 
             if funding:
