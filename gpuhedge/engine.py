@@ -135,8 +135,7 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
         hp = market.hedge_params(book.horizon)
         spot0, rate, dividend = market.spot, market.rate, market.dividend
     dt = times[1] - times[0]
-    lags = [c.lag for c in cost_levels.values()]
-    per_lag = len(set(lags)) > 1
+    groups = _cost_groups(cost_levels)
     rows, schedules = [], []
     for j, (name, s) in enumerate(strategies.items()):
         allowed = RULE_MARKETS.get(s.rule)
@@ -155,11 +154,10 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
             columns = s.columns(setting)
         except ValueError as error:
             raise ValueError(f"{owner}: hedges[{name!r}]: {error}") from None
-        levels = enumerate(cost_levels.values()) if s.cost_dependent or per_lag \
-            else [(-1, next(iter(cost_levels.values())))]
         schedule = s.schedule(times)
-        for c, level in levels:
-            vol, p1, p2 = s.row_params(book, level if c >= 0 else None, dt, short_gamma)
+        for group, level in enumerate(groups[s.cost_dependent]):
+            vol, p1, p2 = s.row_params(book, level if s.cost_dependent else None, dt,
+                                       short_gamma)
             vol = base_vol if vol is None else vol
             if market is None:
                 value = 0.0  # priced in the kernel at each path's first price
@@ -170,15 +168,32 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
             row = np.zeros(_math.N_HEDGER)
             row[[_math.HEDGER_KIND, _math.HEDGER_VOL, _math.HEDGER_RULE, _math.HEDGER_PREMIUM,
                  _math.HEDGER_STRATEGY, _math.HEDGER_COST, _math.HEDGER_P1, _math.HEDGER_P2,
-                 _math.HEDGER_PRICE_AT_START, _math.HEDGER_LAG, _math.HEDGER_OPT_STEP]] = (
-                s.kind, vol, s.rule, value, j, c, p1, p2,
-                float(market is None and not s.insurer), level.lag, -1.0)
+                 _math.HEDGER_PRICE_AT_START, _math.HEDGER_LAG, _math.HEDGER_OPT_STEP,
+                 _math.HEDGER_BY_COST]] = (
+                s.kind, vol, s.rule, value, j, group, p1, p2,
+                float(market is None and not s.insurer), level.lag, -1.0,
+                float(s.cost_dependent))
             for column, x in columns.items():
                 row[column] = x
             rows.append(row)
             schedules.append(schedule)
     return (np.array(rows, dtype=np.float64),
             np.column_stack(schedules).astype(np.uint8))
+
+
+def _group_keys(cost_levels):
+    """Per cost level, the keys of its two groups: (proportional, lag) for the rules that
+    depend on the proportional cost, and the lag for the others (``_math.HEDGER_COST``)."""
+    return ([(c.proportional, c.lag) for c in cost_levels.values()],
+            [c.lag for c in cost_levels.values()])
+
+
+def _cost_groups(cost_levels):
+    """{by_cost: [first cost level of each group, in order]} for by_cost False and True."""
+    by_rule, by_lag = _group_keys(cost_levels)
+    levels = list(cost_levels.values())
+    return {flag: [levels[keys.index(key)] for key in dict.fromkeys(keys)]
+            for flag, keys in ((True, by_rule), (False, by_lag))}
 
 
 def _book_gamma(book_table, spot, vol, market):
@@ -193,20 +208,25 @@ def _costs_table(cost_levels, rate, reference_vol):
     market's ``reference_vol`` (None with supplied paths) and the funding spreads over
     ``rate``."""
     rows = []
-    for c in cost_levels.values():
+    by_rule, by_lag = _group_keys(cost_levels)
+    rule_ids, lag_ids = (list(dict.fromkeys(keys)) for keys in (by_rule, by_lag))
+    for i, c in enumerate(cost_levels.values()):
         impact_sqrt, impact_linear = c.impact_coefficients(reference_vol)
         borrow, lend = c.funding_spreads(rate)
         rows.append((c.proportional, c.fixed, float(c.ends), impact_sqrt, impact_linear,
-                     borrow, lend, c.option_proportional))
+                     borrow, lend, c.option_proportional, rule_ids.index(by_rule[i]),
+                     lag_ids.index(by_lag[i])))
     return np.array(rows, dtype=np.float64)
 
 
-def _premium_table(hedgers, n_strategies, n_costs):
-    """(strategy, cost) premia from the rows (a row for all costs fills its whole line)."""
-    out = np.empty((n_strategies, n_costs))
+def _premium_table(hedgers, costs, n_strategies):
+    """(strategy, cost) premia from the rows (each row fills the cost levels it serves)."""
+    out = np.empty((n_strategies, costs.shape[0]))
     for row in hedgers:
-        j, c = int(row[_math.HEDGER_STRATEGY]), int(row[_math.HEDGER_COST])
-        out[j, slice(None) if c < 0 else c] = row[_math.HEDGER_PREMIUM]
+        column = _math.COST_GROUP_RULE if row[_math.HEDGER_BY_COST] > 0.5 else \
+            _math.COST_GROUP_LAG
+        served = costs[:, column] == row[_math.HEDGER_COST]
+        out[int(row[_math.HEDGER_STRATEGY]), served] = row[_math.HEDGER_PREMIUM]
     return out
 
 
@@ -465,7 +485,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
     ds = _dataset(result, spot, strategies, cost_levels, attrs, times, first_path)
     ds["premium"] = (("strategy", "cost"),
-                     _premium_table(hedgers, len(strategies), len(cost_levels)),
+                     _premium_table(hedgers, costs_table, len(strategies)),
                      {"long_name": "value paid for the book at t=0 (negative: received)",
                       "units": "currency"})
     return ds

@@ -289,3 +289,25 @@ def test_a_floor_above_the_capital_and_impact_without_a_vol_are_refused():
     with pytest.raises(ValueError, match=r"^hedge_paths: Costs: 'impact_vol' must be"):
         gh.hedge_paths(PRICES, TIMES, gh.Book.short(gh.EuropeanCall(STRIKE, TIMES[-1]), 1.0),
                        gh.DeltaHedge(vol=VOL), gh.Costs(impact=0.1, adv=100.0), rate=RATE)
+
+
+def test_cost_levels_a_rule_trades_alike_share_one_kernel_row():
+    """Whalley-Wilmott's band depends on the proportional cost only: levels that differ only in
+    the fee (or the funding) share one row and its trades; a lag splits every rule's rows."""
+    from gpuhedge import engine
+
+    costs = {"a": gh.Costs(proportional=1e-3), "b": gh.Costs(proportional=1e-3, fixed=1.0),
+             "c": gh.Costs(proportional=2e-3), "d": gh.Costs(proportional=1e-3, lag=1)}
+    groups = engine._cost_groups(costs)
+    assert [len(groups[by_cost]) for by_cost in (True, False)] == [3, 2]
+    hedges = {"ww": gh.WhalleyWilmott(vol=0.2, risk_aversion=1.0), "delta": gh.DeltaHedge()}
+    ds = gh.simulate(MARKET, DK_BOOK, hedges, costs, **KW)
+    ww = ds.sel(strategy="ww")
+    np.testing.assert_array_equal(ww.trades.sel(cost="a"), ww.trades.sel(cost="b"))
+    np.testing.assert_allclose(ww.pnl.sel(cost="a") - ww.pnl.sel(cost="b"),
+                               ww.cost_fee.sel(cost="b"), rtol=1e-9, atol=1e-12)
+    assert (ww.trades.sel(cost="a") != ww.trades.sel(cost="c")).any()
+    delta = ds.sel(strategy="delta")
+    np.testing.assert_array_equal(delta.turnover.sel(cost="a"), delta.turnover.sel(cost="c"))
+    assert (delta.turnover.sel(cost="a") != delta.turnover.sel(cost="d")).any()
+    assert (ds.premium.sel(strategy="ww", cost="a") == ds.premium.sel(strategy="ww", cost="b"))

@@ -494,9 +494,10 @@ HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = 0, 1, 2, 3, 4
 
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
-# A hedger row is one strategy, or one (strategy, cost level) pair when the rule depends on the
-# cost (Whalley-Wilmott, Zakamouline, Leland, or cost levels with different execution lags):
-# ``cost`` is then that level's index, else -1 (all levels).
+# A hedger row is one strategy for a group of cost levels that it trades alike: levels with the
+# same execution lag, and for the rules that depend on the proportional cost (Whalley-Wilmott,
+# Zakamouline, Leland; ``by_cost`` = 1) the same proportional cost too. ``cost`` is the group's
+# id, matched against the cost table's COST_GROUP_RULE (by_cost) or COST_GROUP_LAG column.
 # premium: the value paid for the book at t=0 (portfolio insurers: PV of the floor minus the
 # capital); price_at_start = 1: price the book instead at the hedge vol at the path's first
 # price (supplied paths, whose first price differs per path). lag: execution lag in grid steps.
@@ -510,15 +511,15 @@ TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
 HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST = range(6)
 HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3 = 6, 7, 8, 9, 10
 HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL = 11, 12, 13, 14
-HEDGER_OPT_TENOR, HEDGER_OPT_MATURITY = 15, 16
-N_HEDGER = 17
+HEDGER_OPT_TENOR, HEDGER_OPT_MATURITY, HEDGER_BY_COST = 15, 16, 17
+N_HEDGER = 18
 # Cost levels: proportional and fixed costs, ends (1: the initial hedge and the final unwind
 # pay too), the coefficients of square-root and linear market impact (eta sigma_d / sqrt(adv),
-# eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate) and the
-# proportional cost of option trades.
+# eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate), the
+# proportional cost of option trades, and the ids of the level's groups (see HEDGER_COST).
 COST_PROPORTIONAL, COST_FIXED, COST_ENDS, COST_IMPACT_SQRT, COST_IMPACT_LINEAR = range(5)
-COST_BORROW, COST_LEND, COST_OPTION = 5, 6, 7
-N_COST = 8
+COST_BORROW, COST_LEND, COST_OPTION, COST_GROUP_RULE, COST_GROUP_LAG = range(5, 10)
+N_COST = 10
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
 # Per (hedger, path) state. POSITION: shares held (filled); ORDERED: shares held plus orders in
 # flight (execution lag), what the rule compares with its target. Costs are linear in a few
@@ -998,9 +999,10 @@ def make_run_path(start, step, cast):
             insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
             base = state[STATE_FLOW, h, local] + (0.0 if insurer else settled)
             strategy = int(hedgers[h, HEDGER_STRATEGY])
-            only = int(hedgers[h, HEDGER_COST])
+            group = hedgers[h, HEDGER_COST]
+            column = COST_GROUP_RULE if hedgers[h, HEDGER_BY_COST] > 0.5 else COST_GROUP_LAG
             for c in range(costs.shape[0]):
-                if only >= 0 and c != only:
+                if costs[c, column] != group:
                     continue
                 ends = costs[c, COST_ENDS] > 0.5
                 acc0 = state[ACC_TURNOVER, h, local]
