@@ -11,8 +11,9 @@ ATM call (K = 100, T = 1 year, r = 0.05, S_0 = 100) with Black-Scholes deltas at
   paths of a Merton jump diffusion, a Heston model (Andersen's QE scheme with martingale
   correction) and a Bates model (the two together);
 * ``rule zoo``: Black-Scholes market, 32 rules of every kind (``rule_zoo``) times 4 cost levels
-  on the same paths, timed against the ``1 hedger`` case in the same process (no NumPy
-  baseline: the issue asks how the cost grows with the number of rules).
+  on the same paths, timed against the ``1 hedger`` case in the same process, both at a quarter
+  of the paths (no NumPy baseline: the issue asks how the cost grows with the number of
+  rules).
 
 Speed is in path-steps per second, ``n_paths * n_steps / seconds`` (not multiplied by the
 number of hedgers or cost levels). The NumPy cases time gpuhedge against ``numpy_hedge``, a
@@ -70,7 +71,8 @@ ZOO_COSTS = ((0.0005, 0.0), (0.001, 0.01), (0.002, 0.0), (0.005, 0.01))
 # A case either times gpuhedge against numpy_hedge ("target": the speed-up it should reach) or,
 # with "reference", against another case's gpuhedge run ("max_ratio": the most the time may
 # grow). "every": delta hedgers by rebalancing interval; "rules": a function of n_steps giving
-# named strategies.
+# named strategies; "paths_fraction": the case (and its reference run) uses this fraction of
+# the benchmark's paths, to keep the default run short (a ratio does not depend on the count).
 CASES = {
     "1 hedger": {"market": MARKET, "every": (1,), "costs": ONE_COST, "target": 2.0},
     "16 x 4": {"market": MARKET, "every": tuple(range(1, 17)), "costs": FOUR_COSTS,
@@ -79,7 +81,7 @@ CASES = {
     "Heston QE": {"market": HESTON, "every": (1,), "costs": ONE_COST, "target": 2.0},
     "Bates QE": {"market": BATES, "every": (1,), "costs": ONE_COST, "target": 2.0},
     "rule zoo": {"market": MARKET, "rules": "rule_zoo", "costs": ZOO_COSTS,
-                 "reference": "1 hedger", "max_ratio": 6.0},
+                 "reference": "1 hedger", "max_ratio": 6.0, "paths_fraction": 0.25},
 }
 
 
@@ -466,7 +468,7 @@ def run_case(name, *, n_paths, n_steps, device, dtype="float64", repeat=3, numpy
     name : str
         A key of ``CASES``.
     n_paths, n_steps : int
-        Size of the gpuhedge runs.
+        Size of the gpuhedge runs (times the case's ``paths_fraction``, if it has one).
     device : {"cpu", "cuda"}
         Resolved device.
     dtype : {"float64", "float32"}
@@ -487,6 +489,7 @@ def run_case(name, *, n_paths, n_steps, device, dtype="float64", repeat=3, numpy
     """
     case = CASES[name]
     numpy_paths = n_paths if numpy_paths is None else numpy_paths
+    n_paths = max(1, round(n_paths * case.get("paths_fraction", 1.0)))
     book = Book.short(OPTION, -QUANTITY)
     hedges, costs = case_inputs(name, n_steps)
 
@@ -782,13 +785,21 @@ def main(argv=None):
     parser.add_argument("--case", action="append", choices=list(CASES), dest="cases",
                         metavar="NAME", help="run this case (repeatable; default: all of "
                                              f"{', '.join(map(repr, CASES))})")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="numba CPU threads (default: numba's, one per core)")
     parser.add_argument("--tag", default="models",
                         help="suffix of the result files' names ('models'; '' for none)")
     parser.add_argument("--out", default="results/bench", help="output folder (results/bench)")
     args = parser.parse_args(argv)
-    report = benchmark(n_paths=args.paths, n_steps=args.steps, device=args.device,
-                       dtype=args.dtype, repeat=args.repeat, numpy_paths=args.numpy_paths,
-                       cases=args.cases, tag=args.tag)
+    threads = numba.get_num_threads()
+    try:
+        if args.threads is not None:
+            numba.set_num_threads(args.threads)
+        report = benchmark(n_paths=args.paths, n_steps=args.steps, device=args.device,
+                           dtype=args.dtype, repeat=args.repeat, numpy_paths=args.numpy_paths,
+                           cases=args.cases, tag=args.tag)
+    finally:
+        numba.set_num_threads(threads)
     print(markdown(report))
     for path in write_report(report, args.out):
         print(f"wrote {path}")

@@ -4,6 +4,7 @@ baseline does the same work as ``gpuhedge.simulate``."""
 import json
 import math
 
+import numba
 import numpy as np
 import pytest
 
@@ -48,7 +49,8 @@ def test_run_case_reports_finite_positive_rates(name):
     row = bench.run_case(name, n_paths=300, n_steps=6, device="cpu", repeat=2)
     case = bench.CASES[name]
     assert FIELDS | (RELATIVE_FIELDS if "reference" in case else NUMPY_FIELDS) <= row.keys()
-    assert row["n_paths"] == 300 and row["n_steps"] == 6
+    assert row["n_paths"] == round(300 * case.get("paths_fraction", 1.0))
+    assert row["n_steps"] == 6
     hedges, costs = bench.case_inputs(name, 6)
     assert (row["hedgers"], row["costs"]) == (len(hedges), len(costs))
     assert len(row["gpuhedge_all_seconds"]) == 2
@@ -181,14 +183,17 @@ def test_main_writes_json_and_markdown(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_main_picks_cases_and_tag(tmp_path):
+def test_main_picks_cases_tag_and_threads(tmp_path):
+    threads = numba.get_num_threads()
     assert bench.main(["--paths", "128", "--steps", "2", "--repeat", "1", "--device", "cpu",
-                       "--case", "Merton", "--case", "1 hedger", "--tag", "", "--out",
-                       str(tmp_path)]) == 0
+                       "--case", "Merton", "--case", "1 hedger", "--tag", "", "--threads", "1",
+                       "--out", str(tmp_path)]) == 0
+    assert numba.get_num_threads() == threads  # restored
     (json_path,) = tmp_path.glob("*.json")
     assert not json_path.stem.endswith("-models")
-    assert [c["case"] for c in json.loads(json_path.read_text())["cases"]] == ["Merton",
-                                                                                "1 hedger"]
+    report = json.loads(json_path.read_text())
+    assert [c["case"] for c in report["cases"]] == ["Merton", "1 hedger"]
+    assert report["machine"]["numba_threads"] == 1
     with pytest.raises(ValueError, match="cases"):
         bench.benchmark(n_paths=16, n_steps=2, device="cpu", repeat=1, cases=["nope"])
 
