@@ -8,14 +8,13 @@ call), and does the engine reproduce Hull's "performance of delta hedging" table
 Run:  python experiments/e01_derman_kamal.py [--paths 10_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_price, bs_vega
 
 # Part 1: Derman-Kamal, 1-month ATM call written, hedged at the true vol, risk-neutral drift.
@@ -32,8 +31,8 @@ HULL_EXACT = (0.416, 0.374, 0.269, 0.191, 0.137, 0.098)  # exact simulation
 HULL_BOOK = (0.42, 0.38, 0.28, 0.21, 0.16, 0.13)         # Hull's printed table
 
 HULL_NOTE = ("Hull's book prints 0.21, 0.16, 0.13 at 1, 0.5 and 0.25 weeks, which fall slower "
-             "than 1/sqrt(N): its table most likely came from a smaller, coarser simulation, so the "
-             "fine-interval entries are biased up. The exact simulation halves the ratio each "
+             "than 1/sqrt(N): its table most likely came from a smaller, coarser simulation, so "
+             "the fine-interval entries are biased up. The exact simulation halves the ratio each "
              "time N quadruples, as Derman-Kamal's N^-1/2 predicts.")
 
 
@@ -135,19 +134,11 @@ def figure(dk_rows, slope, hull_rows, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=200_000, help="paths per simulation")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e01_derman_kamal.zarr",
-                   help="Zarr store for the Hull dataset ('none' to skip)")
-    p.add_argument("--out", default="results/e01_derman_kamal.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e01_derman_kamal", paths=200_000,
+        store_help="Zarr store for the Hull dataset")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     t0 = time.perf_counter()
     dk_rows, slope, vega, device_name = derman_kamal(args.paths, args.seed, args.device)
@@ -169,7 +160,7 @@ def main(argv=None):
                f"Derman-Kamal's 0.443 and 0.222 (their formula is a first-order approximation).\n"
                f"Hull's table is reproduced at 5, 4 and 2 weeks; at finer intervals the exact "
                f"simulation keeps following N^-1/2, while Hull's printed values do not.")
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     md = (f"# E01: Derman-Kamal and Hull's delta-hedging table\n\n"
           f"**Question.** {question}\n\n"
           f"**Set-up.** Written calls delta-hedged at the true vol (P&L = present value of all "

@@ -10,14 +10,13 @@ sit on that frontier?
 Run:  python experiments/e02_rebalancing_frequency.py [--paths 1_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_gamma, bs_price
 
 # The case: 100 written three-month ATM calls, risk-neutral drift, 128 steps (about half a
@@ -295,20 +294,12 @@ def figure(s, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=50_000, help="paths")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e02_rebalancing_frequency.zarr",
-                   help="Zarr store for the dataset ('none' to skip)")
-    p.add_argument("--out", default="results/e02_rebalancing_frequency.md",
-                   help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e02_rebalancing_frequency", paths=50_000,
+        paths_help="paths",
+        store_help="Zarr store for the dataset")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     t0 = time.perf_counter()
     ds = simulate(args.paths, args.seed, args.device)
@@ -345,7 +336,7 @@ def main(argv=None):
         f"delta, checked every step (half a day), trading to its edge; the column gives its "
         f"value at t=0.\n")
     reading = reading_text(sched, best, leland, ww)
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     md = (f"# E02: optimal rebalancing frequency under transaction costs\n\n"
           f"**Question.** {question}\n\n"
           f"**Set-up.** Short {CASE['quantity']} European calls, S0 = K = {CASE['spot']:g}, "

@@ -10,15 +10,14 @@ leaves the smallest std and CVaR 99% of the P&L, in a Black-Scholes market and i
 Run:  python experiments/e03_which_rule.py [--paths 1_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_price, bs_vega
 
 # The book: 100 written three-month ATM calls, 126 steps (half a trading day each); the rules
@@ -279,19 +278,12 @@ def figure(all_curves, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=20_000, help="paths per market")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e03_which_rule.zarr",
-                   help="Zarr store for the three markets' datasets ('none' to skip)")
-    p.add_argument("--out", default="results/e03_which_rule.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e03_which_rule", paths=20_000,
+        paths_help="paths per market",
+        store_help="Zarr store for the three markets' datasets")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     t0 = time.perf_counter()
     results = run(args.paths, args.seed, args.device)
@@ -329,7 +321,7 @@ def main(argv=None):
                f"## {len(results) + 1}. Each rule's std and CVaR as a fraction of the time "
                f"grid's at the same cost\n\n{relative_table(rows)}\n")
     reading = reading_text(rows, reference)
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     c = CASE
     grids = "; ".join(
         f"{rule}: {RULES[rule]['param']} " + (

@@ -10,15 +10,14 @@ with a listed six-month ATM call remove?
 Run:  python experiments/e04_what_rebalancing_cannot_remove.py [--paths 2_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_price, bs_vega
 
 # One written three-month ATM call, 256 steps (about a quarter of a trading day each); the
@@ -316,20 +315,12 @@ def figure(results, cells, plats, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=50_000, help="paths per market")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e04_what_rebalancing_cannot_remove.zarr",
-                   help="Zarr store, one group per market ('none' to skip)")
-    p.add_argument("--out", default="results/e04_what_rebalancing_cannot_remove.md",
-                   help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e04_what_rebalancing_cannot_remove", paths=50_000,
+        paths_help="paths per market",
+        store_help="Zarr store, one group per market")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     t0 = time.perf_counter()
     results = run(args.paths, args.seed, args.device)
@@ -364,7 +355,7 @@ def main(argv=None):
               f"hardly the std. Model's delta: Merton's series delta, the Heston minimum-variance "
               f"delta (Kou and Black-Scholes: none beyond the Black-Scholes delta).\n")
     reading = reading_text(cells, plats, opt)
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     c, mk = CASE, markets()
     md = (f"# E04: what rebalancing cannot remove\n\n"
           f"**Question.** {question}\n\n"

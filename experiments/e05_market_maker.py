@@ -9,16 +9,15 @@ simulated distribution of fees and P&L compare with these numbers, and what woul
 Run:  python experiments/e05_market_maker.py [--paths 1_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_gamma, bs_price, bs_vega
 
 # The book: 10,000 written calls, delta 0.6 at t=0, 20 trading days, r = 0 (so present values
@@ -203,19 +202,12 @@ def figure(ds, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=200_000, help="paths")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e05_market_maker.zarr",
-                   help="Zarr store for the dataset ('none' to skip)")
-    p.add_argument("--out", default="results/e05_market_maker.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e05_market_maker", paths=200_000,
+        paths_help="paths",
+        store_help="Zarr store for the dataset")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     greeks = book_greeks()
     lam = equivalent_rate(greeks["gamma"])
@@ -273,7 +265,7 @@ def main(argv=None):
                f"{low_loss['name']}'s. Whalley-Wilmott's band, trading to its edge "
                f"(${ww['fees']:,.0f} of fees, std ${ww['std']:,.0f} at gamma "
                f"{WW_RISK_AVERSIONS[-1]:g}), {verdict}.")
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     md = (f"# E05: a market maker's book\n\n"
           f"**Question.** {question}\n\n"
           f"**Set-up.** Short {CASE['quantity']:,} European calls, S0 = {CASE['spot']:g}, "

@@ -9,15 +9,14 @@ market (Heston stochastic vol plus Merton jumps)?
 Run:  python experiments/e06_dynamic_vs_static.py [--paths 2_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_price
 
 # The book: 1,000 written three-month ATM calls; 63 daily steps; 10 bp proportional cost on
@@ -133,19 +132,12 @@ def figure(results, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=200_000, help="paths per market")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e06_dynamic_vs_static.zarr",
-                   help="Zarr store for both markets' datasets ('none' to skip)")
-    p.add_argument("--out", default="results/e06_dynamic_vs_static.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e06_dynamic_vs_static", paths=200_000,
+        paths_help="paths per market",
+        store_help="Zarr store for both markets' datasets")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     t0 = time.perf_counter()
     results = run(args.paths, args.seed, args.device)
@@ -189,7 +181,7 @@ def main(argv=None):
                f"shrinks ({100 * bt[d]['effectiveness']:.0f}% vs "
                f"{100 * bt[st]['effectiveness']:.0f}% of the variance removed) while its cost "
                f"({bt[d]['cost']:,.0f}) does not.")
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     c = CASE
     md = (f"# E06: dynamic vs static vs no hedging\n\n"
           f"**Question.** {question}\n\n"

@@ -10,16 +10,15 @@ BS(implied)? And how much of the vol spread does a proportional cost eat?
 Run:  python experiments/e07_gamma_scalping.py [--paths 1_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy import integrate, stats
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_gamma, bs_price, bs_vega
 
 # A long 6-month ATM call bought at implied vol 20%; the stock drifts at 8% (real world).
@@ -319,19 +318,11 @@ def figure(rows, conv, slope, paths, even, data, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=100_000, help="paths per simulation")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e07_gamma_scalping.zarr",
-                   help="Zarr store for the realised-vol sweep ('none' to skip)")
-    p.add_argument("--out", default="results/e07_gamma_scalping.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e07_gamma_scalping", paths=100_000,
+        store_help="Zarr store for the realised-vol sweep")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     t0 = time.perf_counter()
     rows, data, device_name = sweep(args.paths, args.seed, args.device)
@@ -379,7 +370,7 @@ def main(argv=None):
                f"realised vol from {100 * even['free']:.1f}% to {100 * even['10 bp']:.1f}% "
                f"({100 * even['30 bp']:.1f}%), close to Leland's "
                f"{100 * leland_break_even(1e-3):.1f}% ({100 * leland_break_even(3e-3):.1f}%).")
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     md = (f"# E07: Gamma scalping\n\n"
           f"**Question.** {question}\n\n"
           f"**Set-up.** Long 1 call, S0 = K = 100, T = 0.5 years, r = 3%, implied vol 20%, "

@@ -10,15 +10,14 @@ value against buy-and-hold) do they give up?
 Run:  python experiments/e08_portfolio_insurance.py [--paths 2_000_000] [--device cuda]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.kernels import _math
 from gpuhedge.pricing import bs_price
 
@@ -382,21 +381,13 @@ def figure_path(times, prices, ds, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=100_000, help="paths per market")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e08_portfolio_insurance.zarr",
-                   help="Zarr store, one group per market and one for the paths ('none' to "
-                        "skip)")
-    p.add_argument("--out", default="results/e08_portfolio_insurance.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e08_portfolio_insurance", paths=100_000,
+        paths_help="paths per market",
+        store_help="Zarr store, one group per market and one for the paths")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
+    out, png, store = experiment.outputs(args)
     png_path = out.with_name(out.stem + "_path.png")
-    store = None if args.store.lower() == "none" else Path(args.store)
 
     t0 = time.perf_counter()
     results, times, prices = run(args.paths, args.seed, args.device)
@@ -433,7 +424,7 @@ def main(argv=None):
              f"The replica column recomputes each insurer's final value (no costs) along the "
              f"path in NumPy from the rules' definitions; it agrees with the engine.\n")
     reading = reading_text(tables, paths)
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     c, mk = CASE, markets()
     md = (f"# E08: portfolio insurance and gap risk\n\n"
           f"**Question.** {question}\n\n"

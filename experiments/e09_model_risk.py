@@ -10,16 +10,15 @@ And how sensitive is the Black-Scholes hedge to a mis-set constant vol?
 Run:  python experiments/e09_model_risk.py [--paths 1_000_000] [--device cuda]
 """
 
-import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy import optimize
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_price, bs_vega
 
 # The Heston state: variance at its long-run level (20% vol), vol of variance 0.5, strong
@@ -196,19 +195,11 @@ def figure(results, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=100_000, help="paths per simulation")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--store", default="results/e09_model_risk.zarr",
-                   help="Zarr store of both worlds' P&L ('none' to skip)")
-    p.add_argument("--out", default="results/e09_model_risk.md", help="Markdown report")
+    p = experiment.parser(
+        __doc__, "e09_model_risk", paths=100_000,
+        store_help="Zarr store of both worlds' P&L")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
 
     results, sets, seconds = [], [], []
     for name, market in worlds().items():
@@ -232,7 +223,7 @@ def main(argv=None):
     tables += (f"## {len(results) + 1}. Black-Scholes delta at a mis-set constant vol\n\n"
                f"{sweep_table(results)}\n\n{SET_UP}\n")
     reading = _reading(results)
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     md = (f"# E09: Model risk\n\n"
           f"**Question.** {question}\n\n"
           f"**Set-up.** Written 1 call, S0 = K = 100, T = 0.5 years, r = 2%, risk-neutral "

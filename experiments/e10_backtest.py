@@ -11,7 +11,6 @@ no Greek explains?
 Run:  python experiments/e10_backtest.py [--paths 100] [--device cuda]
 """
 
-import argparse
 import math
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 import gpuhedge as gh
+from gpuhedge import experiment
 from gpuhedge.pricing import bs_delta, bs_gamma, bs_price
 
 DATA = Path(__file__).resolve().parent / "data" / "synthetic_index.csv"
@@ -280,23 +280,15 @@ def figures(dates, closes, true_vol, days, daily, windows, crash, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--paths", type=int, default=None,
-                   help="overlapping windows in section 3 (default: one per day); " + PATHS_NOTE)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="default: $GPUHEDGE_DEVICE, else auto")
-    p.add_argument("--seed", type=int, default=1,
-                   help="unused: the back-test is deterministic (the series' own seed is in "
-                        "experiments/data/make_series.py)")
+    p = experiment.parser(
+        __doc__, "e10_backtest", paths=None,
+        paths_help="overlapping windows in section 3 (default: one per day); " + PATHS_NOTE,
+        store_help="Zarr store of the overlapping windows' P&L",
+        seed_help="unused: the back-test is deterministic (the series' own seed is in "
+                  "experiments/data/make_series.py)")
     p.add_argument("--data", default=str(DATA), help="CSV with date,close,true_vol columns")
-    p.add_argument("--store", default="results/e10_backtest.zarr",
-                   help="Zarr store of the overlapping windows' P&L ('none' to skip)")
-    p.add_argument("--out", default="results/e10_backtest.md", help="Markdown report")
     args = p.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.with_suffix(".png")
-    store = None if args.store.lower() == "none" else Path(args.store)
+    out, png, store = experiment.outputs(args)
     dates, closes, true_vol = load(args.data)
     crash = int(np.argmin(np.diff(np.log(closes)))) + 1
 
@@ -360,7 +352,7 @@ def main(argv=None):
                f"({100 * abs(resid.sum()) / gross:.1f}% of the gross gamma P&L); the rest is "
                f"largest on big moves just before expiry, and small even on the crash day "
                f"({dd['higher order']:+,.0f}).")
-    question = " ".join(__doc__.split("\n\n")[1].removeprefix("Question: ").split())
+    question = experiment.question(__doc__)
     md = (f"# E10: Back-test of rolled, hedged short calls\n\n"
           f"**Question.** {question}\n\n"
           f"**Set-up.** Series: {Path(args.data).name}, {len(closes)} daily closes "

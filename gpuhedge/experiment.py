@@ -1,0 +1,41 @@
+"""What the experiment scripts (``experiments/eNN_name.py``) share: their command line and the
+parts of their Markdown reports that come from the module docstring.
+
+Every script takes ``--paths``, ``--device``, ``--seed``, ``--store`` (a Zarr store, ``none``
+to skip) and ``--out`` (the Markdown report; figures go beside it), and its docstring holds a
+one-line title, then a ``Question: ...`` paragraph.
+"""
+
+import argparse
+from pathlib import Path
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def parser(doc, name, *, paths, paths_help="paths per simulation",
+           store_help="Zarr store of the results", seed_help=None):
+    """The common ``argparse`` parser of experiment ``name`` (e.g. ``"e01_derman_kamal"``);
+    scripts may add their own options before parsing."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--paths", type=int, default=paths, help=paths_help)
+    p.add_argument("--device", choices=DEVICES, default=None,
+                   help="default: $GPUHEDGE_DEVICE, else auto")
+    p.add_argument("--seed", type=int, default=1, help=seed_help)
+    p.add_argument("--store", default=f"results/{name}.zarr", help=f"{store_help} ('none' to "
+                                                                   "skip)")
+    p.add_argument("--out", default=f"results/{name}.md", help="Markdown report")
+    return p
+
+
+def outputs(args):
+    """(report, main figure, store or None) from parsed arguments; creates the report's
+    folder."""
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    store = None if args.store.lower() == "none" else Path(args.store)
+    return out, out.with_suffix(".png"), store
+
+
+def question(doc):
+    """The ``Question: ...`` paragraph of a script's docstring, on one line."""
+    return " ".join(doc.split("\n\n")[1].removeprefix("Question: ").split())
