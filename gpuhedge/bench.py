@@ -47,7 +47,7 @@ from scipy.special import ndtr
 
 from . import __version__, backend
 from .costs import Costs
-from .engine import simulate
+from .engine import kernel_rows, simulate
 from .instruments import Book, EuropeanCall
 from .models import Bates, BlackScholes, Heston, Merton
 from .strategies import DeltaBand, DeltaHedge, HedgeAt, Leland, SpotMove, WhalleyWilmott
@@ -519,7 +519,7 @@ def run_case(name, *, n_paths, n_steps, device, dtype="float64", repeat=3, numpy
         "case": name, "market": market_label(case["market"]),
         "device": backend.device_name(device), "precision": np.dtype(dtype).name,
         "n_paths": n_paths, "n_steps": n_steps, "hedgers": len(hedges), "costs": len(costs),
-        "kernel_rows": sum(len(costs) if h.cost_dependent else 1 for h in hedges.values()),
+        "kernel_rows": kernel_rows(hedges, costs),
         "load_average": load, "gpuhedge_all_seconds": seconds["gpuhedge"],
         "gpuhedge_seconds": best["gpuhedge"], "gpuhedge_median_seconds": median["gpuhedge"],
         "gpuhedge_path_steps_per_s": n_paths * n_steps / best["gpuhedge"],

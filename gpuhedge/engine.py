@@ -155,7 +155,7 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
         except ValueError as error:
             raise ValueError(f"{owner}: hedges[{name!r}]: {error}") from None
         schedule = s.schedule(times)
-        for group, level in enumerate(groups[s.cost_dependent]):
+        for group, level in enumerate(groups[s.cost_grouping]):
             vol, p1, p2 = s.row_params(book, level if s.cost_dependent else None, dt,
                                        short_gamma)
             vol = base_vol if vol is None else vol
@@ -172,7 +172,7 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
                  _math.HEDGER_BY_COST]] = (
                 s.kind, vol, s.rule, value, j, group, p1, p2,
                 float(market is None and not s.insurer), level.lag, -1.0,
-                float(s.cost_dependent))
+                float(s.cost_grouping))
             for column, x in columns.items():
                 row[column] = x
             rows.append(row)
@@ -189,11 +189,20 @@ def _group_keys(cost_levels):
 
 
 def _cost_groups(cost_levels):
-    """{by_cost: [first cost level of each group, in order]} for by_cost False and True."""
+    """{grouping: [first cost level of each group, in order]} for the groupings of
+    ``Strategy.cost_grouping``: 0 by lag, 1 by (proportional cost, lag), 2 every level."""
     by_rule, by_lag = _group_keys(cost_levels)
     levels = list(cost_levels.values())
-    return {flag: [levels[keys.index(key)] for key in dict.fromkeys(keys)]
-            for flag, keys in ((True, by_rule), (False, by_lag))}
+    groups = {flag: [levels[keys.index(key)] for key in dict.fromkeys(keys)]
+              for flag, keys in ((1, by_rule), (0, by_lag))}
+    groups[2] = levels
+    return groups
+
+
+def kernel_rows(strategies, cost_levels):
+    """Number of hedger rows the kernel runs for named strategies and cost levels."""
+    groups = _cost_groups(cost_levels)
+    return sum(len(groups[s.cost_grouping]) for s in strategies.values())
 
 
 def _book_gamma(book_table, spot, vol, market):
@@ -223,9 +232,8 @@ def _premium_table(hedgers, costs, n_strategies):
     """(strategy, cost) premia from the rows (each row fills the cost levels it serves)."""
     out = np.empty((n_strategies, costs.shape[0]))
     for row in hedgers:
-        column = _math.COST_GROUP_RULE if row[_math.HEDGER_BY_COST] > 0.5 else \
-            _math.COST_GROUP_LAG
-        served = costs[:, column] == row[_math.HEDGER_COST]
+        served = [_math.serves(costs, c, row[_math.HEDGER_BY_COST], row[_math.HEDGER_COST])
+                  for c in range(costs.shape[0])]
         out[int(row[_math.HEDGER_STRATEGY]), served] = row[_math.HEDGER_PREMIUM]
     return out
 

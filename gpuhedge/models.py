@@ -290,6 +290,12 @@ class Bates(Heston):
 
     jump_compensator = Merton.jump_compensator
 
+    @property
+    def reference_vol(self) -> float:
+        """sqrt(v0 + lam E[ln(J)^2]): the instantaneous total quadratic variation at t = 0,
+        diffusion plus jumps (as ``Merton.reference_vol``)."""
+        return math.sqrt(self.v0 + self.lam * (self.mu_j**2 + self.sigma_j**2))
+
     def kernel_params(self, dt: float) -> np.ndarray:
         self._check_jump_step(dt)
         return np.concatenate([super().kernel_params(dt),

@@ -46,6 +46,13 @@ class Strategy:
     insurer = False  # portfolio insurers hold no book (SyntheticPut, CPPI)
 
     @property
+    def cost_grouping(self) -> int:
+        """How cost levels share kernel rows: 0 all levels with one execution lag (the rule
+        ignores costs), 1 levels with one proportional cost and lag (``cost_dependent``),
+        2 one row per level (decisions net of the costs paid so far)."""
+        return 1 if self.cost_dependent else 0
+
+    @property
     def rule(self) -> int:
         """Kernel code of the hedge-vol rule."""
         return HEDGE_VOL_RULES[self.hedge_vol]
@@ -499,8 +506,9 @@ class CPPI(Strategy):
     From ``capital`` (default: the spot at t=0), every ``every`` steps hold shares worth
     E = min(m C, b V), C = V - F e^{-r (T - t)} the cushion over the floor's present value, V
     the portfolio value, m = ``multiplier``, b = ``max_leverage`` (1: no borrowing), F =
-    ``floor`` * capital; the rest in cash. A fall of more than 1/m between two rebalances
-    (a jump) breaches the floor. P&L = PV of (V_T - F), as for ``SyntheticPut``.
+    ``floor`` * capital; the rest in cash. V is net of the costs paid so far, so a cost level
+    shrinks the cushion (one kernel row per cost level). A fall of more than 1/m between two
+    rebalances (a jump) breaches the floor. P&L = PV of (V_T - F), as for ``SyntheticPut``.
     """
 
     floor: float = 0.9
@@ -513,6 +521,7 @@ class CPPI(Strategy):
 
     kind = _math.KIND_CPPI
     insurer = True
+    cost_grouping = 2
 
     def __post_init__(self):
         name = type(self).__name__

@@ -495,9 +495,10 @@ HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = 0, 1, 2, 3, 4
 BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
 TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
 # A hedger row is one strategy for a group of cost levels that it trades alike: levels with the
-# same execution lag, and for the rules that depend on the proportional cost (Whalley-Wilmott,
-# Zakamouline, Leland; ``by_cost`` = 1) the same proportional cost too. ``cost`` is the group's
-# id, matched against the cost table's COST_GROUP_RULE (by_cost) or COST_GROUP_LAG column.
+# same execution lag (``by_cost`` = 0), and for the rules that depend on the proportional cost
+# (Whalley-Wilmott, Zakamouline, Leland; ``by_cost`` = 1) the same proportional cost too; CPPI,
+# whose cushion is net of the costs paid, has one row per cost level (``by_cost`` = 2).
+# ``cost`` is the group's id (``serves``).
 # premium: the value paid for the book at t=0 (portfolio insurers: PV of the floor minus the
 # capital); price_at_start = 1: price the book instead at the hedge vol at the path's first
 # price (supplied paths, whose first price differs per path). lag: execution lag in grid steps.
@@ -777,6 +778,39 @@ def option_greeks(strike, is_call, tau, s, v, rule, vol, hp, rate, div):
             vega_from(s, moneyness, sqrt_tau, div_discount, sigma, rate, div))
 
 
+@register_jitable
+def serves(costs, c, by_cost, group):
+    """Whether a row of group ``group`` (grouped as ``by_cost``: 0 by lag, 1 by proportional
+    cost and lag, 2 one row per level) serves cost level c."""
+    if by_cost > 1.5:
+        return c == group
+    column = COST_GROUP_RULE if by_cost > 0.5 else COST_GROUP_LAG
+    return costs[c, column] == group
+
+
+@register_jitable
+def level_costs(state, h, local, costs, c):
+    """(spread, fee, impact, funding) paid so far by row h at cost level c (present values):
+    the level's rates times the row's sums, less the ends' part when the level spares them."""
+    acc0 = state[ACC_TURNOVER, h, local]
+    acc1 = state[ACC_TICKETS, h, local]
+    acc2 = state[ACC_IMPACT_SQRT, h, local]
+    acc3 = state[ACC_IMPACT_LINEAR, h, local]
+    acc4 = state[ACC_OPTION_TURNOVER, h, local]
+    if costs[c, COST_ENDS] < 0.5:
+        acc0 -= state[ACC_ENDS, h, local]
+        acc1 -= state[ACC_ENDS + 1, h, local]
+        acc2 -= state[ACC_ENDS + 2, h, local]
+        acc3 -= state[ACC_ENDS + 3, h, local]
+        acc4 -= state[ACC_ENDS + 4, h, local]
+    spread = costs[c, COST_PROPORTIONAL] * acc0 + costs[c, COST_OPTION] * acc4
+    fee = costs[c, COST_FIXED] * acc1
+    impact = costs[c, COST_IMPACT_SQRT] * acc2 + costs[c, COST_IMPACT_LINEAR] * acc3
+    fund = costs[c, COST_BORROW] * state[STATE_BORROWED, h, local] + \
+        costs[c, COST_LEND] * state[STATE_LENT, h, local]
+    return spread, fee, impact, fund
+
+
 def make_run_path(start, step, cast):
     """Build the per-path hedging loop for one market family and one state precision.
 
@@ -914,9 +948,12 @@ def make_run_path(start, step, cast):
                     have_log = True
                 width = -1.0
                 if kind == KIND_CPPI:
-                    # cushion = portfolio value - floor (the floor's PV is in the premium)
-                    cushion = state[STATE_FLOW, h, local] / disc + \
-                        state[STATE_POSITION, h, local] * s
+                    # cushion = portfolio value - floor (the floor's PV is in the premium),
+                    # net of the costs paid so far (a CPPI row serves one cost level)
+                    spread, fee, impact_cost, fund = level_costs(
+                        state, h, local, costs, int(hedgers[h, HEDGER_COST]))
+                    cushion = (state[STATE_FLOW, h, local] - spread - fee - impact_cost
+                               - fund) / disc + state[STATE_POSITION, h, local] * s
                     exposure = min(hedgers[h, HEDGER_P1] * max(cushion, 0.0),
                                    hedgers[h, HEDGER_P2] * (cushion + hedgers[h, HEDGER_P3]
                                                             / disc))
@@ -1000,33 +1037,17 @@ def make_run_path(start, step, cast):
             base = state[STATE_FLOW, h, local] + (0.0 if insurer else settled)
             strategy = int(hedgers[h, HEDGER_STRATEGY])
             group = hedgers[h, HEDGER_COST]
-            column = COST_GROUP_RULE if hedgers[h, HEDGER_BY_COST] > 0.5 else COST_GROUP_LAG
+            by_cost = hedgers[h, HEDGER_BY_COST]
             for c in range(costs.shape[0]):
-                if costs[c, column] != group:
+                if not serves(costs, c, by_cost, group):
                     continue
-                ends = costs[c, COST_ENDS] > 0.5
-                acc0 = state[ACC_TURNOVER, h, local]
-                acc1 = state[ACC_TICKETS, h, local]
-                acc2 = state[ACC_IMPACT_SQRT, h, local]
-                acc3 = state[ACC_IMPACT_LINEAR, h, local]
-                acc4 = state[ACC_OPTION_TURNOVER, h, local]
-                if not ends:
-                    acc0 -= state[ACC_ENDS, h, local]
-                    acc1 -= state[ACC_ENDS + 1, h, local]
-                    acc2 -= state[ACC_ENDS + 2, h, local]
-                    acc3 -= state[ACC_ENDS + 3, h, local]
-                    acc4 -= state[ACC_ENDS + 4, h, local]
-                spread = costs[c, COST_PROPORTIONAL] * acc0 + costs[c, COST_OPTION] * acc4
-                fee = costs[c, COST_FIXED] * acc1
-                impact = costs[c, COST_IMPACT_SQRT] * acc2 + costs[c, COST_IMPACT_LINEAR] * acc3
-                fund = costs[c, COST_BORROW] * state[STATE_BORROWED, h, local] + \
-                    costs[c, COST_LEND] * state[STATE_LENT, h, local]
-                cost = spread + fee + impact + fund
+                spread, fee, impact_cost, fund = level_costs(state, h, local, costs, c)
+                cost = spread + fee + impact_cost + fund
                 out[OUT_PNL, strategy, c, local] = base - cost
                 out[OUT_COST, strategy, c, local] = cost
                 out[OUT_SPREAD, strategy, c, local] = spread
                 out[OUT_FEE, strategy, c, local] = fee
-                out[OUT_IMPACT, strategy, c, local] = impact
+                out[OUT_IMPACT, strategy, c, local] = impact_cost
                 out[OUT_FUNDING, strategy, c, local] = fund
                 out[OUT_TRADES, strategy, c, local] = state[STATE_TRADES, h, local]
                 out[OUT_TURNOVER, strategy, c, local] = state[ACC_TURNOVER, h, local]
