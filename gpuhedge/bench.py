@@ -617,6 +617,8 @@ def markdown(report):
     """The report as a Markdown page: machine, settings and one table per kind of case."""
     m, s = report["machine"], report["settings"]
     dirty = ", with uncommitted changes" if m["git_dirty"] else ""
+    start = m.get("git_commit_at_start", m["git_commit"])
+    started = "" if start == m["git_commit"] else f"; {start} when the run started"
     cases = report["cases"]
     loads = ", ".join(f"{c['case']} {c['load_average']:.2f}" for c in cases)
     lines = [
@@ -624,7 +626,7 @@ def markdown(report):
         f"Device: {m['device']}; {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
         f"NumPy {m['numpy']}, numba {m['numba']} ({m['numba_threads']} CPU threads, "
         f"threading layer {m['numba_threading_layer']}), SciPy {m['scipy']}, "
-        f"gpuhedge {m['gpuhedge']} (commit {m['git_commit']}{dirty}). "
+        f"gpuhedge {m['gpuhedge']} (commit {m['git_commit']}{dirty}{started}). "
         f"Load average (1 min) before the run: {m['load_average_before']:.2f}; at the start of "
         f"each case's timings: {loads}; after the run: {m['load_average_after']:.2f}.",
         "",
@@ -742,13 +744,15 @@ def benchmark(*, n_paths=None, n_steps=252, device="auto", dtype="float64", repe
     dict
         ``date``, ``device_kind``, ``machine``, ``settings`` and ``cases`` (see ``run_case``);
         ``machine`` includes the 1-minute load averages before and after the run (each case
-        row has its own), since other processes on the machine slow the timings down.
+        row has its own), since other processes on the machine slow the timings down, and the
+        source's git commit at the start and at the end of the run (others may commit meanwhile).
     """
     cases = list(CASES) if cases is None else list(cases)
     unknown = [c for c in cases if c not in CASES]
     if unknown or not cases:
         raise ValueError(f"bench: 'cases' must be keys of CASES {list(CASES)}; got {cases}")
     load = os.getloadavg()[0]
+    commit, dirty = source_version()
     device = backend.resolve(device)
     if n_paths is None:
         n_paths = GPU_PATHS if device == "cuda" else CPU_PATHS
@@ -759,7 +763,8 @@ def benchmark(*, n_paths=None, n_steps=252, device="auto", dtype="float64", repe
     return {
         "benchmark": "gpuhedge.bench", "date": datetime.date.today().isoformat(),
         "device_kind": device_kind(device),
-        "machine": {**machine_info(device), "load_average_before": load,
+        "machine": {**machine_info(device), "git_commit_at_start": commit,
+                    "git_dirty_at_start": dirty, "load_average_before": load,
                     "load_average_after": os.getloadavg()[0]},
         "settings": {"device": device, "precision": np.dtype(dtype).name, "n_paths": n_paths,
                      "n_steps": n_steps, "numpy_paths": numpy_paths, "repeat": repeat,

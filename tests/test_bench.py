@@ -171,7 +171,8 @@ def test_main_writes_json_and_markdown(tmp_path, capsys):
     (md_path,) = tmp_path.glob("cpu-*core-*-models.md")
     report = json.loads(json_path.read_text())
     assert {"cpu_count", "platform", "numba", "numba_threads", "git_commit",
-            "load_average_before", "load_average_after"} <= report["machine"].keys()
+            "git_commit_at_start", "load_average_before", "load_average_after"} <= report[
+                "machine"].keys()
     assert [c["case"] for c in report["cases"]] == list(bench.CASES)
     assert all(FIELDS <= c.keys() for c in report["cases"])
     table = md_path.read_text()
