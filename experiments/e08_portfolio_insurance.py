@@ -407,9 +407,9 @@ def main(argv=None):
                  f"{market_table(tables[market], textbook(market), market)}\n\n")
     text += (f"Breach: the final value without costs V_T below the floor F = "
              f"{CASE['floor'] * CASE['spot']:g} (the rule's own gap risk); after costs: the "
-             f"value net of the {COST * 1e4:g} bp cost (gpuhedge charges an insurer's costs at "
-             f"the end, from its trades, so they do not shrink its cushion as it goes, and a "
-             f"CPPI that has locked in the floor ends just below it). Shortfall: F - V_T, in "
+             f"value net of the {COST * 1e4:g} bp cost (CPPI sizes its exposure on its "
+             f"cushion net of the costs paid so far; the synthetic put's share holdings do not "
+             f"depend on its wealth, so its costs come on top). Shortfall: F - V_T, in "
              f"currency per 100 of capital. CVaR 99%: minus the mean of V_T - F (after costs, "
              f"present value) over the worst 1% of paths; negative means even those end above "
              f"the floor. Final values are after costs; upside given up: buy-and-hold's mean "
