@@ -250,10 +250,10 @@ class WhalleyWilmott(Strategy):
     H = (3/2 e^{-r (T - t)} lambda S Gamma^2 / gamma)^{1/3} shares, with lambda the cost
     level's proportional cost, Gamma the book's Black-Scholes gamma at ``vol`` and gamma =
     ``risk_aversion`` (exponential utility, in 1/currency). Trades to the band's edge, checked
-    at every grid point; one kernel row per cost level. Scaling: Gamma grows with the position
-    size N, so H grows like N^{2/3} at a fixed risk aversion; keeping the relative band fixed
-    needs a risk aversion proportional to 1/N. With no proportional cost H = 0: hedging at every
-    grid point.
+    at every grid point; one kernel row per proportional cost. Scaling: Gamma grows with the
+    position size N, so H grows like N^{2/3} at a fixed risk aversion; keeping the relative band
+    fixed needs a risk aversion proportional to 1/N. With no proportional cost H = 0: hedging at
+    every grid point.
     """
 
     vol: float = 0.2
@@ -279,8 +279,8 @@ class Leland(DeltaHedge):
 
     k = 2 * proportional the round-trip cost of the cost level, dt_h = every * dt the hedging
     interval, s = +1 for a book short gamma (it pays the costs, so it sells dearer) and -1 for
-    a long-gamma book. The book changes hands at the Leland vol too. One kernel row per cost
-    level; without costs it is ``DeltaHedge(vol, every)``.
+    a long-gamma book. The book changes hands at the Leland vol too. One kernel row per
+    proportional cost; without costs it is ``DeltaHedge(vol, every)``.
     """
 
     cost_dependent = True
@@ -307,14 +307,14 @@ class Leland(DeltaHedge):
 
 
 @dataclass(frozen=True)
-class Zakamouline(Strategy):
+class Zakamouline(WhalleyWilmott):
     """Zakamouline's (2006) approximation of the utility-based hedge with proportional costs.
 
     Trades to the edge of a band of half-width H0 + H1 around the Black-Scholes delta at a
     modified vol sigma_m (``_math.zakamouline_rule`` has the formulas): with exponential
     utility of risk aversion gamma = ``risk_aversion`` (1/currency) and lambda the cost
     level's proportional cost. The hedger shifts its vol up when the book is short gamma (at
-    t=0), down when long. Checked at every grid point; one kernel row per cost level. The
+    t=0), down when long. Checked at every grid point; one kernel row per proportional cost. The
     fitted exponents came from single options; applied here to the book's net gamma, with the
     same scaling in position size as ``WhalleyWilmott``. No cost: hedging at every grid point.
 
@@ -323,22 +323,13 @@ class Zakamouline(Strategy):
     Finance 6(5), 435-445.
     """
 
-    vol: float = 0.2
-    risk_aversion: float = 1.0
-    hedge_vol: str = "constant"
-
     kind = _math.KIND_ZAKAMOULINE
-    cost_dependent = True
 
     def __post_init__(self):
-        self._check_vol(required=True)
-        self._check("risk_aversion", low=0.0, high=1e12, low_open=True)
+        super().__post_init__()
         if self.hedge_vol != "constant":
             check.fail(type(self).__name__, "hedge_vol", "'constant' (the rule modifies a "
                        "constant vol)", self.hedge_vol)
-
-    def row_params(self, book, costs, dt, short_gamma):
-        return self.vol, costs.proportional, self.risk_aversion
 
     def columns(self, setting):
         return {_math.HEDGER_P3: 1.0 if setting.short_gamma else 0.0}
