@@ -672,8 +672,8 @@ def markdown(report):
             "", "## Many rules against one", "",
             "Time of the case's run over the time of its reference case's run (both "
             "gpuhedge, same paths and process, interleaved). No NumPy baseline. Kernel rows: "
-            "the rules that depend on the cost (Whalley-Wilmott, Leland) are one row per cost "
-            "level.", "",
+            "the rules that depend on the proportional cost (Whalley-Wilmott, Zakamouline, "
+            "Leland) are one row per proportional cost level.", "",
             "| case | market | rules x costs | kernel rows | n_paths | n_steps | gpuhedge s "
             "| gpuhedge path-steps/s | reference | reference s | reference path-steps/s "
             "| time ratio | time ratio (median) | CPU time ratio | target |",
