@@ -170,11 +170,9 @@ def main(argv=None):
           f"steps (0.25 week) with all six rebalancing intervals on common random numbers "
           f"(drift 13%), {t2 - t1:.1f} s. Device: {device_name}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![std vs N]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {device_name}; {args.paths:,} paths; {t2 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {device_name}; {args.paths:,} paths; {t2 - t0:.1f} s.",
+                      (png, store))
     return {"dk": dk_rows, "slope": slope, "hull": hull_rows, "price": price}
 
 

@@ -355,11 +355,9 @@ def main(argv=None):
           f"levels on common random numbers: {args.paths:,} paths, seed {args.seed}, one "
           f"simulation and its summary in {t1 - t0:.1f} s. Device: {ds.attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![risk-cost frontier]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {ds.attrs['device']}; {args.paths:,} paths; {t1 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {ds.attrs['device']}; {args.paths:,} paths; {t1 - t0:.1f} s.",
+                      (png, store))
     return {"schedule": sched, "best": best, "leland": leland, "ww": ww}
 
 

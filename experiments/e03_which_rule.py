@@ -350,12 +350,10 @@ def main(argv=None):
           f"{args.seed} (one stream per market), {t1 - t0:.1f} s. Device: "
           f"{results['Merton'][0].attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![risk vs cost per rule]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {results['Merton'][0].attrs['device']}; {args.paths:,} paths per market; "
-          f"{t1 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {results['Merton'][0].attrs['device']}; {args.paths:,} "
+                      f"paths per market; {t1 - t0:.1f} s.",
+                      (png, store))
     return {"rows": rows, "curves": all_curves, "reference": reference,
             "vols": {m: v for m, (_, v) in results.items()}}
 

@@ -378,12 +378,10 @@ def main(argv=None):
           f"numbers: {args.paths:,} paths per market, seed {args.seed} (one stream per "
           f"market), {t1 - t0:.1f} s. Device: {results['Bates']['ds'].attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![std and CVaR against N]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {results['Bates']['ds'].attrs['device']}; {args.paths:,} paths per "
-          f"market; {t1 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {results['Bates']['ds'].attrs['device']}; {args.paths:,} paths per "
+                      f"market; {t1 - t0:.1f} s.",
+                      (png, store))
     return {"cells": cells, "plateau": plats, "options": opt,
             "vols": {m: r["vol"] for m, r in results.items()},
             "total_vols": {m: r["total_vol"] for m, r in results.items()}}

@@ -285,11 +285,9 @@ def main(argv=None):
           f"All rules on common random numbers: {args.paths:,} paths, seed {args.seed}, "
           f"{t1 - t0:.1f} s. Device: {ds.attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![net P&L and fees]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {ds.attrs['device']}; {args.paths:,} paths; {t1 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {ds.attrs['device']}; {args.paths:,} paths; {t1 - t0:.1f} s.",
+                      (png, store))
     return {"strike": STRIKE, "edge": EDGE, "envelope": env, "p_loss": p_loss,
             "fee_gap": fee_gap, "derman_kamal": dk, "rules": rules, "lam_eq": lam}
 

@@ -201,12 +201,10 @@ def main(argv=None):
           f"(seed {args.seed}, one stream per market), {t1 - t0:.1f} s. Device: "
           f"{results['Bates'][0].attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![P&L distributions]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {results['Bates'][0].attrs['device']}; {args.paths:,} paths per market; "
-          f"{t1 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {results['Bates'][0].attrs['device']}; {args.paths:,} "
+                      f"paths per market; {t1 - t0:.1f} s.",
+                      (png, store))
     return {"rows": rows, "vols": {m: v for m, (_, v, _) in results.items()},
             "values": {m: x for m, (_, _, x) in results.items()}}
 

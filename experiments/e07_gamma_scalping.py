@@ -382,12 +382,9 @@ def main(argv=None):
           f"s. Device: {device_name}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![gamma scalping]({png.name})\n\n"
           f"![path by path]({png.stem}_paths.png)\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {device_name}; {args.paths:,} paths; {t3 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}, {png.with_name(f'{png.stem}_paths.png')}"
-          + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {device_name}; {args.paths:,} paths; {t3 - t0:.1f} s.",
+                      (png, png.with_name(f'{png.stem}_paths.png'), store))
     return {"sweep": rows, "convergence": conv, "slope": slope, "break_even": even,
             "leland": {c: leland_break_even(v.proportional) for c, v in COSTS.items()},
             "paths": {k: v for k, v in paths.items() if not isinstance(v, np.ndarray)}}

@@ -450,12 +450,10 @@ def main(argv=None):
           f"Device: {results['Merton with crashes'].attrs['device']}.\n\n"
           f"{text}\n## Reading\n\n{reading}\n\n![final values and left tail]({png.name})\n\n"
           f"![the 1987-like path]({png_path.name})\n")
-    out.write_text(md)
-    print(text)
-    print(reading)
-    print(f"\nDevice: {results['Merton with crashes'].attrs['device']}; {args.paths:,} paths "
-          f"per market; {t1 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}, {png_path}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, text + "\n" + reading,
+                      f"Device: {results['Merton with crashes'].attrs['device']}; "
+                      f"{args.paths:,} paths per market; {t1 - t0:.1f} s.",
+                      (png, png_path, store))
     return {"tables": tables, "paths": paths, "textbook": {m: textbook(m) for m in markets()},
             "prices": prices}
 

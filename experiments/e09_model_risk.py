@@ -237,11 +237,10 @@ def main(argv=None):
           f"{args.seed}; Heston {seconds[0]:.1f} s, Bates {seconds[1]:.1f} s. Device: "
           f"{results[0]['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![model risk]({png.name})\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {results[0]['device']}; {args.paths:,} paths; {sum(seconds):.1f} s.")
-    print(f"Wrote {out}, {png}" + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {results[0]['device']}; {args.paths:,} paths; "
+                      f"{sum(seconds):.1f} s.",
+                      (png, store))
     return {w["name"]: {k: w[k] for k in ("value", "atm", "best", "rows")} for w in results}
 
 

@@ -370,12 +370,10 @@ def main(argv=None):
           f"{data.attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![series and P&L]({png.name})\n\n"
           f"![attribution]({png.stem}_attribution.png)\n")
-    out.write_text(md)
-    print(tables)
-    print(reading)
-    print(f"\nDevice: {data.attrs['device']}; {data.sizes['path']} windows; {t2 - t0:.1f} s.")
-    print(f"Wrote {out}, {png}, {png.with_name(f'{png.stem}_attribution.png')}"
-          + (f", {store}" if store is not None else ""))
+    experiment.report(out, md, tables + "\n" + reading,
+                      f"Device: {data.attrs['device']}; {data.sizes['path']} windows; "
+                      f"{t2 - t0:.1f} s.",
+                      (png, png.with_name(f'{png.stem}_attribution.png'), store))
     return {"total": total, "buckets": {r: {b: float(daily[r][b].sum()) for b in BUCKETS}
                                         for r in RULES},
             "checks": checks, "windows": windows, "n_windows": data.sizes["path"],

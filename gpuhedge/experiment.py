@@ -39,3 +39,13 @@ def outputs(args):
 def question(doc):
     """The ``Question: ...`` paragraph of a script's docstring, on one line."""
     return " ".join(doc.split("\n\n")[1].removeprefix("Question: ").split())
+
+
+def report(out, md, shown, summary, files):
+    """Write the Markdown report ``md`` to ``out``, print ``shown`` (its tables and reading)
+    and the one-line ``summary`` (device, paths, seconds), then where it wrote: ``out`` and
+    ``files`` (figures, the store; None entries are skipped)."""
+    out.write_text(md)
+    print(shown)
+    print(f"\n{summary}")
+    print("Wrote " + ", ".join(str(f) for f in (out, *files) if f is not None))
