@@ -87,6 +87,14 @@ class Strategy:
                                                    0.0, _MAX_VOL, low_open=True,
                                                    none_ok=not required))
 
+    def _check_every(self):
+        object.__setattr__(self, "every",
+                           check.integer(type(self).__name__, "every", self.every, low=1))
+
+    def _every_schedule(self, times):
+        """Every ``every``-th grid point from t_0 (the time schedules' table)."""
+        return np.arange(len(times) - 1) % self.every == 0
+
     def _check(self, name, **allowed):
         value = check.real(type(self).__name__, name, getattr(self, name), **allowed)
         object.__setattr__(self, name, value)
@@ -157,11 +165,10 @@ class DeltaHedge(Strategy):
 
     def __post_init__(self):
         self._check_vol(required=True)
-        object.__setattr__(self, "every",
-                           check.integer(type(self).__name__, "every", self.every, low=1))
+        self._check_every()
 
     def schedule(self, times):
-        return np.arange(len(times) - 1) % self.every == 0
+        return self._every_schedule(times)
 
 
 @dataclass(frozen=True)
@@ -461,13 +468,13 @@ class SyntheticPut(Strategy):
         self._check_vol(required=True)
         name = type(self).__name__
         self._check("floor", low=0.0, high=10.0, low_open=True)
-        object.__setattr__(self, "every", check.integer(name, "every", self.every, low=1))
+        self._check_every()
         object.__setattr__(self, "capital", check.real(name, "capital", self.capital, 0.0,
                                                        low_open=True, none_ok=True))
         check.choice(name, "hedge_vol", self.hedge_vol, _OPTION_RULES)
 
     def schedule(self, times):
-        return np.arange(len(times) - 1) % self.every == 0
+        return self._every_schedule(times)
 
     def units(self, spot, rate, dividend, horizon):
         """(n, K): units of share + put and the put strike for a capital at ``spot``."""
@@ -520,13 +527,13 @@ class CPPI(Strategy):
         self._check("floor", low=0.0, high=10.0, low_open=True)
         self._check("multiplier", low=0.0, high=1e3, low_open=True)
         self._check("max_leverage", low=0.0, high=1e3, low_open=True)
-        object.__setattr__(self, "every", check.integer(name, "every", self.every, low=1))
+        self._check_every()
         object.__setattr__(self, "capital", check.real(name, "capital", self.capital, 0.0,
                                                        low_open=True, none_ok=True))
         check.choice(name, "hedge_vol", self.hedge_vol, ("constant",))
 
     def schedule(self, times):
-        return np.arange(len(times) - 1) % self.every == 0
+        return self._every_schedule(times)
 
     def row_params(self, book, costs, dt, short_gamma):
         return self.vol, self.multiplier, self.max_leverage
