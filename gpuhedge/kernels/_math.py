@@ -849,6 +849,13 @@ def make_run_path(start, step, cast):
                 funding = True
             if costs[c, COST_IMPACT_SQRT] != 0.0 or costs[c, COST_IMPACT_LINEAR] != 0.0:
                 impact = True
+        # Rows with orders in flight or a hedge option have work at every grid point besides
+        # their rule; plain rows skip that pass.
+        pending = False
+        for h in range(n_hedgers):
+            if hedgers[h, HEDGER_LAG] > 0.0 or (hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA
+                                                and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA):
+                pending = True
 
         s = np.float64(cast(start(spot0, paths, local)))
         v = v0
@@ -878,7 +885,7 @@ def make_run_path(start, step, cast):
                                                         * dividend)
             disc = grid[k, GRID_DISCOUNT]
             settled += book_settlement(book, s, k) * disc
-            for h in range(n_hedgers):
+            for h in range(n_hedgers if pending else 0):
                 # Orders decided `lag` steps ago fill at today's price; at the horizon, orders
                 # still in flight are cancelled and the filled position is unwound.
                 lag = int(hedgers[h, HEDGER_LAG])
