@@ -177,8 +177,22 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
                 row[column] = x
             rows.append(row)
             schedules.append(schedule)
-    return (np.array(rows, dtype=np.float64),
-            np.column_stack(schedules).astype(np.uint8))
+    table = np.array(rows, dtype=np.float64)
+    table[:, _math.HEDGER_GREEKS] = _greek_owners(table)
+    return table, np.column_stack(schedules).astype(np.uint8)
+
+
+def _greek_owners(table):
+    """Per row, the first row with the same hedge vol and hedge-vol rule among the rows that
+    hedge the book's delta (``_math.HEDGER_GREEKS``): the kernel computes the book's delta and
+    gamma once per grid point for each such group. Other rows own themselves."""
+    owners, first = [], {}
+    for h, row in enumerate(table):
+        if _math.uses_delta(int(row[_math.HEDGER_KIND])):
+            owners.append(first.setdefault((row[_math.HEDGER_VOL], row[_math.HEDGER_RULE]), h))
+        else:
+            owners.append(h)
+    return owners
 
 
 def _group_keys(cost_levels):
@@ -313,16 +327,10 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
-            # Scratch state, indexed state[field, row, path] by the kernels. On the GPU the
-            # path axis is the fast one, so neighbouring threads touch neighbouring addresses;
-            # on the CPU each thread runs whole paths, so a path's state is kept contiguous (a
-            # transposed view): 10-20 % faster than the GPU layout measured on 2 cores, and
-            # free of the L1 set aliasing that the GPU layout had at path counts that are
-            # multiples of 512.
-            if device == "cuda":
-                state = xp.empty((n_rows, nh, n))
-            else:
-                state = np.empty((n, nh, n_rows)).transpose(2, 1, 0)
+            # Scratch state, indexed state[field, row, path] by the CUDA kernel (the path axis
+            # the fast one, so that neighbouring threads touch neighbouring addresses). The
+            # CPU kernel keeps a small state per block of paths and reads only the shape.
+            state = xp.empty((n_rows, nh, n if device == "cuda" else 0))
             out = (xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,

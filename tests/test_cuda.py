@@ -53,41 +53,62 @@ SV_HEDGES = {**HEDGES, **{r: gh.DeltaHedge(vol=0.2, every=2, hedge_vol=r) for r 
 
 def _assert_same(a, b, rtol):
     for v in VARS:
-        np.testing.assert_allclose(a[v].values, b[v].values, rtol=rtol, atol=rtol * 1e-3)
+        np.testing.assert_allclose(a[v], b[v], rtol=rtol, atol=rtol * 1e-3)
 
 
-def _check_parity(n_paths, rtol):
+def _cases(n_paths):
+    """{name: run(device) -> {variable: per-path values}} of every parity case."""
+    cases = {}
+
+    def add(name, run):
+        cases[name] = lambda device: {v: np.asarray(run(device)[v].values) for v in VARS}
+
     for dtype in ("float64", "float32"):
         for antithetic in (False, True):
             kw = dict(n_paths=n_paths, n_steps=20, seed=5, dtype=dtype, antithetic=antithetic)
-            gpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cuda", chunk_paths=48, **kw)
-            cpu = gh.simulate(MARKET, BOOK, HEDGES, COSTS, device="cpu", **kw)
-            _assert_same(gpu, cpu, rtol)
-    for market in [MARKET] + MODELS:
+            add(f"black-scholes {dtype} antithetic={antithetic}",
+                lambda device, kw=kw: gh.simulate(MARKET, BOOK, HEDGES, COSTS, device=device,
+                                                  chunk_paths=16 if device == "cuda" else None,
+                                                  **kw))
+    for i, market in enumerate([MARKET] + MODELS):
         hedges = SV_HEDGES if isinstance(market, gh.Heston) else HEDGES
         if isinstance(market, (gh.BlackScholes, gh.Merton)):
             hedges = {**HEDGES, "model": gh.DeltaHedge(every=3, hedge_vol="model")}
-        kw = dict(n_paths=n_paths, n_steps=20, seed=5)
-        gpu = gh.simulate(market, BOOK, hedges, COSTS, device="cuda", **kw)
-        cpu = gh.simulate(market, BOOK, hedges, COSTS, device="cpu", **kw)
-        _assert_same(gpu, cpu, rtol)
+        add(f"market {i} {type(market).__name__}",
+            lambda device, market=market, hedges=hedges: gh.simulate(
+                market, BOOK, hedges, COSTS, device=device, n_paths=n_paths, n_steps=20, seed=5))
     rng = np.random.default_rng(0)
     steps = rng.normal(0, 0.02, (n_paths, 21))
     steps[:, 0] = 0.0  # one first price for all paths: the insurers' units are set at t=0
     prices = 100.0 * np.exp(np.cumsum(steps, axis=1))
     times = np.linspace(0.0, 0.5, 21)
-    kw = dict(rate=0.03, dividend=0.01)
-    replay = [gh.hedge_paths(prices, times, BOOK, HEDGES_WITH_VOL, COSTS, device=d, **kw)
-              for d in ("cuda", "cpu")]
-    _assert_same(*replay, rtol)
+    add("replay", lambda device: gh.hedge_paths(prices, times, BOOK, HEDGES_WITH_VOL, COSTS,
+                                                device=device, rate=0.03, dividend=0.01))
+    return cases
+
+
+def _check_parity(n_paths, rtol, reference=None):
+    """CUDA against CPU on every case; the CPU results come from ``reference`` (a folder of
+    .npz files, one per case) when given."""
+    for i, (name, run) in enumerate(_cases(n_paths).items()):
+        if reference is None:
+            cpu = run("cpu")
+        else:
+            with np.load(os.path.join(reference, f"case{i}.npz")) as saved:
+                cpu = dict(saved)
+        try:
+            _assert_same(run("cuda"), cpu, rtol)
+        except AssertionError as error:
+            raise AssertionError(f"case {name!r}: {error}") from None
 
 
 HEDGES_WITH_VOL = {**HEDGES, "none": gh.NoHedge(vol=0.25)}
+SIM_PATHS = 24  # enough for every rule and cost; the simulator runs the maths as Python
 
 
 @pytest.mark.cudasim
 def test_simulator_matches_cpu():
-    _check_parity(n_paths=64, rtol=1e-12)
+    _check_parity(SIM_PATHS, 1e-12, os.environ.get("GPUHEDGE_CPU_REFERENCE"))
 
 
 @pytest.mark.cudasim
@@ -98,12 +119,16 @@ def test_simulator_is_used_for_cuda_device():
 
 @pytest.mark.gpu
 def test_gpu_matches_cpu():
-    _check_parity(n_paths=4096, rtol=1e-12)
+    _check_parity(4096, 1e-12)
 
 
-def test_cuda_simulator_suite():
-    """Run the ``cudasim`` tests in a child process with the simulator switched on."""
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+def test_cuda_simulator_suite(tmp_path):
+    """Run the ``cudasim`` tests in a child process with the simulator switched on. The CPU
+    side of the parity cases runs here, where the CPU kernels are compiled anyway, and is
+    handed to the child as files (compiling them again there would double the suite's time)."""
+    for i, run in enumerate(_cases(SIM_PATHS).values()):
+        np.savez(tmp_path / f"case{i}.npz", **run("cpu"))
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "GPUHEDGE_CPU_REFERENCE": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cudasim", "-p",
                              "no:cacheprovider", __file__], env=env, capture_output=True,
                             text=True, timeout=900)

@@ -5,16 +5,14 @@ and ``numba.cuda.jit`` (``kernels/cuda.py``) both compile. Helpers are marked
 ``register_jitable`` so that one helper may call another under ``njit`` and still be an ordinary
 Python function for the CUDA compiler and for direct calls in tests. Nothing here allocates,
 imports a device library or knows about chunks: a path is fully determined by its global index
-``path`` and the generator key.
+``path`` and the generator key. exp, log, the cube root, sin/cos and the normal CDF of the hot
+loops come from ``_fastmath`` (branch-free, so that the CPU's loops over paths vectorise).
 
-Layout of the tables the engine flattens the user's objects into (all float64):
-
-* ``book[i]   = (strike, maturity, quantity, is_call, maturity_step)``
-* ``hedgers[h] = (kind, vol, every)`` where ``kind`` is one of the ``KIND_*`` codes and ``vol``
-  the hedge vol, also the vol at which the hedger buys (or sells) the book at t=0;
-* ``costs[c]  = (proportional, fixed, ends)``, ends = 1 when the initial hedge and the final
-  unwind pay costs too;
-* ``grid[k]   = (t_k, exp(-r t_k), (exp(q (t_k - t_{k-1})) - 1) exp(-r t_k))`` for k = 0..n_steps.
+The tables the engine flattens the user's objects into (all float64) are described where
+their column indices are defined: ``BOOK_*`` and ``TAU_*`` (the book and its times to
+maturity), ``HEDGER_*`` (one row per rule and cost group), ``COST_*`` (cost levels),
+``GRID_*`` (time, discount, dividend factor per grid point); the per-row state is ``STATE_*``
+and the outputs ``OUT_*``. ``make_run_block`` builds the hedging loop itself.
 
 References
 ----------
@@ -26,6 +24,9 @@ import math
 
 import numpy as np
 from numba.extending import register_jitable
+
+from ._fastmath import (cbrt, cbrt_inline, fexp, fexp_inline, flog, flog_inline, inline_copy,
+                        norm_cdf, norm_cdf_inline, sincos_2pi, sincos_2pi_inline)
 
 # ---------------------------------------------------------------------------------------------
 # Philox4x32-10 (Salmon et al. 2011). Each 32-bit word lives in a uint64 so that the 32x32->64
@@ -41,7 +42,6 @@ _SHIFT5 = np.uint64(5)
 _SHIFT6 = np.uint64(6)
 _TWO_POW_26 = 67108864.0
 _TWO_POW_M53 = 1.0 / 9007199254740992.0
-_TWO_PI = 2.0 * math.pi
 
 
 @register_jitable
@@ -87,9 +87,9 @@ def uniform_pair(k0, k1, path, step, block):
 @register_jitable
 def box_muller(u1, u2):
     """z1 = sqrt(-2 ln u1) cos(2 pi u2), z2 = sqrt(-2 ln u1) sin(2 pi u2): independent N(0, 1)."""
-    r = math.sqrt(-2.0 * math.log(u1))
-    angle = _TWO_PI * u2
-    return r * math.cos(angle), r * math.sin(angle)
+    r = math.sqrt(-2.0 * flog(u1))
+    c, s = sincos_2pi(u2)
+    return r * c, r * s
 
 
 @register_jitable
@@ -123,26 +123,21 @@ def poisson_count(u, mean):
 # Black-Scholes-Merton closed forms (continuous dividend yield q). One definition, used by the
 # kernels for hedge ratios and premia and by ``gpuhedge.pricing`` through numba.vectorize.
 # ---------------------------------------------------------------------------------------------
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @register_jitable
-def norm_cdf(x):
-    """Standard normal CDF through erfc (accurate in both tails)."""
-    return 0.5 * math.erfc(-x * _INV_SQRT2)
-
-
-@register_jitable
 def norm_pdf(x):
-    return _INV_SQRT2PI * math.exp(-0.5 * x * x)
+    return _INV_SQRT2PI * fexp(-0.5 * x * x)
 
 
 @register_jitable
 def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
-    """d1 = (ln(S/K) + (r - q) tau) / (vol sqrt(tau)) + vol sqrt(tau) / 2; tau, vol > 0."""
+    """d1 = (ln(S/K) + (r - q) tau) / (vol sqrt(tau)) + vol sqrt(tau) / 2; tau, vol > 0 (for
+    tau = 0 or vol = 0, which callers select away, it divides by 1 instead: no overflow)."""
     sd = vol * sqrt_tau
-    return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) / sd + 0.5 * sd
+    return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) / (sd if sd > 0.0 else 1.0) \
+        + 0.5 * sd
 
 
 @register_jitable
@@ -175,12 +170,13 @@ def delta_from(log_moneyness, sqrt_tau, div_discount, vol, rate, div, is_call):
 
     Delta = e^{-q tau} N(d1) for a call, e^{-q tau} (N(d1) - 1) for a put. In the degenerate
     cases (tau = 0 or vol = 0) the limit is a step in the forward moneyness:
-    e^{-q tau} 1{ln(S/K) + (r - q) tau > 0} (minus e^{-q tau} for puts).
+    e^{-q tau} 1{ln(S/K) + (r - q) tau > 0} (minus e^{-q tau} for puts). Both are computed
+    and one selected (no branch: loops over paths vectorise).
     """
-    if sqrt_tau <= 0.0 or vol <= 0.0:
-        itm = 1.0 if log_moneyness + (rate - div) * sqrt_tau * sqrt_tau > 0.0 else 0.0
-        return div_discount * itm if is_call else div_discount * (itm - 1.0)
+    regular = sqrt_tau > 0.0 and vol > 0.0
+    itm = 1.0 if log_moneyness + (rate - div) * sqrt_tau * sqrt_tau > 0.0 else 0.0
     n1 = norm_cdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div))
+    n1 = n1 if regular else itm
     return div_discount * n1 if is_call else div_discount * (n1 - 1.0)
 
 
@@ -194,11 +190,11 @@ def bs_delta(spot, strike, tau, vol, rate, div, is_call):
 @register_jitable
 def gamma_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
     """Gamma e^{-q tau} n(d1) / (S vol sqrt(tau)) from precomputed ln(S/K), sqrt(tau) and
-    e^{-q tau}; 0 at expiry or zero vol."""
-    if sqrt_tau <= 0.0 or vol <= 0.0:
-        return 0.0
-    d1 = d1_from(log_moneyness, sqrt_tau, vol, rate, div)
-    return div_discount * norm_pdf(d1) / (spot * vol * sqrt_tau)
+    e^{-q tau}; 0 at expiry or zero vol (selected, no branch)."""
+    sd = vol * sqrt_tau
+    gamma = div_discount * norm_pdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div)) / (
+        spot * (sd if sd > 0.0 else 1.0))
+    return gamma if sqrt_tau > 0.0 and vol > 0.0 else 0.0
 
 
 @register_jitable
@@ -316,14 +312,13 @@ def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign):
     """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z).
 
     mp = ((mu - vol^2/2) dt, vol sqrt(dt)) with mu the drift of the spot (real-world or
-    risk-neutral r - q). One Box-Muller pair serves two steps: steps 2j and 2j+1 use the
-    pair of counter j; the second normal waits in ``v``, which GBM has no other use for.
+    risk-neutral r - q). One Box-Muller pair serves two steps: step 2j takes the first normal
+    of the pair of counter j, step 2j+1 the second (a select rather than a branch on the
+    parity, so that a loop over paths vectorises; the pair is drawn at both steps).
     """
-    if k % 2 == 0:
-        z, v = normal_pair(key0, key1, path, k // 2, 0)
-    else:
-        z = v
-    return s * math.exp(mp[0] + mp[1] * sign * z), v
+    z1, z2 = normal_pair(key0, key1, path, k // 2, 0)
+    z = z2 if k % 2 == 1 else z1
+    return s * fexp(mp[0] + mp[1] * sign * z), v
 
 
 @register_jitable
@@ -348,7 +343,7 @@ def merton_step(s, v, mp, paths, key0, key1, path, local, k, sign):
     """
     z, _ = normal_pair(key0, key1, path, k, 0)
     x = mp[0] + mp[1] * sign * z + lognormal_jumps(key0, key1, path, k, 1, mp[2], mp[3], mp[4])
-    return s * math.exp(x), v
+    return s * fexp(x), v
 
 
 @register_jitable
@@ -369,7 +364,7 @@ def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign):
             x -= math.log(size) / mp[4]
         else:
             x += math.log(size) / mp[5]
-    return s * math.exp(x), v
+    return s * fexp(x), v
 
 
 @register_jitable
@@ -434,7 +429,7 @@ def heston_increment(v, mp, key0, key1, path, k, sign):
 def heston_step(s, v, mp, paths, key0, key1, path, local, k, sign):
     """Heston step (QE or Euler, see ``heston_increment``)."""
     x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
-    return s * math.exp(x), v_next
+    return s * fexp(x), v_next
 
 
 @register_jitable
@@ -442,7 +437,7 @@ def bates_step(s, v, mp, paths, key0, key1, path, local, k, sign):
     """Bates step: Heston increment plus Merton jumps (mp[14:17] = lam dt, mu_j, sigma_j)."""
     x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
     x += lognormal_jumps(key0, key1, path, k, 1, mp[14], mp[15], mp[16])
-    return s * math.exp(x), v_next
+    return s * fexp(x), v_next
 
 
 @register_jitable
@@ -513,7 +508,9 @@ HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_CO
 HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3 = 6, 7, 8, 9, 10
 HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL = 11, 12, 13, 14
 HEDGER_OPT_TENOR, HEDGER_OPT_MATURITY, HEDGER_BY_COST = 15, 16, 17
-N_HEDGER = 18
+# greeks: the first row with the same vol and hedge-vol rule; rows share its delta and gamma.
+HEDGER_GREEKS = 18
+N_HEDGER = 19
 # Cost levels: proportional and fixed costs, ends (1: the initial hedge and the final unwind
 # pay too), the coefficients of square-root and linear market impact (eta sigma_d / sqrt(adv),
 # eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate), the
@@ -540,7 +537,10 @@ N_ACC = 5
 ACC_ENDS = 15  # ACC_ENDS + i: the ends' part of accumulator 10 + i
 STATE_OPT_EXPIRY = 20  # expiry of the hedge option held (years)
 STATE_OPT_MONEYNESS = 21  # strike / spot at t=0 of the hedge option (kept when it rolls)
-N_STATE = 22
+# The book's delta and gamma under the row's vol and rule at the grid point where they were
+# last computed (rows with a HEDGER_GREEKS of their own), and that grid point (lane 0 only).
+STATE_DELTA, STATE_GAMMA, STATE_DELTA_AT, STATE_GAMMA_AT = 22, 23, 24, 25
+N_STATE = 26
 # Outputs (field, strategy, cost, path).
 OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES = range(7)
 OUT_TURNOVER = 7
@@ -646,7 +646,7 @@ def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
     """Half-width of the Whalley-Wilmott (1997) no-trade band around the delta, in shares:
     H = (3/2 e^{-r (T - t)} lambda S Gamma^2 / gamma)^{1/3}, with lambda the proportional
     cost, Gamma the book's gamma and gamma the risk aversion (1/currency)."""
-    return (1.5 * discount * cost * spot * gamma * gamma / risk_aversion) ** (1.0 / 3.0)
+    return cbrt(1.5 * discount * cost * spot * gamma * gamma / risk_aversion)
 
 
 @register_jitable
@@ -680,15 +680,15 @@ def rebalance_quantity(kind, deviation, p1, width, spot, last_spot):
     """Shares a rule trades at a grid point where it may trade, given the deviation
     target - held (0: no trade). ``width`` is the band's half-width for the band rules that
     trade to the edge (DeltaBand to the edge, Whalley-Wilmott, Zakamouline), else negative.
-    Time schedules always trade to the target."""
-    if kind == KIND_SPOT_MOVE:
-        return deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
-    if kind == KIND_BAND or kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE:
-        band = p1 if kind == KIND_BAND else width
-        if abs(deviation) <= band:
-            return 0.0
-        return deviation - math.copysign(band, deviation) if width >= 0.0 else deviation
-    return deviation
+    Time schedules always trade to the target. Every case is computed and one selected (no
+    branch: loops over paths vectorise)."""
+    banded = kind == KIND_BAND or kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE
+    band = p1 if kind == KIND_BAND else width
+    to_edge = deviation - math.copysign(band, deviation) if width >= 0.0 else deviation
+    in_band = 0.0 if abs(deviation) <= band else to_edge
+    moved = deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
+    qty = in_band if banded else deviation
+    return moved if kind == KIND_SPOT_MOVE else qty
 
 
 @register_jitable
@@ -716,18 +716,20 @@ def accumulate(state, h, local, row, value, end):
 def trade(state, h, local, qty, spot, disc, end, impact):
     """Fill ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
     final unwind; ``impact``: whether some cost level charges market impact (its sums are
-    skipped otherwise).
+    skipped otherwise). ``qty`` = 0 changes nothing, so that lane loops call it without a
+    branch.
 
     Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
     account is exact and needs no per-step compounding.
     """
+    traded = 1.0 if qty != 0.0 else 0.0
     state[STATE_POSITION, h, local] += qty
     state[STATE_FLOW, h, local] -= qty * spot * disc
-    state[STATE_TRADES, h, local] += 1.0
+    state[STATE_TRADES, h, local] += traded
     size = abs(qty)
     notional = size * spot * disc
     accumulate(state, h, local, ACC_TURNOVER, notional, end)
-    accumulate(state, h, local, ACC_TICKETS, disc, end)
+    accumulate(state, h, local, ACC_TICKETS, disc * traded, end)
     if impact:
         accumulate(state, h, local, ACC_IMPACT_SQRT, notional * math.sqrt(size), end)
         accumulate(state, h, local, ACC_IMPACT_LINEAR, notional * size, end)
@@ -743,12 +745,17 @@ def trade_option(state, h, local, qty, value, disc, end):
 
 
 @register_jitable
-def order(state, h, local, qty, spot, disc, k, lag, impact):
-    """Place an order decided at grid point k: filled now without lag, else parked in the
-    ring of orders in flight and filled at grid point k + lag (``fill_due``)."""
+def order(state, h, local, qty, spot, disc, k, lag, first, impact):
+    """Place an order decided at grid point k (``qty`` = 0: none): filled now without lag,
+    else parked in the ring of orders in flight and filled at grid point k + lag
+    (``fill_due``). ``first``: k is the first grid point (an explicit flag, so that loops at
+    later points see a constant). The spot of the last order is kept for the spot-move
+    rule."""
     state[STATE_ORDERED, h, local] += qty
+    last = state[STATE_LAST_SPOT, h, local]
+    state[STATE_LAST_SPOT, h, local] = spot if qty != 0.0 else last
     if lag == 0:
-        trade(state, h, local, qty, spot, disc, k == 0, impact)
+        trade(state, h, local, qty, spot, disc, first, impact)
     else:
         state[N_STATE + k % lag, h, local] = qty
 
@@ -757,10 +764,8 @@ def order(state, h, local, qty, spot, disc, k, lag, impact):
 def fill_due(state, h, local, spot, disc, k, lag, impact):
     """Fill the order decided at grid point k - lag (if any) at today's price."""
     row = N_STATE + k % lag
-    qty = state[row, h, local]
-    if qty != 0.0:
-        trade(state, h, local, qty, spot, disc, k == lag, impact)
-        state[row, h, local] = 0.0
+    trade(state, h, local, state[row, h, local], spot, disc, k == lag, impact)
+    state[row, h, local] = 0.0
 
 
 @register_jitable
@@ -811,15 +816,237 @@ def level_costs(state, h, local, costs, c):
     return spread, fee, impact, fund
 
 
-def make_run_path(start, step, cast):
-    """Build the per-path hedging loop for one market family and one state precision.
+# ---------------------------------------------------------------------------------------------
+# The hedging loop over a block of paths in lockstep ("lanes"). The CPU runs blocks of 32
+# lanes; the work that is the same code for every lane (the model step, ln S, the book's
+# Black-Scholes greeks, the plain rules and their trades) runs in loops over the lanes that
+# LLVM vectorises, because everything they call is inlined branch-free arithmetic
+# (``_fastmath``); the other rules run lane by lane (``hedge_lane``). CUDA runs the same
+# function with one lane per thread.
+# ---------------------------------------------------------------------------------------------
+# Rows of a block's lane scratch ``lanes[row, lane]``.
+LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_WIDTH = range(5)
+N_LANE = 5
+
+
+@register_jitable
+def plain_kind(kind):
+    """Rules whose decision is vectorised arithmetic on the book's delta (and gamma): static,
+    time schedules, bands, spot moves, Whalley-Wilmott."""
+    return kind >= KIND_STATIC and kind <= KIND_WHALLEY_WILMOTT
+
+
+@register_jitable
+def uses_delta(kind):
+    """Rules that hedge the book's delta (all but no hedge and the portfolio insurers)."""
+    return kind >= KIND_STATIC and kind <= KIND_DELTA_VEGA
+
+
+@register_jitable
+def uses_gamma(kind):
+    """Rules that need the book's gamma: Whalley-Wilmott, Zakamouline, delta-gamma."""
+    return kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE or kind == KIND_DELTA_GAMMA
+
+
+@register_jitable
+def plain_width(kind, p1, p2, gamma, spot, discount):
+    """Half-width of a plain rule's band in shares when it trades to the band's edge (p1 for a
+    DeltaBand to the edge, the Whalley-Wilmott band), else -1."""
+    if kind == KIND_WHALLEY_WILMOTT:
+        return whalley_wilmott_band(gamma, spot, p1, p2, discount)
+    return p1 if kind == KIND_BAND and p2 > 0.5 else -1.0
+
+
+@register_jitable
+def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid, book,
+               book_tau, hedgers, schedule, costs, hp, rate, div, impact):
+    """One lane's decision and order at grid point k for the rules that are not plain
+    (Zakamouline, the option hedges, the portfolio insurers)."""
+    kind = int(hedgers[h, HEDGER_KIND])
+    option_hedge = kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA
+    # a hedge option sold to roll is replaced at once, whatever the schedule
+    rolled = option_hedge and k > 0 and state[STATE_OPT_POSITION, h, local] == 0.0 and \
+        state[STATE_OPT_STEP, h, local] > hedgers[h, HEDGER_OPT_STEP]
+    if schedule[k, h] == 0 and not rolled:
+        return
+    vol = hedgers[h, HEDGER_VOL]
+    rule = int(hedgers[h, HEDGER_RULE])
+    greeks = int(hedgers[h, HEDGER_GREEKS])
+    width = -1.0
+    if kind == KIND_CPPI:
+        # cushion = portfolio value - floor (the floor's PV is in the premium), net of the
+        # costs paid so far (a CPPI row serves one cost level)
+        spread, fee, impact_cost, fund = level_costs(state, h, local, costs,
+                                                     int(hedgers[h, HEDGER_COST]))
+        cushion = (state[STATE_FLOW, h, local] - spread - fee - impact_cost - fund) / disc + \
+            state[STATE_POSITION, h, local] * s
+        exposure = min(hedgers[h, HEDGER_P1] * max(cushion, 0.0),
+                       hedgers[h, HEDGER_P2] * (cushion + hedgers[h, HEDGER_P3] / disc))
+        target = exposure / s
+    elif kind == KIND_SYNTHETIC_PUT:
+        tau = horizon - grid[k, GRID_TIME]
+        put = delta_from(log_spot - math.log(hedgers[h, HEDGER_P1]), math.sqrt(tau),
+                         math.exp(-div * tau), rule_vol(rule, vol, v, hp, tau), rate, div,
+                         False)
+        target = hedgers[h, HEDGER_P2] * (1.0 + put)
+    else:
+        target = -state[STATE_DELTA, greeks, local]
+        gamma = state[STATE_GAMMA, greeks, local]
+        if kind == KIND_ZAKAMOULINE:
+            vol_m, width = zakamouline_rule(
+                gamma, s, vol, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
+                horizon - grid[k, GRID_TIME], grid[n_steps, GRID_DISCOUNT] / disc,
+                hedgers[h, HEDGER_P3] > 0.5)
+            target = -book_delta(book, book_tau, s, log_spot, v, RULE_CONSTANT, vol_m, hp, rate,
+                                 div, k)
+        else:  # delta-gamma, delta-vega
+            value, o_delta, o_gamma, o_vega = option_greeks(
+                state[STATE_OPT_STRIKE, h, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+                state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v, rule,
+                hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
+            held = state[STATE_OPT_POSITION, h, local]
+            wanted = held
+            if kind == KIND_DELTA_GAMMA and abs(o_gamma) > _TINY_GREEK:
+                wanted = -gamma / o_gamma
+            elif kind == KIND_DELTA_VEGA and abs(o_vega) > _TINY_GREEK:
+                wanted = -book_greek(book, book_tau, s, log_spot, v, rule, vol, hp, rate, div,
+                                     k, True) / o_vega
+            if wanted != held:
+                trade_option(state, h, local, wanted - held, value, disc, k == 0)
+            target -= wanted * o_delta
+    deviation = target - state[STATE_ORDERED, h, local]
+    qty = deviation
+    if k > 0:  # the first hedge always goes to the target
+        qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
+                                 state[STATE_LAST_SPOT, h, local])
+    order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), k == 0, impact)
+
+
+@register_jitable
+def option_event(state, h, local, s, v, k, n_steps, disc, grid, hedgers, hp, rate, div):
+    """The hedge option's event at grid point k: it expires and settles, or it is sold to
+    roll into a fresh one of the same tenor and moneyness (bought by the rebalance)."""
+    strike = state[STATE_OPT_STRIKE, h, local]
+    is_call = hedgers[h, HEDGER_OPT_IS_CALL] > 0.5
+    held = state[STATE_OPT_POSITION, h, local]
+    tau = state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME]
+    if tau > _EXPIRED:
+        value, _, _, _ = option_greeks(strike, is_call, tau, s, v, int(hedgers[h, HEDGER_RULE]),
+                                       hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
+        trade_option(state, h, local, -held, value, disc, k == n_steps)
+    else:
+        payoff = s - strike if is_call else strike - s
+        state[STATE_FLOW, h, local] += held * max(payoff, 0.0) * disc
+        state[STATE_OPT_POSITION, h, local] = 0.0
+    if hedgers[h, HEDGER_OPT_TENOR] > 0.0 and k < n_steps:
+        state[STATE_OPT_STRIKE, h, local] = state[STATE_OPT_MONEYNESS, h, local] * s
+        state[STATE_OPT_STEP, h, local] = k + hedgers[h, HEDGER_OPT_TENOR]
+        state[STATE_OPT_EXPIRY, h, local] = grid[k, GRID_TIME] + hedgers[h, HEDGER_OPT_MATURITY]
+
+
+@register_jitable
+def unwind_lane(state, h, local, s, v, k, disc, grid, hedgers, hp, rate, div, impact):
+    """At the horizon: sell the shares and the hedge options held (orders still in flight
+    are cancelled)."""
+    trade(state, h, local, -state[STATE_POSITION, h, local], s, disc, True, impact)
+    options = state[STATE_OPT_POSITION, h, local]
+    if options != 0.0:
+        value, _, _, _ = option_greeks(
+            state[STATE_OPT_STRIKE, h, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+            state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v,
+            int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
+        trade_option(state, h, local, -options, value, disc, True)
+
+
+@register_jitable
+def start_lane(state, local, s, hedgers, book, grid, rate, div):
+    """Zero a lane's state and pay (or receive) each row's premium at t=0."""
+    for h in range(hedgers.shape[0]):
+        for row in range(N_STATE + int(hedgers[h, HEDGER_LAG])):
+            state[row, h, local] = 0.0
+        state[STATE_LAST_SPOT, h, local] = s
+        premium = hedgers[h, HEDGER_PREMIUM]
+        if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
+            premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate, div,
+                                 0)
+        state[STATE_FLOW, h, local] = -premium
+        state[STATE_OPT_STRIKE, h, local] = hedgers[h, HEDGER_OPT_STRIKE]
+        state[STATE_OPT_STEP, h, local] = hedgers[h, HEDGER_OPT_STEP]
+        state[STATE_OPT_EXPIRY, h, local] = hedgers[h, HEDGER_OPT_MATURITY]
+        state[STATE_OPT_MONEYNESS, h, local] = hedgers[h, HEDGER_OPT_STRIKE] / s
+        state[STATE_DELTA_AT, h, local] = -1.0
+        state[STATE_GAMMA_AT, h, local] = -1.0
+
+
+@register_jitable
+def write_lane(state, local, out_path, settled, hedgers, costs, out):
+    """Per-path outputs of one lane: P&L and costs by kind for every (strategy, cost level)."""
+    for h in range(hedgers.shape[0]):
+        kind = int(hedgers[h, HEDGER_KIND])
+        insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
+        base = state[STATE_FLOW, h, local] + (0.0 if insurer else settled)
+        strategy = int(hedgers[h, HEDGER_STRATEGY])
+        group = hedgers[h, HEDGER_COST]
+        by_cost = hedgers[h, HEDGER_BY_COST]
+        for c in range(costs.shape[0]):
+            if not serves(costs, c, by_cost, group):
+                continue
+            spread, fee, impact_cost, fund = level_costs(state, h, local, costs, c)
+            cost = spread + fee + impact_cost + fund
+            out[OUT_PNL, strategy, c, out_path] = base - cost
+            out[OUT_COST, strategy, c, out_path] = cost
+            out[OUT_SPREAD, strategy, c, out_path] = spread
+            out[OUT_FEE, strategy, c, out_path] = fee
+            out[OUT_IMPACT, strategy, c, out_path] = impact_cost
+            out[OUT_FUNDING, strategy, c, out_path] = fund
+            out[OUT_TRADES, strategy, c, out_path] = state[STATE_TRADES, h, local]
+            out[OUT_TURNOVER, strategy, c, out_path] = state[ACC_TURNOVER, h, local]
+
+
+# Inlined copies of what the CPU's lane loops call (the same code; ``_fastmath.inline_copy``).
+_philox_i = inline_copy(philox4x32)
+_uniform53_i = inline_copy(uniform53)
+_uniform_pair_i = inline_copy(uniform_pair, philox4x32=_philox_i, uniform53=_uniform53_i)
+_box_muller_i = inline_copy(box_muller, flog=flog_inline, sincos_2pi=sincos_2pi_inline)
+_normal_pair_i = inline_copy(normal_pair, uniform_pair=_uniform_pair_i,
+                             box_muller=_box_muller_i)
+_d1_from_i = inline_copy(d1_from)
+_norm_pdf_i = inline_copy(norm_pdf, fexp=fexp_inline)
+_accumulate_i = inline_copy(accumulate)
+# name -> (called function, inlined copy)
+LANE_FUNCTIONS = {
+    "gbm_step": (gbm_step, inline_copy(gbm_step, normal_pair=_normal_pair_i, fexp=fexp_inline)),
+    "supplied_step": (supplied_step, inline_copy(supplied_step)),
+    "log": (flog, flog_inline),
+    "delta": (delta_from, inline_copy(delta_from, d1_from=_d1_from_i,
+                                      norm_cdf=norm_cdf_inline)),
+    "gamma": (gamma_from, inline_copy(gamma_from, d1_from=_d1_from_i, norm_pdf=_norm_pdf_i)),
+    "rebalance": (rebalance_quantity, inline_copy(rebalance_quantity)),
+    "band": (whalley_wilmott_band, inline_copy(whalley_wilmott_band, cbrt=cbrt_inline)),
+    "order": (order, inline_copy(order, trade=inline_copy(trade, accumulate=_accumulate_i))),
+}
+
+
+def make_run_block(start, step, cast, n_lanes, inline):
+    """Build the hedging loop over a block of ``n_lanes`` paths for one market family and one
+    state precision.
 
     ``start`` and ``step`` are the family's start and step functions (above) and ``cast`` the
     numpy scalar type of the simulated state (float32 or float64): the spot is rounded to it
     at every grid point, while the arithmetic and every accumulator stay float64 (so that both
     targets round identically; numba and NumPy promote mixed float32 expressions differently).
-    The returned plain function is compiled by both targets; one compiled kernel serves any
-    mix of hedgers, costs and books.
+    ``inline``: the lane loops call the inlined copies of ``LANE_FUNCTIONS`` (the CPU, where
+    they vectorise; numba's CUDA target fails to type some of them inlined), else the called
+    functions. The returned plain function is compiled by both targets; one compiled kernel
+    serves any mix of hedgers, costs and books. Every lane computes exactly what a loop over
+    one path would, so results depend neither on the block size nor on the target.
+
+    Called as ``run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0,
+    mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state, lanes,
+    out, out_spot)``: lane j runs the chunk's path ``first + j`` (global path ``path_offset +
+    first + j``) with its state at ``state[:, :, base + j]`` and its scratch at ``lanes[:, j]``;
+    lanes from ``count`` on pad the block (computed on the last path's supplied prices, never
+    written out).
 
     P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
     at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
@@ -828,20 +1055,45 @@ def make_run_path(start, step, cast):
     of costs. Portfolio insurers hold no book: they start from their capital and owe their
     floor at the horizon.
     """
+    pick = 1 if inline else 0
+    step_name = step.__name__
+    lane_step = LANE_FUNCTIONS[step_name][pick] if step_name in LANE_FUNCTIONS else step
+    lane_log = LANE_FUNCTIONS["log"][pick]
+    lane_delta = LANE_FUNCTIONS["delta"][pick]
+    lane_gamma = LANE_FUNCTIONS["gamma"][pick]
+    lane_rebalance = LANE_FUNCTIONS["rebalance"][pick]
+    lane_band = LANE_FUNCTIONS["band"][pick]
+    lane_order = LANE_FUNCTIONS["order"][pick]
 
-    def run_path(path, local, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
-                 book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot):
+    def lane_rows(kind, width, state, h, g, base, lanes, p1, p2, discount, k, disc):
+        """A plain row's orders at grid point k > 0, without lag or impact, for every lane;
+        ``width`` < -1: the Whalley-Wilmott band of each lane, else the band's edge (the
+        widths go through the lanes' scratch, so that one loop serves every plain kind)."""
+        if width < -1.5:
+            for j in range(n_lanes):
+                lanes[LANE_WIDTH, j] = lane_band(state[STATE_GAMMA, g, base + j],
+                                                 lanes[LANE_SPOT, j], p1, p2, discount)
+        else:
+            for j in range(n_lanes):
+                lanes[LANE_WIDTH, j] = width
+        for j in range(n_lanes):
+            local = base + j
+            s = lanes[LANE_SPOT, j]
+            qty = lane_rebalance(
+                kind, -state[STATE_DELTA, g, local] - state[STATE_ORDERED, h, local], p1,
+                lanes[LANE_WIDTH, j], s, state[STATE_LAST_SPOT, h, local])
+            lane_order(state, h, local, qty, s, disc, k, 0, False, False)
+
+    lane_rows = register_jitable(inline="always" if inline else "never")(lane_rows)
+
+    def run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
+                  paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
+                  lanes, out, out_spot):
         n_steps = grid.shape[0] - 1
         n_hedgers = hedgers.shape[0]
         horizon = grid[n_steps, GRID_TIME]
-        # Antithetic pairs (2j, 2j+1) share the draws of generator index j; the odd member
-        # negates its normals.
-        gen_path = path
-        sign = 1.0
-        if antithetic:
-            gen_path = path // 2
-            if path % 2 == 1:
-                sign = -1.0
+        last = first + count - 1
+        pair = 1 if antithetic else 0
         funding = False
         impact = False
         for c in range(costs.shape[0]):
@@ -857,170 +1109,154 @@ def make_run_path(start, step, cast):
                                                 and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA):
                 pending = True
 
-        s = np.float64(cast(start(spot0, paths, local)))
-        v = v0
-        for h in range(n_hedgers):
-            for row in range(N_STATE + int(hedgers[h, HEDGER_LAG])):
-                state[row, h, local] = 0.0
-            state[STATE_LAST_SPOT, h, local] = s
-            premium = hedgers[h, HEDGER_PREMIUM]
-            if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
-                premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate,
-                                     div, 0)
-            state[STATE_FLOW, h, local] = -premium
-            state[STATE_OPT_STRIKE, h, local] = hedgers[h, HEDGER_OPT_STRIKE]
-            state[STATE_OPT_STEP, h, local] = hedgers[h, HEDGER_OPT_STEP]
-            state[STATE_OPT_EXPIRY, h, local] = hedgers[h, HEDGER_OPT_MATURITY]
-            state[STATE_OPT_MONEYNESS, h, local] = hedgers[h, HEDGER_OPT_STRIKE] / s
+        for j in range(n_lanes):
+            s = np.float64(cast(start(spot0, paths, min(first + j, last))))
+            lanes[LANE_SPOT, j] = s
+            lanes[LANE_VAR, j] = v0
+            lanes[LANE_SETTLED, j] = 0.0
+            start_lane(state, base + j, s, hedgers, book, grid, rate, div)
 
-        settled = 0.0
         for k in range(n_steps + 1):
             if k > 0:
-                s, v = step(s, v, mp, paths, key0, key1, gen_path, local, k - 1, sign)
-                s = np.float64(cast(s))
+                for j in range(n_lanes):
+                    # Antithetic pairs (2i, 2i+1) share the draws of generator index i; the
+                    # odd member negates its normals (shifts and masks: no branch).
+                    path = path_offset + first + j
+                    gen_path = path >> pair
+                    sign = 1.0 - 2.0 * (path & pair)
+                    s, v = lane_step(lanes[LANE_SPOT, j], lanes[LANE_VAR, j], mp, paths, key0,
+                                     key1, gen_path, min(first + j, last), k - 1, sign)
+                    lanes[LANE_SPOT, j] = np.float64(cast(s))
+                    lanes[LANE_VAR, j] = v
                 dividend = grid[k, GRID_DIVIDEND]
                 if dividend != 0.0:
                     for h in range(n_hedgers):
-                        state[STATE_FLOW, h, local] += (state[STATE_POSITION, h, local] * s
-                                                        * dividend)
+                        for j in range(n_lanes):
+                            state[STATE_FLOW, h, base + j] += (
+                                state[STATE_POSITION, h, base + j] * lanes[LANE_SPOT, j]
+                                * dividend)
             disc = grid[k, GRID_DISCOUNT]
-            settled += book_settlement(book, s, k) * disc
+            for i in range(book.shape[0]):
+                if book[i, BOOK_STEP] == k:
+                    for j in range(n_lanes):
+                        lanes[LANE_SETTLED, j] += book_settlement(book, lanes[LANE_SPOT, j],
+                                                                  k) * disc
+                    break
             for h in range(n_hedgers if pending else 0):
-                # Orders decided `lag` steps ago fill at today's price; at the horizon, orders
-                # still in flight are cancelled and the filled position is unwound.
                 lag = int(hedgers[h, HEDGER_LAG])
-                if lag > 0 and k >= lag and k < n_steps:
-                    fill_due(state, h, local, s, disc, k, lag, impact)
-                # The hedge option's event: it expires and settles, or it is sold to roll
-                # into a fresh one of the same tenor and moneyness (bought by the rebalance).
-                if state[STATE_OPT_STEP, h, local] == k and hedgers[h, HEDGER_KIND] >= \
-                        KIND_DELTA_GAMMA and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA:
-                    strike = state[STATE_OPT_STRIKE, h, local]
-                    is_call = hedgers[h, HEDGER_OPT_IS_CALL] > 0.5
-                    held = state[STATE_OPT_POSITION, h, local]
-                    tau = state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME]
-                    if tau > _EXPIRED:
-                        value, _, _, _ = option_greeks(strike, is_call, tau, s, v,
-                                                       int(hedgers[h, HEDGER_RULE]),
-                                                       hedgers[h, HEDGER_OPT_VOL], hp, rate,
-                                                       div)
-                        trade_option(state, h, local, -held, value, disc, k == n_steps)
-                    else:
-                        payoff = s - strike if is_call else strike - s
-                        state[STATE_FLOW, h, local] += held * max(payoff, 0.0) * disc
-                        state[STATE_OPT_POSITION, h, local] = 0.0
-                    if hedgers[h, HEDGER_OPT_TENOR] > 0.0 and k < n_steps:
-                        state[STATE_OPT_STRIKE, h, local] = (
-                            state[STATE_OPT_MONEYNESS, h, local] * s)
-                        state[STATE_OPT_STEP, h, local] = k + hedgers[h, HEDGER_OPT_TENOR]
-                        state[STATE_OPT_EXPIRY, h, local] = (grid[k, GRID_TIME]
-                                                             + hedgers[h, HEDGER_OPT_MATURITY])
+                option_hedge = hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA and \
+                    hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA
+                for j in range(n_lanes):
+                    local = base + j
+                    # Orders decided `lag` steps ago fill at today's price; at the horizon,
+                    # orders still in flight are cancelled and the filled position is unwound.
+                    if lag > 0 and k >= lag and k < n_steps:
+                        fill_due(state, h, local, lanes[LANE_SPOT, j], disc, k, lag, impact)
+                    if option_hedge and state[STATE_OPT_STEP, h, local] == k:
+                        option_event(state, h, local, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
+                                     k, n_steps, disc, grid, hedgers, hp, rate, div)
             if k == n_steps:
                 for h in range(n_hedgers):
-                    held = state[STATE_POSITION, h, local]
-                    if held != 0.0:
-                        trade(state, h, local, -held, s, disc, True, impact)
-                    options = state[STATE_OPT_POSITION, h, local]
-                    if options != 0.0:
-                        value, _, _, _ = option_greeks(
-                            state[STATE_OPT_STRIKE, h, local],
-                            hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
-                            state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v,
-                            int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp,
-                            rate, div)
-                        trade_option(state, h, local, -options, value, disc, True)
+                    for j in range(n_lanes):
+                        unwind_lane(state, h, base + j, lanes[LANE_SPOT, j],
+                                    lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate, div,
+                                    impact)
                 break
-            # ln S is computed once per grid point, when a hedger needs it. (A flag, not a NaN
-            # sentinel: fastmath compilation assumes no NaNs and would drop the test.)
-            have_log = False
-            log_spot = 0.0
-            # Hedgers sharing a hedge-vol rule share one delta (and gamma) per grid point.
-            cached_vol = -1.0
-            cached_rule = -1.0
-            cached_delta = 0.0
-            gamma_vol = -1.0
-            gamma_rule = -1.0
-            cached_gamma = 0.0
+            # The rows that may trade at k (option hedges may have to replace a rolled option
+            # at any point), and ln S and the greeks they need, once per grid point.
+            active = False
             for h in range(n_hedgers):
                 kind = int(hedgers[h, HEDGER_KIND])
-                rolled = (kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA) and k > 0 and \
-                    state[STATE_OPT_POSITION, h, local] == 0.0 and \
-                    state[STATE_OPT_STEP, h, local] > hedgers[h, HEDGER_OPT_STEP]
-                if schedule[k, h] == 0 and not rolled:
+                if schedule[k, h] != 0 or kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA:
+                    active = True
+            if active:
+                for j in range(n_lanes):
+                    lanes[LANE_LOG_SPOT, j] = lane_log(lanes[LANE_SPOT, j])
+            for h in range(n_hedgers if active else 0):
+                kind = int(hedgers[h, HEDGER_KIND])
+                if not uses_delta(kind) or (schedule[k, h] == 0 and kind != KIND_DELTA_GAMMA
+                                            and kind != KIND_DELTA_VEGA):
                     continue
-                vol = hedgers[h, HEDGER_VOL]
-                rule = hedgers[h, HEDGER_RULE]
-                if not have_log:
-                    log_spot = math.log(s)
-                    have_log = True
-                width = -1.0
-                if kind == KIND_CPPI:
-                    # cushion = portfolio value - floor (the floor's PV is in the premium),
-                    # net of the costs paid so far (a CPPI row serves one cost level)
-                    spread, fee, impact_cost, fund = level_costs(
-                        state, h, local, costs, int(hedgers[h, HEDGER_COST]))
-                    cushion = (state[STATE_FLOW, h, local] - spread - fee - impact_cost
-                               - fund) / disc + state[STATE_POSITION, h, local] * s
-                    exposure = min(hedgers[h, HEDGER_P1] * max(cushion, 0.0),
-                                   hedgers[h, HEDGER_P2] * (cushion + hedgers[h, HEDGER_P3]
-                                                            / disc))
-                    target = exposure / s
-                elif kind == KIND_SYNTHETIC_PUT:
-                    tau = horizon - grid[k, GRID_TIME]
-                    put = delta_from(log_spot - math.log(hedgers[h, HEDGER_P1]),
-                                     math.sqrt(tau), math.exp(-div * tau),
-                                     rule_vol(int(rule), vol, v, hp, tau), rate, div, False)
-                    target = hedgers[h, HEDGER_P2] * (1.0 + put)
-                else:
-                    if vol != cached_vol or rule != cached_rule:
-                        cached_delta = book_delta(book, book_tau, s, log_spot, v, int(rule),
-                                                  vol, hp, rate, div, k)
-                        cached_vol = vol
-                        cached_rule = rule
-                    target = -cached_delta
-                    needs_gamma = kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE or \
-                        kind == KIND_DELTA_GAMMA
-                    if needs_gamma and (vol != gamma_vol or rule != gamma_rule):
-                        cached_gamma = book_greek(book, book_tau, s, log_spot, v, int(rule),
-                                                  vol, hp, rate, div, k, False)
-                        gamma_vol = vol
-                        gamma_rule = rule
+                g = int(hedgers[h, HEDGER_GREEKS])
+                vol = hedgers[g, HEDGER_VOL]
+                rule = int(hedgers[g, HEDGER_RULE])
+                if state[STATE_DELTA_AT, g, base] != k:
+                    state[STATE_DELTA_AT, g, base] = k
+                    if rule == RULE_CONSTANT:
+                        for j in range(n_lanes):
+                            state[STATE_DELTA, g, base + j] = 0.0
+                        for i in range(book.shape[0]):
+                            if k < book[i, BOOK_STEP]:
+                                quantity = book[i, BOOK_QUANTITY]
+                                log_strike = book[i, BOOK_LOG_STRIKE]
+                                sqrt_tau = book_tau[k, i, TAU_SQRT]
+                                div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
+                                is_call = book[i, BOOK_IS_CALL] > 0.5
+                                for j in range(n_lanes):
+                                    state[STATE_DELTA, g, base + j] += quantity * lane_delta(
+                                        lanes[LANE_LOG_SPOT, j] - log_strike, sqrt_tau,
+                                        div_discount, vol, rate, div, is_call)
+                    else:
+                        for j in range(n_lanes):
+                            state[STATE_DELTA, g, base + j] = book_delta(
+                                book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
+                                lanes[LANE_VAR, j], rule, vol, hp, rate, div, k)
+                if uses_gamma(kind) and state[STATE_GAMMA_AT, g, base] != k:
+                    state[STATE_GAMMA_AT, g, base] = k
+                    if rule == RULE_CONSTANT:
+                        for j in range(n_lanes):
+                            state[STATE_GAMMA, g, base + j] = 0.0
+                        for i in range(book.shape[0]):
+                            if k < book[i, BOOK_STEP]:
+                                quantity = book[i, BOOK_QUANTITY]
+                                log_strike = book[i, BOOK_LOG_STRIKE]
+                                sqrt_tau = book_tau[k, i, TAU_SQRT]
+                                div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
+                                for j in range(n_lanes):
+                                    state[STATE_GAMMA, g, base + j] += quantity * lane_gamma(
+                                        lanes[LANE_SPOT, j],
+                                        lanes[LANE_LOG_SPOT, j] - log_strike, sqrt_tau,
+                                        div_discount, vol, rate, div)
+                    else:
+                        for j in range(n_lanes):
+                            state[STATE_GAMMA, g, base + j] = book_greek(
+                                book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
+                                lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
+            for h in range(n_hedgers if active else 0):
+                kind = int(hedgers[h, HEDGER_KIND])
+                if plain_kind(kind):
+                    if schedule[k, h] == 0:
+                        continue
+                    g = int(hedgers[h, HEDGER_GREEKS])
+                    p1 = hedgers[h, HEDGER_P1]
+                    p2 = hedgers[h, HEDGER_P2]
+                    lag = int(hedgers[h, HEDGER_LAG])
                     discount = grid[n_steps, GRID_DISCOUNT] / disc
-                    if kind == KIND_WHALLEY_WILMOTT:
-                        width = whalley_wilmott_band(cached_gamma, s, hedgers[h, HEDGER_P1],
-                                                     hedgers[h, HEDGER_P2], discount)
-                    elif kind == KIND_ZAKAMOULINE:
-                        vol_m, width = zakamouline_rule(
-                            cached_gamma, s, vol, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
-                            horizon - grid[k, GRID_TIME], discount, hedgers[h, HEDGER_P3] > 0.5)
-                        target = -book_delta(book, book_tau, s, log_spot, v, RULE_CONSTANT,
-                                             vol_m, hp, rate, div, k)
-                    elif kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA:
-                        value, o_delta, o_gamma, o_vega = option_greeks(
-                            state[STATE_OPT_STRIKE, h, local],
-                            hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
-                            state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v,
-                            int(rule), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
-                        held = state[STATE_OPT_POSITION, h, local]
-                        wanted = held
-                        if kind == KIND_DELTA_GAMMA and abs(o_gamma) > _TINY_GREEK:
-                            wanted = -cached_gamma / o_gamma
-                        elif kind == KIND_DELTA_VEGA and abs(o_vega) > _TINY_GREEK:
-                            wanted = -book_greek(book, book_tau, s, log_spot, v, int(rule),
-                                                 vol, hp, rate, div, k, True) / o_vega
-                        if wanted != held:
-                            trade_option(state, h, local, wanted - held, value, disc, k == 0)
-                        target -= wanted * o_delta
-                    elif kind == KIND_BAND and hedgers[h, HEDGER_P2] > 0.5:
-                        width = hedgers[h, HEDGER_P1]
-                deviation = target - state[STATE_ORDERED, h, local]
-                qty = deviation
-                if k > 0:  # the first hedge always goes to the target
-                    qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
-                                             state[STATE_LAST_SPOT, h, local])
-                if qty != 0.0:
-                    order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), impact)
-                    state[STATE_LAST_SPOT, h, local] = s
+                    if k == 0 or lag > 0 or impact:
+                        for j in range(n_lanes):
+                            local = base + j
+                            s = lanes[LANE_SPOT, j]
+                            deviation = -state[STATE_DELTA, g, local] - \
+                                state[STATE_ORDERED, h, local]
+                            qty = deviation
+                            if k > 0:  # the first hedge always goes to the target
+                                qty = rebalance_quantity(
+                                    kind, deviation, p1,
+                                    plain_width(kind, p1, p2, state[STATE_GAMMA, g, local], s,
+                                                discount),
+                                    s, state[STATE_LAST_SPOT, h, local])
+                            order(state, h, local, qty, s, disc, k, lag, k == 0, impact)
+                    else:  # the common case: loops over lanes without a branch
+                        width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
+                            kind, p1, p2, 0.0, 1.0, 1.0)
+                        lane_rows(kind, width, state, h, g, base, lanes, p1, p2, discount, k,
+                                  disc)
+                elif kind != KIND_NONE:
+                    for j in range(n_lanes):
+                        hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
+                                   lanes[LANE_LOG_SPOT, j], k, n_steps, horizon, disc, grid,
+                                   book, book_tau, hedgers, schedule, costs, hp, rate, div,
+                                   impact)
 
             if funding:
                 # Funding spreads accrue on the cash balance over [t_k, t_{k+1}] (first order
@@ -1030,34 +1266,18 @@ def make_run_path(start, step, cast):
                 for h in range(n_hedgers):
                     kind = int(hedgers[h, HEDGER_KIND])
                     insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
-                    # insurers' cash: capital - floor PV (the premium) + trades + floor PV
-                    balance = state[STATE_FLOW, h, local] + (
-                        hedgers[h, HEDGER_P3] if insurer else settled)
-                    if balance < 0.0:
-                        state[STATE_BORROWED, h, local] -= balance * factor
-                    else:
-                        state[STATE_LENT, h, local] += balance * factor
+                    for j in range(n_lanes):
+                        local = base + j
+                        # insurers' cash: capital - floor PV (the premium) + trades + floor PV
+                        balance = state[STATE_FLOW, h, local] + (
+                            hedgers[h, HEDGER_P3] if insurer else lanes[LANE_SETTLED, j])
+                        if balance < 0.0:
+                            state[STATE_BORROWED, h, local] -= balance * factor
+                        else:
+                            state[STATE_LENT, h, local] += balance * factor
 
-        for h in range(n_hedgers):
-            kind = int(hedgers[h, HEDGER_KIND])
-            insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
-            base = state[STATE_FLOW, h, local] + (0.0 if insurer else settled)
-            strategy = int(hedgers[h, HEDGER_STRATEGY])
-            group = hedgers[h, HEDGER_COST]
-            by_cost = hedgers[h, HEDGER_BY_COST]
-            for c in range(costs.shape[0]):
-                if not serves(costs, c, by_cost, group):
-                    continue
-                spread, fee, impact_cost, fund = level_costs(state, h, local, costs, c)
-                cost = spread + fee + impact_cost + fund
-                out[OUT_PNL, strategy, c, local] = base - cost
-                out[OUT_COST, strategy, c, local] = cost
-                out[OUT_SPREAD, strategy, c, local] = spread
-                out[OUT_FEE, strategy, c, local] = fee
-                out[OUT_IMPACT, strategy, c, local] = impact_cost
-                out[OUT_FUNDING, strategy, c, local] = fund
-                out[OUT_TRADES, strategy, c, local] = state[STATE_TRADES, h, local]
-                out[OUT_TURNOVER, strategy, c, local] = state[ACC_TURNOVER, h, local]
-        out_spot[local] = s
+        for j in range(count):
+            write_lane(state, base + j, first + j, lanes[LANE_SETTLED, j], hedgers, costs, out)
+            out_spot[first + j] = lanes[LANE_SPOT, j]
 
-    return run_path
+    return run_block

@@ -7,11 +7,12 @@ which is how CI checks CPU/GPU parity without a GPU.
 import functools
 
 import numpy as np
-from numba import cuda
+from numba import cuda, float64
 
 from . import _math
 
 THREADS_PER_BLOCK = 128
+N_LANE = _math.N_LANE  # a module constant, as cuda.local.array needs a literal shape
 
 
 def simulator_enabled() -> bool:
@@ -27,17 +28,20 @@ def kernel(family: int, dtype: str):
 
     Launch as ``kernel[blocks, THREADS_PER_BLOCK](...)``.
     """
-    run_path = cuda.jit(device=True)(
-        _math.make_run_path(*_math.FAMILIES[family], np.dtype(dtype).type))
+    start, step = _math.FAMILIES[family]
+    run_block = cuda.jit(device=True)(
+        _math.make_run_block(start, step, np.dtype(dtype).type, 1, False))
 
     @cuda.jit
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
             hedgers, schedule, costs, rate, div, state, out, out_spot):
         local = cuda.grid(1)
         if local < out_spot.shape[0]:
-            run_path(path_offset + local, local, key0, key1, antithetic, spot0, v0, mp, hp, paths,
-                     grid, book, book_tau, hedgers, schedule, costs, rate, div, state, out,
-                     out_spot)
+            # one lane per thread, its state in the shared (rows x hedger rows x paths) array
+            lanes = cuda.local.array((N_LANE, 1), float64)
+            run_block(local, 1, local, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
+                      paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
+                      lanes, out, out_spot)
 
     return run
 

@@ -1,0 +1,330 @@
+"""Branch-free double-precision exp, log, cube root, sin/cos(2 pi u) and the normal CDF for the
+kernels.
+
+The kernels' hot loops (Box-Muller, the model steps, ln S, the book's greeks, the
+Whalley-Wilmott band) call these instead of libm so that a CPU loop over a block of paths
+(``_math.make_run_block``) vectorises: libm calls have no vector variants in numba's LLVM (no
+SVML), these are plain arithmetic, fused multiply-adds, ``floor``, int <-> float conversions and
+bit casts, and lane-dependent choices are selects. The functions are ordinary (called)
+``register_jitable`` functions; the lane loops call the ``*_inline`` copies, which numba
+inlines (LLVM only vectorises what it sees; inlining everywhere would make compiling slow).
+
+The three primitives ``fma``, ``f64_from_bits`` and ``bits_from_f64`` are plain Python
+functions (used as such by direct calls and by numba's CUDA simulator, which runs device
+functions as Python) overloaded for compiled code by LLVM intrinsics: ``llvm.fma.f64``
+(``vfmadd`` on the CPU, ``fma.rn.f64`` in NVVM) and ``bitcast``. The Python ``fma`` rounds
+once too (Python 3.11 has no ``math.fma``: Dekker's exact product and ``math.fsum``), so that
+the simulator agrees with compiled code bit for bit.
+
+Accuracy (``tests/test_fastmath.py``): ``fexp`` within 2 ulp of ``math.exp`` on
+[-700, 700]; ``flog`` within 2 ulp of ``math.log`` on positive normal numbers; ``sincos_2pi``
+within 2e-16 (absolute) of cos/sin(2 pi u) on [0, 1]; ``norm_cdf`` within 1e-15 absolute and
+5e-15 relative (tails) of ``scipy.special.ndtr`` on [-37, 37]. Special values are not handled
+except where stated: ``fexp`` clamps its argument to [-746, 710] (0 and inf beyond),
+``flog`` assumes a positive normal number, ``cbrt`` (within 5e-14 relative, from exp and log)
+gives 0 at and below 1e-300, ``norm_cdf`` saturates to 0 / 1 beyond |x| = 40 and propagates
+NaN.
+
+References: fdlibm (Sun Microsystems 1993) e_log.c, k_sin.c, k_cos.c for the log and sin/cos
+kernels; exp by Cody-Waite reduction and a degree-13 Taylor polynomial on |r| <= ln2 / 2;
+N(-x) = exp(-x^2/2) w P(1 - 2w) / 2, w = 3 / (x + 3), P a degree-24 Chebyshev fit of
+erfcx(x / sqrt 2) (fitted in a prototype with mpmath; relative error 6e-16).
+"""
+
+import math
+import struct
+import types as _pytypes
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload, register_jitable
+
+
+# ---------------------------------------------------------------------------------------------
+# Primitives: Python functions for the simulator and direct calls, intrinsics when compiled.
+# ---------------------------------------------------------------------------------------------
+_SPLIT = 134217729.0  # 2**27 + 1 (Dekker's split)
+
+
+def fma(a, b, c):
+    """a * b + c rounded once. In Python: a * b = p + e exactly (Dekker's product; the
+    arguments here are far from overflow and underflow) and ``math.fsum`` rounds p + e + c
+    correctly, so that the CUDA simulator agrees with compiled code bit for bit."""
+    a = float(a)
+    b = float(b)
+    p = a * b
+    t = _SPLIT * a
+    ah = t - (t - a)
+    al = a - ah
+    t = _SPLIT * b
+    bh = t - (t - b)
+    bl = b - bh
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return math.fsum((p, e, float(c)))
+
+
+def f64_from_bits(i):
+    """The float64 whose IEEE bits are the int64 ``i``."""
+    return struct.unpack("<d", struct.pack("<q", int(i)))[0]
+
+
+def bits_from_f64(x):
+    """The IEEE bits of the float64 ``x`` as an int64."""
+    return struct.unpack("<q", struct.pack("<d", float(x)))[0]
+
+
+@intrinsic
+def _fma_intrinsic(typingctx, a, b, c):
+    if all(isinstance(v, types.Float) for v in (a, b, c)):
+        def codegen(context, builder, sig, args):
+            d = ir.DoubleType()
+            args = [context.cast(builder, v, t, types.float64) for v, t in zip(args, sig.args)]
+            fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d] * 3))
+            return builder.call(fn, args)
+        return types.float64(a, b, c), codegen
+
+
+@intrinsic
+def _f64_from_bits_intrinsic(typingctx, x):
+    if isinstance(x, types.Integer):
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[0], sig.args[0], types.int64)
+            return builder.bitcast(v, ir.DoubleType())
+        return types.float64(x), codegen
+
+
+@intrinsic
+def _bits_from_f64_intrinsic(typingctx, x):
+    if isinstance(x, types.Float):
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[0], sig.args[0], types.float64)
+            return builder.bitcast(v, ir.IntType(64))
+        return types.int64(x), codegen
+
+
+@overload(fma)
+def _fma_overload(a, b, c):
+    if all(isinstance(v, (types.Float, types.Integer)) for v in (a, b, c)):
+        def impl(a, b, c):
+            return _fma_intrinsic(float(a), float(b), float(c))
+        return impl
+
+
+@overload(f64_from_bits)
+def _f64_from_bits_overload(i):
+    if isinstance(i, types.Integer):
+        def impl(i):
+            return _f64_from_bits_intrinsic(i)
+        return impl
+
+
+@overload(bits_from_f64)
+def _bits_from_f64_overload(x):
+    if isinstance(x, types.Float):
+        def impl(x):
+            return _bits_from_f64_intrinsic(float(x))
+        return impl
+
+
+# ---------------------------------------------------------------------------------------------
+# exp: x = k ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by its degree-13 Taylor polynomial
+# (truncation error < 1e-17 relative), 2^k as 2^k1 2^k2 built from bits (covers subnormal
+# results and k = 1024).
+# ---------------------------------------------------------------------------------------------
+_INVLN2 = 1.44269504088896338700e+00
+_LN2HI = 6.93147180369123816490e-01
+_LN2LO = 1.90821492927058770002e-10
+_EXP_MIN = -746.0
+_EXP_MAX = 710.0
+(_E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12,
+ _E13) = [1.0 / math.factorial(i) for i in range(1, 14)]
+
+
+@register_jitable
+def fexp(x):
+    """exp(x), branch-free; x clamped to [-746, 710]."""
+    x = min(max(x, _EXP_MIN), _EXP_MAX)
+    k = int(math.floor(x * _INVLN2 + 0.5))
+    kf = float(k)
+    r = fma(-kf, _LN2LO, fma(-kf, _LN2HI, x))
+    p = fma(_E13, r, _E12)
+    p = fma(p, r, _E11)
+    p = fma(p, r, _E10)
+    p = fma(p, r, _E9)
+    p = fma(p, r, _E8)
+    p = fma(p, r, _E7)
+    p = fma(p, r, _E6)
+    p = fma(p, r, _E5)
+    p = fma(p, r, _E4)
+    p = fma(p, r, _E3)
+    p = fma(p, r, _E2)
+    p = fma(p, r, _E1)
+    y = fma(p, r, 1.0)
+    k1 = k >> 1
+    k2 = k - k1
+    return y * f64_from_bits((k1 + 1023) << 52) * f64_from_bits((k2 + 1023) << 52)
+
+
+# ---------------------------------------------------------------------------------------------
+# log (fdlibm e_log.c reduction and kernel): x = 2^k m, m in [sqrt2/2, sqrt2), found from the
+# bits; log(m) = f - hfsq + s (hfsq + R), s = f / (2 + f).
+# ---------------------------------------------------------------------------------------------
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_OFF = 0x3fe6a09e667f3bcd  # bits of ~sqrt(2)/2
+_MANT = 0x000fffffffffffff
+
+
+@register_jitable
+def flog(x):
+    """Natural log of a positive normal float64, branch-free."""
+    ix = bits_from_f64(x) - _OFF
+    k = ix >> 52
+    m = f64_from_bits((ix & _MANT) + _OFF)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * fma(w, fma(w, _LG6, _LG4), _LG2)
+    t2 = z * fma(w, fma(w, fma(w, _LG7, _LG5), _LG3), _LG1)
+    big_r = t2 + t1
+    hfsq = 0.5 * f * f
+    dk = float(k)
+    return fma(dk, _LN2HI, -((hfsq - fma(s, hfsq + big_r, dk * _LN2LO)) - f))
+
+
+@register_jitable
+def cbrt(x):
+    """x^(1/3) for x >= 0 as exp(ln(x) / 3), branch-free; 0 for x <= 0 (and tiny x)."""
+    y = fexp(flog(max(x, _CBRT_MIN)) * (1.0 / 3.0))
+    return y if x > _CBRT_MIN else 0.0
+
+
+_CBRT_MIN = 1e-300
+
+
+# ---------------------------------------------------------------------------------------------
+# sin/cos of 2 pi u: u = q/4 + t exactly (|t| <= 1/8), fdlibm k_sin/k_cos on x = 2 pi t, then a
+# rotation by q quarter turns (selects).
+# ---------------------------------------------------------------------------------------------
+_S1 = -1.66666666666666324348e-01
+_S2 = 8.33333333332248946124e-03
+_S3 = -1.98412698298579493134e-04
+_S4 = 2.75573137070700676789e-06
+_S5 = -2.50507602534068634195e-08
+_S6 = 1.58969099521155010221e-10
+_C1 = 4.16666666666666019037e-02
+_C2 = -1.38888888888741095749e-03
+_C3 = 2.48015872894767294178e-05
+_C4 = -2.75573143513906633035e-07
+_C5 = 2.08757232129817482790e-09
+_C6 = -1.13596475577881948265e-11
+_TWO_PI = 2.0 * math.pi
+
+
+@register_jitable
+def sincos_2pi(u):
+    """(cos(2 pi u), sin(2 pi u)) for moderate u (|u| < 2**50), branch-free."""
+    q = int(math.floor(4.0 * u + 0.5))
+    t = u - 0.25 * float(q)
+    x = _TWO_PI * t
+    z = x * x
+    v = z * x
+    rs = fma(z, fma(z, fma(z, fma(z, _S6, _S5), _S4), _S3), _S2)
+    sn = fma(v, fma(z, rs, _S1), x)
+    rc = z * fma(z, fma(z, fma(z, fma(z, fma(z, _C6, _C5), _C4), _C3), _C2), _C1)
+    hz = 0.5 * z
+    w = 1.0 - hz
+    cs = w + (((1.0 - w) - hz) + z * rc)
+    swap = (q & 1) == 1
+    c = sn if swap else cs
+    s = cs if swap else sn
+    c = -c if ((q + 1) & 2) != 0 else c
+    s = -s if (q & 2) != 0 else s
+    return c, s
+
+
+# ---------------------------------------------------------------------------------------------
+# Standard normal CDF: N(-a) = exp(-a^2/2) w P(1 - 2w) / 2 for a = |x|, w = 3 / (a + 3); a^2 is
+# split exactly (fma) so that the exponential carries no argument error in the tails.
+# ---------------------------------------------------------------------------------------------
+_NK = 3.0
+_NCDF_MAX = 40.0
+(_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9, _Q10, _Q11, _Q12, _Q13, _Q14, _Q15, _Q16,
+ _Q17, _Q18, _Q19, _Q20, _Q21, _Q22, _Q23, _Q24) = (
+    0.4860557934222487, -0.33955465461166146, 0.1533451466497336, -0.031508683428461824,
+    -0.006975244682047405, 0.004648414154639984, 0.0006850615018337941, -0.0006972190016328484,
+    -0.00017105017515481062, 0.00010292900819344714, 5.254136110099777e-05,
+    -8.827583782903341e-06, -1.3790797167141405e-05, -2.355020405926831e-06,
+    2.4207910348629547e-06, 1.5251640097524738e-06, 1.6979442104548034e-08,
+    -4.2431287527440545e-07, -1.9721983577354135e-07, 5.3976353242455475e-08,
+    7.585116016849543e-08, 3.384820861276525e-09, -1.483119378441009e-08,
+    -1.5953862240367284e-09, 1.2826556177822112e-09)
+
+
+@register_jitable
+def norm_cdf(x):
+    """Standard normal CDF, branch-free, accurate in both tails (NaN in, NaN out)."""
+    a = min(abs(x), _NCDF_MAX)
+    hi = a * a
+    lo = fma(a, a, -hi)  # a*a = hi + lo exactly
+    e = fexp(-0.5 * hi) * (1.0 - 0.5 * lo)
+    w = _NK / (a + _NK)
+    t = 1.0 - 2.0 * w
+    t2 = t * t  # even and odd coefficients as two Horner chains in t^2 (shorter latency)
+    pe = fma(_Q24, t2, _Q22)
+    pe = fma(pe, t2, _Q20)
+    pe = fma(pe, t2, _Q18)
+    pe = fma(pe, t2, _Q16)
+    pe = fma(pe, t2, _Q14)
+    pe = fma(pe, t2, _Q12)
+    pe = fma(pe, t2, _Q10)
+    pe = fma(pe, t2, _Q8)
+    pe = fma(pe, t2, _Q6)
+    pe = fma(pe, t2, _Q4)
+    pe = fma(pe, t2, _Q2)
+    pe = fma(pe, t2, _Q0)
+    po = fma(_Q23, t2, _Q21)
+    po = fma(po, t2, _Q19)
+    po = fma(po, t2, _Q17)
+    po = fma(po, t2, _Q15)
+    po = fma(po, t2, _Q13)
+    po = fma(po, t2, _Q11)
+    po = fma(po, t2, _Q9)
+    po = fma(po, t2, _Q7)
+    po = fma(po, t2, _Q5)
+    po = fma(po, t2, _Q3)
+    po = fma(po, t2, _Q1)
+    p = fma(po, t, pe)
+    tail = 0.5 * e * (w * p)
+    # 1 - tail for x > 0, else tail, as arithmetic (both exact: pos is 0 or 1); NaN stays NaN
+    pos = (x > 0.0) * 1.0
+    return pos + (1.0 - 2.0 * pos) * tail
+
+
+# ---------------------------------------------------------------------------------------------
+# Inlined copies for the lane loops. numba inlines ``inline='always'`` functions at every call
+# site, which is slow to compile; so the functions above are ordinary (called) functions, and
+# the lane loops call these copies of the same code, inlined with their callees.
+# ---------------------------------------------------------------------------------------------
+def inline_copy(fn, **callees):
+    """A copy of the jitable function ``fn`` that numba inlines at its call sites, with the
+    global names in ``callees`` (other functions it calls) replaced by their inlined copies."""
+    scope = dict(fn.__globals__)
+    scope.update(callees)
+    copy = _pytypes.FunctionType(fn.__code__, scope, fn.__name__ + "_inline", fn.__defaults__,
+                                 fn.__closure__)
+    copy.__doc__ = fn.__doc__
+    return register_jitable(inline="always")(copy)
+
+
+fexp_inline = inline_copy(fexp)
+flog_inline = inline_copy(flog)
+sincos_2pi_inline = inline_copy(sincos_2pi)
+norm_cdf_inline = inline_copy(norm_cdf, fexp=fexp_inline)
+cbrt_inline = inline_copy(cbrt, fexp=fexp_inline, flog=flog_inline)

@@ -1,0 +1,119 @@
+"""Accuracy of the kernels' branch-free maths (``gpuhedge.kernels._fastmath``) against libm and
+scipy, compiled (with fused multiply-adds) and as the plain Python the CUDA simulator runs."""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from gpuhedge.kernels import _fastmath as fm
+
+
+@numba.njit
+def _map(f, x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = f(x[i])
+    return out
+
+
+@numba.njit
+def _map3(a, b, c):
+    out = np.empty_like(a)
+    for i in range(a.size):
+        out[i] = fm.fma(a[i], b[i], c[i])
+    return out
+
+
+_EXP = numba.njit(lambda x: fm.fexp(x))
+_LOG = numba.njit(lambda x: fm.flog(x))
+_NCDF = numba.njit(lambda x: fm.norm_cdf(x))
+_NCDF_INLINE = numba.njit(lambda x: fm.norm_cdf_inline(x))
+_CBRT = numba.njit(lambda x: fm.cbrt(x))
+
+
+@numba.njit
+def _sincos(u):
+    c = np.empty_like(u)
+    s = np.empty_like(u)
+    for i in range(u.size):
+        c[i], s[i] = fm.sincos_2pi(u[i])
+    return c, s
+
+
+RNG = np.random.default_rng(11)
+
+
+def _ulps(a, b):
+    return np.max(np.abs(a - b) / np.spacing(np.abs(b)))
+
+
+def test_exp_within_2_ulp_of_libm():
+    x = np.concatenate([RNG.uniform(-700.0, 700.0, 100_000), RNG.uniform(-1.0, 1.0, 10_000),
+                        [0.0, 1.0, -1.0, 709.0, -700.0]])
+    assert _ulps(_map(_EXP, x), np.exp(x)) <= 2.0
+    assert _EXP(-1000.0) == 0.0 and _EXP(1000.0) == math.inf
+
+
+def test_log_within_2_ulp_of_libm():
+    x = np.concatenate([np.exp(RNG.uniform(-700.0, 700.0, 100_000)),
+                        1.0 + RNG.uniform(-0.3, 0.3, 100_000), [1.0, 2.0, 0.5, 1e-300, 1e300]])
+    got, want = _map(_LOG, x), np.log(x)
+    assert np.all(np.abs(got - want) <= 2.0 * np.spacing(np.abs(want)) + 1e-300)
+    assert _LOG(1.0) == 0.0
+
+
+def test_cbrt_within_5e_14_relative():
+    """exp(ln(x) / 3): the error of ln x (absolute, up to ulp(690) / 3) becomes relative."""
+    x = np.concatenate([np.exp(RNG.uniform(-690.0, 690.0, 100_000)),
+                        RNG.uniform(0.0, 10.0, 100_000), [1.0, 8.0, 27.0, 1e-6]])
+    np.testing.assert_allclose(_map(_CBRT, x), np.cbrt(x), rtol=5e-14, atol=0)
+    assert _CBRT(0.0) == 0.0 and _CBRT(-1.0) == 0.0 and _CBRT(1e-301) == 0.0
+    assert [fm.cbrt(v) for v in x[:300]] == _map(_CBRT, x[:300]).tolist()
+
+
+def test_sincos_2pi_within_1e_15():
+    u = np.concatenate([RNG.uniform(0.0, 1.0, 100_000), np.arange(9) / 8.0])
+    c, s = _sincos(u)
+    np.testing.assert_allclose(c, np.cos(2.0 * np.pi * u), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(s, np.sin(2.0 * np.pi * u), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(c * c + s * s, 1.0, rtol=0, atol=4e-16)
+
+
+@pytest.mark.parametrize("f", [_NCDF, _NCDF_INLINE], ids=["called", "inlined"])
+def test_norm_cdf_matches_scipy(f):
+    x = np.concatenate([RNG.uniform(-37.0, 37.0, 200_000), RNG.uniform(-3.0, 3.0, 100_000)])
+    got, want = _map(f, x), ndtr(x)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+    # relative, in the tails: scipy's ndtr is itself off by up to ~3e-13 below -30
+    near = x > -10.0
+    np.testing.assert_allclose(got[near], want[near], rtol=2e-14)
+    np.testing.assert_allclose(got, want, rtol=5e-13)
+    special = np.array([0.0, 40.0, -40.0, 50.0, -50.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(_map(f, special), [0.5, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    assert math.isnan(f(math.nan))
+
+
+def test_norm_cdf_symmetry():
+    x = RNG.uniform(0.0, 8.0, 10_000)
+    np.testing.assert_allclose(_map(_NCDF, x) + _map(_NCDF, -x), 1.0, rtol=0, atol=2.3e-16)
+
+
+def test_python_versions_agree_with_compiled():
+    """The plain Python (CUDA simulator) gives the compiled results bit for bit."""
+    x = np.concatenate([RNG.uniform(-700.0, 700.0, 300), [-700.0, -3.3, 0.0, 0.7, 42.0]])
+    assert [fm.fexp(v) for v in x] == _map(_EXP, x).tolist()
+    x = np.exp(RNG.uniform(-690.0, 690.0, 300))
+    assert [fm.flog(v) for v in x] == _map(_LOG, x).tolist()
+    x = np.concatenate([RNG.uniform(-38.0, 38.0, 300), [-30.0, -5.0, -0.1, 0.0, 2.0, 9.0]])
+    assert [fm.norm_cdf(v) for v in x] == _map(_NCDF, x).tolist()
+    a, b, c = RNG.normal(size=(3, 1000))
+    assert [fm.fma(*v) for v in zip(a, b, c)] == _map3(a, b, c).tolist()
+    for u in (0.0, 0.1, 0.37, 0.5, 0.93):
+        c, s = fm.sincos_2pi(u)
+        assert c == pytest.approx(math.cos(2 * math.pi * u), abs=1e-15)
+        assert s == pytest.approx(math.sin(2 * math.pi * u), abs=1e-15)
+    assert fm.bits_from_f64(1.0) == 0x3FF0000000000000
+    assert fm.f64_from_bits(0x4000000000000000) == 2.0
