@@ -383,46 +383,58 @@ def heston_increment(v, mp, key0, key1, path, k, sign):
     ln S' = ln S + mu dt + K0* + K1 v + K2 v' + sqrt(K3 (v + v')) z_s, where K0* is the
     martingale correction making E[S'/S] = e^{mu dt} (Andersen's eqs. for A = K2 + K3/2);
     when it does not exist (A too large, rare for rho > 0) the uncorrected K0 is used.
+
+    Both schemes and both QE branches are computed and the right ones selected (no branch, so
+    that a loop over paths vectorises); the inputs of the values not selected are clamped to
+    their domains, so that they stay finite and raise nothing.
     """
     z_v, z_s = normal_pair(key0, key1, path, k, 0)
     z_v *= sign
     z_s *= sign
-    if mp[6] > 0.5:
-        # Full-truncation Euler: the drift and diffusion see max(v, 0), v itself may dip below.
-        vp = max(v, 0.0)
-        root = math.sqrt(vp * mp[5])
-        rho = mp[4]
-        x = mp[0] - 0.5 * vp * mp[5] + root * (rho * z_v + math.sqrt(1.0 - rho * rho) * z_s)
-        return x, v + mp[1] * (mp[2] - vp) * mp[5] + mp[3] * root * z_v
+    # Full-truncation Euler: the drift and diffusion see max(v, 0), v itself may dip below.
+    vp = max(v, 0.0)
+    root = math.sqrt(vp * mp[5])
+    rho = mp[4]
+    x_euler = mp[0] - 0.5 * vp * mp[5] + root * (rho * z_v + math.sqrt(1.0 - rho * rho) * z_s)
+    v_euler = v + mp[1] * (mp[2] - vp) * mp[5] + mp[3] * root * z_v
+    # QE
     m = mp[2] + (v - mp[2]) * mp[7]
     k1, k2, k3 = mp[11], mp[12], mp[13]
     big_a = k2 + 0.5 * k3
-    if m <= 0.0:
-        # v = theta = 0: the variance stays at 0 and the price only drifts.
-        return mp[0], 0.0
-    psi = (v * mp[8] + mp[9]) / (m * m)
-    if psi <= 1.5:
-        t = 2.0 / psi
-        b2 = t - 1.0 + math.sqrt(t) * math.sqrt(t - 1.0)
-        a = m / (1.0 + b2)
-        b = math.sqrt(b2)
-        v_next = a * (b + z_v) * (b + z_v)
-        if big_a < 0.5 / a:
-            k0 = -big_a * b2 * a / (1.0 - 2.0 * big_a * a) + 0.5 * math.log(
-                1.0 - 2.0 * big_a * a) - (k1 + 0.5 * k3) * v
-        else:
-            k0 = mp[10]
-    else:
-        p = (psi - 1.0) / (psi + 1.0)
-        beta = (1.0 - p) / m
-        tail = norm_cdf(-z_v)  # 1 - u, accurate for u near 1
-        v_next = 0.0 if tail >= 1.0 - p else math.log((1.0 - p) / tail) / beta
-        if big_a < beta:
-            k0 = -math.log(p + beta * (1.0 - p) / (beta - big_a)) - (k1 + 0.5 * k3) * v
-        else:
-            k0 = mp[10]
-    x = mp[0] + k0 + k1 * v + k2 * v_next + math.sqrt(k3 * (v + v_next)) * z_s
-    return x, v_next
+    m_pos = m if m > 0.0 else 1.0
+    psi = (v * mp[8] + mp[9]) / (m_pos * m_pos)
+    quadratic = psi <= 1.5
+    # quadratic branch (psi <= 1.5)
+    t = 2.0 / (max(psi, _TINY) if quadratic else 1.5)
+    b2 = t - 1.0 + math.sqrt(t) * math.sqrt(t - 1.0)
+    a = m_pos / (1.0 + b2)
+    b = math.sqrt(b2)
+    v_quadratic = a * (b + z_v) * (b + z_v)
+    corrected = big_a < 0.5 / a
+    arg = 1.0 - 2.0 * big_a * a if corrected else 1.0
+    k0_quadratic = -big_a * b2 * a / arg + 0.5 * flog(arg) - (k1 + 0.5 * k3) * v
+    k0_quadratic = k0_quadratic if corrected else mp[10]
+    # exponential branch (psi > 1.5)
+    psi_e = 2.0 if quadratic else psi
+    p = (psi_e - 1.0) / (psi_e + 1.0)
+    beta = (1.0 - p) / m_pos
+    tail = norm_cdf(-z_v)  # 1 - u, accurate for u near 1
+    v_exponential = flog((1.0 - p) / max(tail, _TINY)) / beta
+    v_exponential = 0.0 if tail >= 1.0 - p else v_exponential
+    corrected = big_a < beta
+    arg = p + beta * (1.0 - p) / (beta - big_a) if corrected else 1.0
+    k0_exponential = -flog(arg) - (k1 + 0.5 * k3) * v if corrected else mp[10]
+    v_next = v_quadratic if quadratic else v_exponential
+    k0 = k0_quadratic if quadratic else k0_exponential
+    x_qe = mp[0] + k0 + k1 * v + k2 * v_next + math.sqrt(max(k3 * (v + v_next), 0.0)) * z_s
+    # m <= 0 (v = theta = 0): the variance stays at 0 and the price only drifts
+    x_qe = x_qe if m > 0.0 else mp[0]
+    v_qe = v_next if m > 0.0 else 0.0
+    euler = mp[6] > 0.5
+    return (x_euler if euler else x_qe), (v_euler if euler else v_qe)
+
+
+_TINY = 1e-300
 
 
 @register_jitable
@@ -1017,6 +1029,10 @@ _accumulate_i = inline_copy(accumulate)
 LANE_FUNCTIONS = {
     "gbm_step": (gbm_step, inline_copy(gbm_step, normal_pair=_normal_pair_i, fexp=fexp_inline)),
     "supplied_step": (supplied_step, inline_copy(supplied_step)),
+    "heston_step": (heston_step, inline_copy(
+        heston_step, fexp=fexp_inline,
+        heston_increment=inline_copy(heston_increment, normal_pair=_normal_pair_i,
+                                     flog=flog_inline, norm_cdf=norm_cdf_inline))),
     "log": (flog, flog_inline),
     "delta": (delta_from, inline_copy(delta_from, d1_from=_d1_from_i,
                                       norm_cdf=norm_cdf_inline)),

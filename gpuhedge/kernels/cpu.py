@@ -39,8 +39,8 @@ def kernel(family: int, dtype: str):
         _math.make_run_block(start, step, np.dtype(dtype).type, LANES, True))
 
     @numba.njit(parallel=True)
-    def run_blocks(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
-            hedgers, schedule, costs, rate, div, state, out, out_spot):
+    def run_blocks(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
+                   book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot):
         n = out_spot.shape[0]
         n_rows, n_hedgers = state.shape[0], state.shape[1]
         for block in numba.prange((n + LANES - 1) // LANES):
