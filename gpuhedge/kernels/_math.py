@@ -105,20 +105,6 @@ MAX_JUMPS = 64
 MAX_JUMP_MEAN = 5.0
 
 
-@register_jitable
-def poisson_count(u, mean):
-    """Poisson(mean) by sequential inversion of the uniform ``u``: the smallest n with
-    P(N <= n) >= u, capped at MAX_JUMPS."""
-    p = math.exp(-mean)
-    cdf = p
-    n = 0
-    while u > cdf and n < MAX_JUMPS:
-        n += 1
-        p *= mean / n
-        cdf += p
-    return n
-
-
 # ---------------------------------------------------------------------------------------------
 # Black-Scholes-Merton closed forms (continuous dividend yield q). One definition, used by the
 # kernels for hedge ratios and premia and by ``gpuhedge.pricing`` through numba.vectorize.
@@ -279,9 +265,10 @@ def merton_delta(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call,
 
 # ---------------------------------------------------------------------------------------------
 # Markets: one step function per model family, all with the same signature
-#   step(s, v, mp, paths, key0, key1, path, local, k, sign) -> (s_next, v_next)
+#   step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps) -> (s_next, v_next)
 # for the move from grid point k to k+1; ``sign`` is -1 for the antithetic twin of a path
-# (its normals are negated) and +1 otherwise. ``s`` is the spot, ``v`` a second state variable
+# (its normals are negated) and +1 otherwise; ``jumps`` is the step's Poisson count of jumps
+# (``jump_counts``) for the families with jumps, 0 for the others. ``s`` is the spot, ``v`` a second state variable
 # (variance for stochastic-volatility families, unused otherwise), ``mp`` the family's float
 # parameters prepared by the Python model class, ``paths`` a (paths x points) array used only by
 # the supplied-path family. ``path`` is the global path index (random numbers), ``local`` the
@@ -308,7 +295,7 @@ def supplied_start(spot0, paths, local):
 
 
 @register_jitable
-def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
     """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z).
 
     mp = ((mu - vol^2/2) dt, vol sqrt(dt)) with mu the drift of the spot (real-world or
@@ -322,43 +309,39 @@ def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign):
 
 
 @register_jitable
-def lognormal_jumps(key0, key1, path, k, block, lam_dt, mu_j, sigma_j):
-    """Summed log size of the Merton jumps on one step: N ~ Poisson(lam dt) from block
-    ``block``; given N, the sum of N N(mu_j, sigma_j^2) is exactly N mu_j + sigma_j sqrt(N) Z
-    with Z from block ``block + 1`` (drawn only when a jump occurs)."""
-    u, _ = uniform_pair(key0, key1, path, k, block)
-    n = poisson_count(u, lam_dt)
-    if n == 0:
-        return 0.0
-    z, _ = normal_pair(key0, key1, path, k, block + 1)
-    return n * mu_j + sigma_j * math.sqrt(n) * z
+def lognormal_jumps(key0, key1, path, k, block, n, mu_j, sigma_j):
+    """Summed log size of ``n`` Merton jumps on one step: the sum of n N(mu_j, sigma_j^2) is
+    exactly n mu_j + sigma_j sqrt(n) Z with Z from block ``block``; 0 without a jump (Z is
+    drawn anyway and discarded: no branch, so that a loop over paths vectorises)."""
+    z, _ = normal_pair(key0, key1, path, k, block)
+    jump = n * mu_j + sigma_j * math.sqrt(n) * z
+    return jump if n > 0.0 else 0.0
 
 
 @register_jitable
-def merton_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+def merton_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
     """Exact Merton step: ln S += mp[0] + mp[1] Z + jumps (see ``lognormal_jumps``).
 
-    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, mu_j, sigma_j). Antithetic twins
-    share their jumps and negate only the diffusion normal.
+    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, mu_j, sigma_j); ``jumps`` is the
+    count of the step (block 1, ``jump_counts``). Antithetic twins share their jumps and
+    negate only the diffusion normal.
     """
     z, _ = normal_pair(key0, key1, path, k, 0)
-    x = mp[0] + mp[1] * sign * z + lognormal_jumps(key0, key1, path, k, 1, mp[2], mp[3], mp[4])
+    x = mp[0] + mp[1] * sign * z + lognormal_jumps(key0, key1, path, k, 2, jumps, mp[3], mp[4])
     return s * fexp(x), v
 
 
 @register_jitable
-def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
     """Exact Kou step: ln S += mp[0] + mp[1] Z + sum of N double-exponential jumps.
 
-    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, p, eta1, eta2). N ~ Poisson(lam dt)
-    from block 1; jump j draws (direction, size) from block 2 + j: up with probability p and
+    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, p, eta1, eta2). N = ``jumps`` ~
+    Poisson(lam dt) from block 1 (``jump_counts``); jump j draws (direction, size) from block 2 + j: up with probability p and
     size -ln(u)/eta1, else down by -ln(u)/eta2.
     """
     z, _ = normal_pair(key0, key1, path, k, 0)
     x = mp[0] + mp[1] * sign * z
-    u, _ = uniform_pair(key0, key1, path, k, 1)
-    n = poisson_count(u, mp[2])
-    for j in range(n):
+    for j in range(int(jumps)):
         direction, size = uniform_pair(key0, key1, path, k, 2 + j)
         if direction <= mp[3]:
             x -= math.log(size) / mp[4]
@@ -438,27 +421,29 @@ _TINY = 1e-300
 
 
 @register_jitable
-def heston_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+def heston_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
     """Heston step (QE or Euler, see ``heston_increment``)."""
     x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
     return s * fexp(x), v_next
 
 
 @register_jitable
-def bates_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+def bates_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
     """Bates step: Heston increment plus Merton jumps (mp[14:17] = lam dt, mu_j, sigma_j)."""
     x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
-    x += lognormal_jumps(key0, key1, path, k, 1, mp[14], mp[15], mp[16])
+    x += lognormal_jumps(key0, key1, path, k, 2, jumps, mp[15], mp[16])
     return s * fexp(x), v_next
 
 
 @register_jitable
-def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign):
+def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
     """Read the next spot from a supplied (paths x points) price array (back-testing)."""
     return paths[local, k + 1], v
 
 
 # family code -> (start, step) functions; the engine picks the family in Python.
+# JUMP_MEAN[step function name]: the index in ``mp`` of the mean number of jumps per step.
+JUMP_MEAN = {"merton_step": 2, "kou_step": 2, "bates_step": 14}
 FAMILIES = {
     FAMILY_GBM: (given_start, gbm_step),
     FAMILY_SUPPLIED: (supplied_start, supplied_step),
@@ -838,7 +823,39 @@ def level_costs(state, h, local, costs, c):
 # ---------------------------------------------------------------------------------------------
 # Rows of a block's lane scratch ``lanes[row, lane]``.
 LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_WIDTH = range(5)
-N_LANE = 5
+LANE_JUMPS, LANE_U, LANE_P, LANE_CDF = range(5, 9)
+N_LANE = 9
+
+
+@register_jitable
+def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
+    """Poisson(mean) numbers of jumps on grid step k of every lane, into ``lanes[LANE_JUMPS]``:
+    sequential inversion of the uniform of Philox block 1, the smallest n with P(N <= n) >= u,
+    capped at MAX_JUMPS. The loop over n is outside the loops over the lanes (so that those
+    vectorise) and stops when no lane needs a larger n; each lane does the arithmetic of the
+    scalar inversion (p_n = p_{n-1} mean / n, cdf += p_n), so the counts are the same.
+    ``first_path``: the global path of lane 0; ``pair``: 1 for antithetic pairs (twins share
+    their jumps), else 0."""
+    p0 = math.exp(-mean)
+    for j in range(n_lanes):
+        u, _ = uniform_pair(key0, key1, (first_path + j) >> pair, k, 1)
+        lanes[LANE_U, j] = u
+        lanes[LANE_P, j] = p0
+        lanes[LANE_CDF, j] = p0
+        lanes[LANE_JUMPS, j] = 0.0
+    for n in range(1, MAX_JUMPS + 1):
+        more = 0
+        for j in range(n_lanes):
+            more += 1 if lanes[LANE_U, j] > lanes[LANE_CDF, j] else 0
+        if more == 0:
+            break
+        ratio = mean / n
+        for j in range(n_lanes):
+            go = lanes[LANE_U, j] > lanes[LANE_CDF, j]
+            p = lanes[LANE_P, j] * ratio
+            lanes[LANE_P, j] = p if go else lanes[LANE_P, j]
+            lanes[LANE_CDF, j] = lanes[LANE_CDF, j] + p if go else lanes[LANE_CDF, j]
+            lanes[LANE_JUMPS, j] = float(n) if go else lanes[LANE_JUMPS, j]
 
 
 @register_jitable
@@ -1025,14 +1042,22 @@ _normal_pair_i = inline_copy(normal_pair, uniform_pair=_uniform_pair_i,
 _d1_from_i = inline_copy(d1_from)
 _norm_pdf_i = inline_copy(norm_pdf, fexp=fexp_inline)
 _accumulate_i = inline_copy(accumulate)
+_heston_increment_i = inline_copy(heston_increment, normal_pair=_normal_pair_i, flog=flog_inline,
+                                  norm_cdf=norm_cdf_inline)
+_lognormal_jumps_i = inline_copy(lognormal_jumps, normal_pair=_normal_pair_i)
 # name -> (called function, inlined copy)
 LANE_FUNCTIONS = {
     "gbm_step": (gbm_step, inline_copy(gbm_step, normal_pair=_normal_pair_i, fexp=fexp_inline)),
     "supplied_step": (supplied_step, inline_copy(supplied_step)),
-    "heston_step": (heston_step, inline_copy(
-        heston_step, fexp=fexp_inline,
-        heston_increment=inline_copy(heston_increment, normal_pair=_normal_pair_i,
-                                     flog=flog_inline, norm_cdf=norm_cdf_inline))),
+    "merton_step": (merton_step, inline_copy(merton_step, normal_pair=_normal_pair_i,
+                                             fexp=fexp_inline,
+                                             lognormal_jumps=_lognormal_jumps_i)),
+    "bates_step": (bates_step, inline_copy(bates_step, heston_increment=_heston_increment_i,
+                                           lognormal_jumps=_lognormal_jumps_i,
+                                           fexp=fexp_inline)),
+    "jump_counts": (jump_counts, inline_copy(jump_counts, uniform_pair=_uniform_pair_i)),
+    "heston_step": (heston_step, inline_copy(heston_step, fexp=fexp_inline,
+                                             heston_increment=_heston_increment_i)),
     "log": (flog, flog_inline),
     "delta": (delta_from, inline_copy(delta_from, d1_from=_d1_from_i,
                                       norm_cdf=norm_cdf_inline)),
@@ -1080,6 +1105,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
     lane_rebalance = LANE_FUNCTIONS["rebalance"][pick]
     lane_band = LANE_FUNCTIONS["band"][pick]
     lane_order = LANE_FUNCTIONS["order"][pick]
+    lane_jumps = LANE_FUNCTIONS["jump_counts"][pick]
+    jump_mean = JUMP_MEAN.get(step_name, -1)
 
     def lane_rows(kind, width, state, h, g, base, lanes, p1, p2, discount, k, disc):
         """A plain row's orders at grid point k > 0, without lag or impact, for every lane;
@@ -1130,10 +1157,14 @@ def make_run_block(start, step, cast, n_lanes, inline):
             lanes[LANE_SPOT, j] = s
             lanes[LANE_VAR, j] = v0
             lanes[LANE_SETTLED, j] = 0.0
+            lanes[LANE_JUMPS, j] = 0.0
             start_lane(state, base + j, s, hedgers, book, grid, rate, div)
 
         for k in range(n_steps + 1):
             if k > 0:
+                if jump_mean >= 0:
+                    lane_jumps(lanes, n_lanes, mp[jump_mean], key0, key1, path_offset + first,
+                               pair, k - 1)
                 for j in range(n_lanes):
                     # Antithetic pairs (2i, 2i+1) share the draws of generator index i; the
                     # odd member negates its normals (shifts and masks: no branch).
@@ -1141,7 +1172,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     gen_path = path >> pair
                     sign = 1.0 - 2.0 * (path & pair)
                     s, v = lane_step(lanes[LANE_SPOT, j], lanes[LANE_VAR, j], mp, paths, key0,
-                                     key1, gen_path, min(first + j, last), k - 1, sign)
+                                     key1, gen_path, min(first + j, last), k - 1, sign,
+                                     lanes[LANE_JUMPS, j])
                     lanes[LANE_SPOT, j] = np.float64(cast(s))
                     lanes[LANE_VAR, j] = v
                 dividend = grid[k, GRID_DIVIDEND]
