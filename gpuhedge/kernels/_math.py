@@ -99,7 +99,7 @@ def normal_pair(k0, k1, path, step, block):
     return box_muller(u1, u2)
 
 
-# Jumps per step are capped here; models refuse lam * dt > MAX_JUMP_MEAN, where
+# Jumps per step are capped (``jump_counts``); models refuse lam * dt > MAX_JUMP_MEAN, where
 # P(N > MAX_JUMPS) < 1e-47, so the cap never binds in practice.
 MAX_JUMPS = 64
 MAX_JUMP_MEAN = 5.0
