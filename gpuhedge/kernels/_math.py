@@ -1228,6 +1228,9 @@ def make_run_block(start, step, cast, n_lanes, inline):
                 g = int(hedgers[h, HEDGER_GREEKS])
                 vol = hedgers[g, HEDGER_VOL]
                 rule = int(hedgers[g, HEDGER_RULE])
+                # The delta and gamma loops below are near-copies on purpose: one shared
+                # function for both (a flag choosing the greek) measured 25 % slower with 16
+                # rows on this CPU.
                 if state[STATE_DELTA_AT, g, base] != k:
                     state[STATE_DELTA_AT, g, base] = k
                     if rule == RULE_CONSTANT:
