@@ -327,10 +327,10 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     for start in range(0, n_paths, chunk_paths):
         n = min(chunk_paths, n_paths - start)
         if start == 0 or n != chunk_paths:
-            # Scratch state, indexed state[field, row, path] by the CUDA kernel (the path axis
+            # Scratch state, indexed state[row, field, path] by the CUDA kernel (the path axis
             # the fast one, so that neighbouring threads touch neighbouring addresses). The
             # CPU kernel keeps a small state per block of paths and reads only the shape.
-            state = xp.empty((n_rows, nh, n if device == "cuda" else 0))
+            state = xp.empty((nh, n_rows, n if device == "cuda" else 0))
             out = (xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,

@@ -517,8 +517,9 @@ COST_BORROW, COST_LEND, COST_OPTION, COST_GROUP_RULE, COST_GROUP_LAG = range(5, 
 N_COST = 10
 GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
 # Per (hedger, path) state. POSITION: shares held (filled); ORDERED: shares held plus orders in
-# flight (execution lag), what the rule compares with its target. Costs are linear in a few
-# sums, so the kernel keeps the sums and prices every cost level once at the end:
+# flight (execution lag), what the rule compares with its target (the plain rules without lag
+# compare with POSITION and keep no ORDERED). Costs are linear in a few sums, so the kernel
+# keeps the sums and prices every cost level once at the end:
 #   spread = proportional * TURNOVER + option proportional * OPTION_TURNOVER,
 #   fee = fixed * TICKETS, impact = c_sqrt * IMPACT_SQRT + c_lin * IMPACT_LINEAR,
 #   funding = borrow spread * BORROWED + lend spread * LENT,
@@ -704,30 +705,36 @@ def book_settlement(book, spot, k):
 @register_jitable
 def accumulate(state, h, local, row, value, end):
     """Add ``value`` to a cost accumulator (and to its ends' part for the end trades)."""
-    state[row, h, local] += value
+    state[h, row, local] += value
     if end:
-        state[row - ACC_TURNOVER + ACC_ENDS, h, local] += value
+        state[h, row - ACC_TURNOVER + ACC_ENDS, local] += value
+
+
+@register_jitable
+def trade_amounts(qty, spot, disc):
+    """(tickets, cash paid, notional) of a trade of ``qty`` shares at ``spot``, the cash and
+    notional as present values (times ``disc`` = e^{-r t}): 1 ticket unless ``qty`` = 0, so
+    that lane loops trade without a branch."""
+    return 1.0 if qty != 0.0 else 0.0, qty * spot * disc, abs(qty) * spot * disc
 
 
 @register_jitable
 def trade(state, h, local, qty, spot, disc, end, impact):
     """Fill ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
     final unwind; ``impact``: whether some cost level charges market impact (its sums are
-    skipped otherwise). ``qty`` = 0 changes nothing, so that lane loops call it without a
-    branch.
+    skipped otherwise). ``qty`` = 0 changes nothing.
 
-    Cash flows enter as present values (times ``disc`` = e^{-r t}), so interest on the cash
-    account is exact and needs no per-step compounding.
+    Cash flows enter as present values, so interest on the cash account is exact and needs
+    no per-step compounding.
     """
-    traded = 1.0 if qty != 0.0 else 0.0
-    state[STATE_POSITION, h, local] += qty
-    state[STATE_FLOW, h, local] -= qty * spot * disc
-    state[STATE_TRADES, h, local] += traded
-    size = abs(qty)
-    notional = size * spot * disc
+    traded, cash, notional = trade_amounts(qty, spot, disc)
+    state[h, STATE_POSITION, local] += qty
+    state[h, STATE_FLOW, local] -= cash
+    state[h, STATE_TRADES, local] += traded
     accumulate(state, h, local, ACC_TURNOVER, notional, end)
     accumulate(state, h, local, ACC_TICKETS, disc * traded, end)
     if impact:
+        size = abs(qty)
         accumulate(state, h, local, ACC_IMPACT_SQRT, notional * math.sqrt(size), end)
         accumulate(state, h, local, ACC_IMPACT_LINEAR, notional * size, end)
 
@@ -735,8 +742,8 @@ def trade(state, h, local, qty, spot, disc, end, impact):
 @register_jitable
 def trade_option(state, h, local, qty, value, disc, end):
     """Buy ``qty`` hedge options at ``value`` each (sell if negative)."""
-    state[STATE_OPT_POSITION, h, local] += qty
-    state[STATE_FLOW, h, local] -= qty * value * disc
+    state[h, STATE_OPT_POSITION, local] += qty
+    state[h, STATE_FLOW, local] -= qty * value * disc
     accumulate(state, h, local, ACC_OPTION_TURNOVER, abs(qty) * value * disc, end)
     accumulate(state, h, local, ACC_TICKETS, disc, end)
 
@@ -748,21 +755,21 @@ def order(state, h, local, qty, spot, disc, k, lag, first, impact):
     (``fill_due``). ``first``: k is the first grid point (an explicit flag, so that loops at
     later points see a constant). The spot of the last order is kept for the spot-move
     rule."""
-    state[STATE_ORDERED, h, local] += qty
-    last = state[STATE_LAST_SPOT, h, local]
-    state[STATE_LAST_SPOT, h, local] = spot if qty != 0.0 else last
+    state[h, STATE_ORDERED, local] += qty
+    last = state[h, STATE_LAST_SPOT, local]
+    state[h, STATE_LAST_SPOT, local] = spot if qty != 0.0 else last
     if lag == 0:
         trade(state, h, local, qty, spot, disc, first, impact)
     else:
-        state[N_STATE + k % lag, h, local] = qty
+        state[h, N_STATE + k % lag, local] = qty
 
 
 @register_jitable
 def fill_due(state, h, local, spot, disc, k, lag, impact):
     """Fill the order decided at grid point k - lag (if any) at today's price."""
     row = N_STATE + k % lag
-    trade(state, h, local, state[row, h, local], spot, disc, k == lag, impact)
-    state[row, h, local] = 0.0
+    trade(state, h, local, state[h, row, local], spot, disc, k == lag, impact)
+    state[h, row, local] = 0.0
 
 
 @register_jitable
@@ -794,22 +801,19 @@ def serves(costs, c, by_cost, group):
 def level_costs(state, h, local, costs, c):
     """(spread, fee, impact, funding) paid so far by row h at cost level c (present values):
     the level's rates times the row's sums, less the ends' part when the level spares them."""
-    acc0 = state[ACC_TURNOVER, h, local]
-    acc1 = state[ACC_TICKETS, h, local]
-    acc2 = state[ACC_IMPACT_SQRT, h, local]
-    acc3 = state[ACC_IMPACT_LINEAR, h, local]
-    acc4 = state[ACC_OPTION_TURNOVER, h, local]
-    if costs[c, COST_ENDS] < 0.5:
-        acc0 -= state[ACC_ENDS, h, local]
-        acc1 -= state[ACC_ENDS + 1, h, local]
-        acc2 -= state[ACC_ENDS + 2, h, local]
-        acc3 -= state[ACC_ENDS + 3, h, local]
-        acc4 -= state[ACC_ENDS + 4, h, local]
+    spare = costs[c, COST_ENDS] < 0.5  # a select, not a branch: x - 0.0 is x
+    acc0 = state[h, ACC_TURNOVER, local] - (state[h, ACC_ENDS, local] if spare else 0.0)
+    acc1 = state[h, ACC_TICKETS, local] - (state[h, ACC_ENDS + 1, local] if spare else 0.0)
+    acc2 = state[h, ACC_IMPACT_SQRT, local] - (state[h, ACC_ENDS + 2, local] if spare else 0.0)
+    acc3 = state[h, ACC_IMPACT_LINEAR, local] - (state[h, ACC_ENDS + 3, local] if spare
+                                                 else 0.0)
+    acc4 = state[h, ACC_OPTION_TURNOVER, local] - (state[h, ACC_ENDS + 4, local] if spare
+                                                   else 0.0)
     spread = costs[c, COST_PROPORTIONAL] * acc0 + costs[c, COST_OPTION] * acc4
     fee = costs[c, COST_FIXED] * acc1
     impact = costs[c, COST_IMPACT_SQRT] * acc2 + costs[c, COST_IMPACT_LINEAR] * acc3
-    fund = costs[c, COST_BORROW] * state[STATE_BORROWED, h, local] + \
-        costs[c, COST_LEND] * state[STATE_LENT, h, local]
+    fund = costs[c, COST_BORROW] * state[h, STATE_BORROWED, local] + \
+        costs[c, COST_LEND] * state[h, STATE_LENT, local]
     return spread, fee, impact, fund
 
 
@@ -823,8 +827,8 @@ def level_costs(state, h, local, costs, c):
 # ---------------------------------------------------------------------------------------------
 # Rows of a block's lane scratch ``lanes[row, lane]``.
 LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_WIDTH = range(5)
-LANE_JUMPS, LANE_U, LANE_P, LANE_CDF = range(5, 9)
-N_LANE = 9
+LANE_JUMPS, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(5, 10)
+N_LANE = 10
 
 
 @register_jitable
@@ -894,8 +898,8 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
     kind = int(hedgers[h, HEDGER_KIND])
     option_hedge = kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA
     # a hedge option sold to roll is replaced at once, whatever the schedule
-    rolled = option_hedge and k > 0 and state[STATE_OPT_POSITION, h, local] == 0.0 and \
-        state[STATE_OPT_STEP, h, local] > hedgers[h, HEDGER_OPT_STEP]
+    rolled = option_hedge and k > 0 and state[h, STATE_OPT_POSITION, local] == 0.0 and \
+        state[h, STATE_OPT_STEP, local] > hedgers[h, HEDGER_OPT_STEP]
     if schedule[k, h] == 0 and not rolled:
         return
     vol = hedgers[h, HEDGER_VOL]
@@ -907,8 +911,8 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
         # costs paid so far (a CPPI row serves one cost level)
         spread, fee, impact_cost, fund = level_costs(state, h, local, costs,
                                                      int(hedgers[h, HEDGER_COST]))
-        cushion = (state[STATE_FLOW, h, local] - spread - fee - impact_cost - fund) / disc + \
-            state[STATE_POSITION, h, local] * s
+        cushion = (state[h, STATE_FLOW, local] - spread - fee - impact_cost - fund) / disc + \
+            state[h, STATE_POSITION, local] * s
         exposure = min(hedgers[h, HEDGER_P1] * max(cushion, 0.0),
                        hedgers[h, HEDGER_P2] * (cushion + hedgers[h, HEDGER_P3] / disc))
         target = exposure / s
@@ -919,8 +923,8 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
                          False)
         target = hedgers[h, HEDGER_P2] * (1.0 + put)
     else:
-        target = -state[STATE_DELTA, greeks, local]
-        gamma = state[STATE_GAMMA, greeks, local]
+        target = -state[greeks, STATE_DELTA, local]
+        gamma = state[greeks, STATE_GAMMA, local]
         if kind == KIND_ZAKAMOULINE:
             vol_m, width = zakamouline_rule(
                 gamma, s, vol, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
@@ -930,10 +934,10 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
                                  div, k)
         else:  # delta-gamma, delta-vega
             value, o_delta, o_gamma, o_vega = option_greeks(
-                state[STATE_OPT_STRIKE, h, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
-                state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v, rule,
+                state[h, STATE_OPT_STRIKE, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+                state[h, STATE_OPT_EXPIRY, local] - grid[k, GRID_TIME], s, v, rule,
                 hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
-            held = state[STATE_OPT_POSITION, h, local]
+            held = state[h, STATE_OPT_POSITION, local]
             wanted = held
             if kind == KIND_DELTA_GAMMA and abs(o_gamma) > _TINY_GREEK:
                 wanted = -gamma / o_gamma
@@ -943,11 +947,11 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
             if wanted != held:
                 trade_option(state, h, local, wanted - held, value, disc, k == 0)
             target -= wanted * o_delta
-    deviation = target - state[STATE_ORDERED, h, local]
+    deviation = target - state[h, STATE_ORDERED, local]
     qty = deviation
     if k > 0:  # the first hedge always goes to the target
         qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
-                                 state[STATE_LAST_SPOT, h, local])
+                                 state[h, STATE_LAST_SPOT, local])
     order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), k == 0, impact)
 
 
@@ -955,81 +959,36 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
 def option_event(state, h, local, s, v, k, n_steps, disc, grid, hedgers, hp, rate, div):
     """The hedge option's event at grid point k: it expires and settles, or it is sold to
     roll into a fresh one of the same tenor and moneyness (bought by the rebalance)."""
-    strike = state[STATE_OPT_STRIKE, h, local]
+    strike = state[h, STATE_OPT_STRIKE, local]
     is_call = hedgers[h, HEDGER_OPT_IS_CALL] > 0.5
-    held = state[STATE_OPT_POSITION, h, local]
-    tau = state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME]
+    held = state[h, STATE_OPT_POSITION, local]
+    tau = state[h, STATE_OPT_EXPIRY, local] - grid[k, GRID_TIME]
     if tau > _EXPIRED:
         value, _, _, _ = option_greeks(strike, is_call, tau, s, v, int(hedgers[h, HEDGER_RULE]),
                                        hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
         trade_option(state, h, local, -held, value, disc, k == n_steps)
     else:
         payoff = s - strike if is_call else strike - s
-        state[STATE_FLOW, h, local] += held * max(payoff, 0.0) * disc
-        state[STATE_OPT_POSITION, h, local] = 0.0
+        state[h, STATE_FLOW, local] += held * max(payoff, 0.0) * disc
+        state[h, STATE_OPT_POSITION, local] = 0.0
     if hedgers[h, HEDGER_OPT_TENOR] > 0.0 and k < n_steps:
-        state[STATE_OPT_STRIKE, h, local] = state[STATE_OPT_MONEYNESS, h, local] * s
-        state[STATE_OPT_STEP, h, local] = k + hedgers[h, HEDGER_OPT_TENOR]
-        state[STATE_OPT_EXPIRY, h, local] = grid[k, GRID_TIME] + hedgers[h, HEDGER_OPT_MATURITY]
+        state[h, STATE_OPT_STRIKE, local] = state[h, STATE_OPT_MONEYNESS, local] * s
+        state[h, STATE_OPT_STEP, local] = k + hedgers[h, HEDGER_OPT_TENOR]
+        state[h, STATE_OPT_EXPIRY, local] = grid[k, GRID_TIME] + hedgers[h, HEDGER_OPT_MATURITY]
 
 
 @register_jitable
 def unwind_lane(state, h, local, s, v, k, disc, grid, hedgers, hp, rate, div, impact):
     """At the horizon: sell the shares and the hedge options held (orders still in flight
     are cancelled)."""
-    trade(state, h, local, -state[STATE_POSITION, h, local], s, disc, True, impact)
-    options = state[STATE_OPT_POSITION, h, local]
+    trade(state, h, local, -state[h, STATE_POSITION, local], s, disc, True, impact)
+    options = state[h, STATE_OPT_POSITION, local]
     if options != 0.0:
         value, _, _, _ = option_greeks(
-            state[STATE_OPT_STRIKE, h, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
-            state[STATE_OPT_EXPIRY, h, local] - grid[k, GRID_TIME], s, v,
+            state[h, STATE_OPT_STRIKE, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+            state[h, STATE_OPT_EXPIRY, local] - grid[k, GRID_TIME], s, v,
             int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
         trade_option(state, h, local, -options, value, disc, True)
-
-
-@register_jitable
-def start_lane(state, local, s, hedgers, book, grid, rate, div):
-    """Zero a lane's state and pay (or receive) each row's premium at t=0."""
-    for h in range(hedgers.shape[0]):
-        for row in range(N_STATE + int(hedgers[h, HEDGER_LAG])):
-            state[row, h, local] = 0.0
-        state[STATE_LAST_SPOT, h, local] = s
-        premium = hedgers[h, HEDGER_PREMIUM]
-        if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
-            premium = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate, div,
-                                 0)
-        state[STATE_FLOW, h, local] = -premium
-        state[STATE_OPT_STRIKE, h, local] = hedgers[h, HEDGER_OPT_STRIKE]
-        state[STATE_OPT_STEP, h, local] = hedgers[h, HEDGER_OPT_STEP]
-        state[STATE_OPT_EXPIRY, h, local] = hedgers[h, HEDGER_OPT_MATURITY]
-        state[STATE_OPT_MONEYNESS, h, local] = hedgers[h, HEDGER_OPT_STRIKE] / s
-        state[STATE_DELTA_AT, h, local] = -1.0
-        state[STATE_GAMMA_AT, h, local] = -1.0
-
-
-@register_jitable
-def write_lane(state, local, out_path, settled, hedgers, costs, out):
-    """Per-path outputs of one lane: P&L and costs by kind for every (strategy, cost level)."""
-    for h in range(hedgers.shape[0]):
-        kind = int(hedgers[h, HEDGER_KIND])
-        insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
-        base = state[STATE_FLOW, h, local] + (0.0 if insurer else settled)
-        strategy = int(hedgers[h, HEDGER_STRATEGY])
-        group = hedgers[h, HEDGER_COST]
-        by_cost = hedgers[h, HEDGER_BY_COST]
-        for c in range(costs.shape[0]):
-            if not serves(costs, c, by_cost, group):
-                continue
-            spread, fee, impact_cost, fund = level_costs(state, h, local, costs, c)
-            cost = spread + fee + impact_cost + fund
-            out[OUT_PNL, strategy, c, out_path] = base - cost
-            out[OUT_COST, strategy, c, out_path] = cost
-            out[OUT_SPREAD, strategy, c, out_path] = spread
-            out[OUT_FEE, strategy, c, out_path] = fee
-            out[OUT_IMPACT, strategy, c, out_path] = impact_cost
-            out[OUT_FUNDING, strategy, c, out_path] = fund
-            out[OUT_TRADES, strategy, c, out_path] = state[STATE_TRADES, h, local]
-            out[OUT_TURNOVER, strategy, c, out_path] = state[ACC_TURNOVER, h, local]
 
 
 # Inlined copies of what the CPU's lane loops call (the same code; ``_fastmath.inline_copy``).
@@ -1041,7 +1000,6 @@ _normal_pair_i = inline_copy(normal_pair, uniform_pair=_uniform_pair_i,
                              box_muller=_box_muller_i)
 _d1_from_i = inline_copy(d1_from)
 _norm_pdf_i = inline_copy(norm_pdf, fexp=fexp_inline)
-_accumulate_i = inline_copy(accumulate)
 _heston_increment_i = inline_copy(heston_increment, normal_pair=_normal_pair_i, flog=flog_inline,
                                   norm_cdf=norm_cdf_inline)
 _lognormal_jumps_i = inline_copy(lognormal_jumps, normal_pair=_normal_pair_i)
@@ -1064,7 +1022,8 @@ LANE_FUNCTIONS = {
     "gamma": (gamma_from, inline_copy(gamma_from, d1_from=_d1_from_i, norm_pdf=_norm_pdf_i)),
     "rebalance": (rebalance_quantity, inline_copy(rebalance_quantity)),
     "band": (whalley_wilmott_band, inline_copy(whalley_wilmott_band, cbrt=cbrt_inline)),
-    "order": (order, inline_copy(order, trade=inline_copy(trade, accumulate=_accumulate_i))),
+    "costs": (level_costs, inline_copy(level_costs)),
+    "amounts": (trade_amounts, inline_copy(trade_amounts)),
 }
 
 
@@ -1083,11 +1042,12 @@ def make_run_block(start, step, cast, n_lanes, inline):
     one path would, so results depend neither on the block size nor on the target.
 
     Called as ``run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0,
-    mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state, lanes,
-    out, out_spot)``: lane j runs the chunk's path ``first + j`` (global path ``path_offset +
-    first + j``) with its state at ``state[:, :, base + j]`` and its scratch at ``lanes[:, j]``;
-    lanes from ``count`` on pad the block (computed on the last path's supplied prices, never
-    written out).
+    mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state, flat,
+    lanes, out, out_spot)``: lane j runs the chunk's path ``first + j`` (global path
+    ``path_offset + first + j``) with its state at ``state[:, :, base + j]`` (hedger row x
+    field; ``flat`` is the same memory as a 1-D array, ``at``) and its scratch at
+    ``lanes[:, j]``; lanes from ``count`` on pad the block (computed on the last path's
+    supplied prices, never written out).
 
     P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
     at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
@@ -1104,34 +1064,156 @@ def make_run_block(start, step, cast, n_lanes, inline):
     lane_gamma = LANE_FUNCTIONS["gamma"][pick]
     lane_rebalance = LANE_FUNCTIONS["rebalance"][pick]
     lane_band = LANE_FUNCTIONS["band"][pick]
-    lane_order = LANE_FUNCTIONS["order"][pick]
+    lane_costs = LANE_FUNCTIONS["costs"][pick]
+    lane_amounts = LANE_FUNCTIONS["amounts"][pick]
     lane_jumps = LANE_FUNCTIONS["jump_counts"][pick]
     jump_mean = JUMP_MEAN.get(step_name, -1)
 
-    def lane_rows(kind, width, state, h, g, base, lanes, p1, p2, discount, k, disc):
-        """A plain row's orders at grid point k > 0, without lag or impact, for every lane;
-        ``width`` < -1: the Whalley-Wilmott band of each lane, else the band's edge (the
-        widths go through the lanes' scratch, so that one loop serves every plain kind)."""
+    lane_jit = register_jitable(inline="always" if inline else "never")
+
+    @lane_jit
+    def at(hb, row, stride, local):
+        """Index of ``state[h, row, local]`` in the flat view of the state (``hb`` = h * rows *
+        stride, unsigned). Signed indices would be wrapped around when negative, and that
+        select per element hides from LLVM that a lane loop walks memory contiguously; with a
+        constant stride (the CPU's block size) the rows of one hedger row are provably apart."""
+        return hb + np.uint64(row * stride + local)
+
+    @lane_jit
+    def fill(flat, hb, stride, local, qty, spot, disc):
+        """``trade`` of one lane in the flat view, without its ends' parts and impact sums
+        (``lane_extras``)."""
+        traded, cash, notional = lane_amounts(qty, spot, disc)
+        flat[at(hb, STATE_POSITION, stride, local)] += qty
+        flat[at(hb, STATE_FLOW, stride, local)] -= cash
+        flat[at(hb, STATE_TRADES, stride, local)] += traded
+        flat[at(hb, ACC_TURNOVER, stride, local)] += notional
+        flat[at(hb, ACC_TICKETS, stride, local)] += disc * traded
+
+    @lane_jit
+    def lane_extras(flat, hb, stride, base, lanes, disc, ends, impact):
+        """The rest of ``trade`` for the orders ``lanes[LANE_QTY, :]`` just filled: the
+        ends' parts of the sums (``ends``) and the impact sums (``impact``)."""
+        if ends:
+            for j in range(n_lanes):
+                local = base + j
+                traded, _, notional = lane_amounts(lanes[LANE_QTY, j], lanes[LANE_SPOT, j], disc)
+                flat[at(hb, ACC_ENDS, stride, local)] += notional
+                flat[at(hb, ACC_ENDS + 1, stride, local)] += disc * traded
+        if impact:
+            for j in range(n_lanes):
+                local = base + j
+                size = abs(lanes[LANE_QTY, j])
+                _, _, notional = lane_amounts(size, lanes[LANE_SPOT, j], disc)
+                flat[at(hb, ACC_IMPACT_SQRT, stride, local)] += notional * math.sqrt(size)
+                flat[at(hb, ACC_IMPACT_LINEAR, stride, local)] += notional * size
+                if ends:
+                    flat[at(hb, ACC_ENDS + 2, stride, local)] += notional * math.sqrt(size)
+                    flat[at(hb, ACC_ENDS + 3, stride, local)] += notional * size
+
+    @lane_jit
+    def lane_rows(kind, width, flat, hb, gb, stride, base, lanes, p1, p2, discount, disc,
+                  first, impact):
+        """``order`` without lag for every lane of a plain row at a grid point where its rule
+        may trade (``first``: the first grid point, where it hedges to the target). Without
+        lag, orders fill at once: the row compares its target with the shares it holds
+        (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each lane (from the gamma of
+        greeks row ``gb``), else the band's edge (the widths go through the lanes' scratch, so
+        that one loop serves every plain kind)."""
         if width < -1.5:
             for j in range(n_lanes):
-                lanes[LANE_WIDTH, j] = lane_band(state[STATE_GAMMA, g, base + j],
+                lanes[LANE_WIDTH, j] = lane_band(flat[at(gb, STATE_GAMMA, stride, base + j)],
                                                  lanes[LANE_SPOT, j], p1, p2, discount)
         else:
             for j in range(n_lanes):
                 lanes[LANE_WIDTH, j] = width
+        # The target (minus the book's delta) goes through the scratch: reading another row's
+        # fields in the loop that writes this row's stops it from vectorising.
+        for j in range(n_lanes):
+            lanes[LANE_QTY, j] = -flat[at(gb, STATE_DELTA, stride, base + j)]
         for j in range(n_lanes):
             local = base + j
             s = lanes[LANE_SPOT, j]
-            qty = lane_rebalance(
-                kind, -state[STATE_DELTA, g, local] - state[STATE_ORDERED, h, local], p1,
-                lanes[LANE_WIDTH, j], s, state[STATE_LAST_SPOT, h, local])
-            lane_order(state, h, local, qty, s, disc, k, 0, False, False)
+            last = flat[at(hb, STATE_LAST_SPOT, stride, local)]
+            deviation = lanes[LANE_QTY, j] - flat[at(hb, STATE_POSITION, stride, local)]
+            qty = lane_rebalance(kind, deviation, p1, lanes[LANE_WIDTH, j], s, last)
+            qty = deviation if first else qty
+            lanes[LANE_QTY, j] = qty
+            flat[at(hb, STATE_LAST_SPOT, stride, local)] = s if qty != 0.0 else last
+            fill(flat, hb, stride, local, qty, s, disc)
+        lane_extras(flat, hb, stride, base, lanes, disc, first, impact)
 
-    lane_rows = register_jitable(inline="always" if inline else "never")(lane_rows)
+    @lane_jit
+    def lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div):
+        """Zero every row's state in every lane and pay (or receive) each row's premium at
+        t=0 (the lanes' spots are set)."""
+        n_rows = state.shape[1]
+        for h in range(hedgers.shape[0]):
+            hb = np.uint64(h * n_rows * stride)
+            for row in range(N_STATE + int(hedgers[h, HEDGER_LAG])):
+                for j in range(n_lanes):
+                    flat[at(hb, row, stride, base + j)] = 0.0
+            premium = hedgers[h, HEDGER_PREMIUM]
+            strike = hedgers[h, HEDGER_OPT_STRIKE]
+            step = hedgers[h, HEDGER_OPT_STEP]
+            expiry = hedgers[h, HEDGER_OPT_MATURITY]
+            for j in range(n_lanes):
+                local = base + j
+                s = lanes[LANE_SPOT, j]
+                flat[at(hb, STATE_LAST_SPOT, stride, local)] = s
+                flat[at(hb, STATE_FLOW, stride, local)] = -premium
+                flat[at(hb, STATE_OPT_STRIKE, stride, local)] = strike
+                flat[at(hb, STATE_OPT_STEP, stride, local)] = step
+                flat[at(hb, STATE_OPT_EXPIRY, stride, local)] = expiry
+                flat[at(hb, STATE_OPT_MONEYNESS, stride, local)] = strike / s
+                flat[at(hb, STATE_DELTA_AT, stride, local)] = -1.0
+                flat[at(hb, STATE_GAMMA_AT, stride, local)] = -1.0
+            if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
+                for j in range(n_lanes):
+                    flat[at(hb, STATE_FLOW, stride, base + j)] = -book_value(
+                        book, lanes[LANE_SPOT, j], grid[0, GRID_TIME], hedgers[h, HEDGER_VOL],
+                        rate, div, 0)
+
+    @lane_jit
+    def lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot):
+        """Per-path outputs of the block's first ``count`` lanes: P&L and costs by kind for
+        every (strategy, cost level), and the terminal spot."""
+        for h in range(hedgers.shape[0]):
+            kind = int(hedgers[h, HEDGER_KIND])
+            settles = 0.0 if kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI else 1.0
+            strategy = int(hedgers[h, HEDGER_STRATEGY])
+            group = hedgers[h, HEDGER_COST]
+            by_cost = hedgers[h, HEDGER_BY_COST]
+            for c in range(costs.shape[0]):
+                if not serves(costs, c, by_cost, group):
+                    continue
+                for j in range(count):
+                    local = base + j
+                    path = np.uint64(first + j)
+                    spread, fee, impact_cost, fund = lane_costs(state, h, local, costs, c)
+                    cost = spread + fee + impact_cost + fund
+                    value = state[h, STATE_FLOW, local] + (
+                        lanes[LANE_SETTLED, j] if settles > 0.5 else 0.0)
+                    out[OUT_PNL, strategy, c, path] = value - cost
+                    out[OUT_COST, strategy, c, path] = cost
+                    out[OUT_SPREAD, strategy, c, path] = spread
+                    out[OUT_FEE, strategy, c, path] = fee
+                    out[OUT_IMPACT, strategy, c, path] = impact_cost
+                    out[OUT_FUNDING, strategy, c, path] = fund
+                    out[OUT_TRADES, strategy, c, path] = state[h, STATE_TRADES, local]
+                    out[OUT_TURNOVER, strategy, c, path] = state[h, ACC_TURNOVER, local]
+        for j in range(count):
+            out_spot[np.uint64(first + j)] = lanes[LANE_SPOT, j]
 
     def run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
                   paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
-                  lanes, out, out_spot):
+                  flat, lanes, out, out_spot):
+        # Lane j's state is state[:, :, base + j]; the CPU's blocks own their state (base 0,
+        # the block size the stride: constants the compiler sees), CUDA's threads share one.
+        if n_lanes > 1:
+            base = 0
+        stride = n_lanes if n_lanes > 1 else state.shape[2]
+        n_rows = state.shape[1]
         n_steps = grid.shape[0] - 1
         n_hedgers = hedgers.shape[0]
         horizon = grid[n_steps, GRID_TIME]
@@ -1158,7 +1240,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
             lanes[LANE_VAR, j] = v0
             lanes[LANE_SETTLED, j] = 0.0
             lanes[LANE_JUMPS, j] = 0.0
-            start_lane(state, base + j, s, hedgers, book, grid, rate, div)
+        lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div)
 
         for k in range(n_steps + 1):
             if k > 0:
@@ -1180,8 +1262,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
                 if dividend != 0.0:
                     for h in range(n_hedgers):
                         for j in range(n_lanes):
-                            state[STATE_FLOW, h, base + j] += (
-                                state[STATE_POSITION, h, base + j] * lanes[LANE_SPOT, j]
+                            state[h, STATE_FLOW, base + j] += (
+                                state[h, STATE_POSITION, base + j] * lanes[LANE_SPOT, j]
                                 * dividend)
             disc = grid[k, GRID_DISCOUNT]
             for i in range(book.shape[0]):
@@ -1200,15 +1282,25 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     # orders still in flight are cancelled and the filled position is unwound.
                     if lag > 0 and k >= lag and k < n_steps:
                         fill_due(state, h, local, lanes[LANE_SPOT, j], disc, k, lag, impact)
-                    if option_hedge and state[STATE_OPT_STEP, h, local] == k:
+                    if option_hedge and state[h, STATE_OPT_STEP, local] == k:
                         option_event(state, h, local, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
                                      k, n_steps, disc, grid, hedgers, hp, rate, div)
             if k == n_steps:
                 for h in range(n_hedgers):
-                    for j in range(n_lanes):
-                        unwind_lane(state, h, base + j, lanes[LANE_SPOT, j],
-                                    lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate, div,
-                                    impact)
+                    kind = int(hedgers[h, HEDGER_KIND])
+                    if kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA:
+                        for j in range(n_lanes):
+                            unwind_lane(state, h, base + j, lanes[LANE_SPOT, j],
+                                        lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate,
+                                        div, impact)
+                    else:  # sell the shares held (orders in flight are cancelled)
+                        hb = np.uint64(h * n_rows * stride)
+                        for j in range(n_lanes):
+                            local = base + j
+                            qty = -flat[at(hb, STATE_POSITION, stride, local)]
+                            lanes[LANE_QTY, j] = qty
+                            fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
+                        lane_extras(flat, hb, stride, base, lanes, disc, True, impact)
                 break
             # The rows that may trade at k (option hedges may have to replace a rolled option
             # at any point), and ln S and the greeks they need, once per grid point.
@@ -1226,16 +1318,17 @@ def make_run_block(start, step, cast, n_lanes, inline):
                                             and kind != KIND_DELTA_VEGA):
                     continue
                 g = int(hedgers[h, HEDGER_GREEKS])
+                gb = np.uint64(g * n_rows * stride)
                 vol = hedgers[g, HEDGER_VOL]
                 rule = int(hedgers[g, HEDGER_RULE])
                 # The delta and gamma loops below are near-copies on purpose: one shared
                 # function for both (a flag choosing the greek) measured 25 % slower with 16
                 # rows on this CPU.
-                if state[STATE_DELTA_AT, g, base] != k:
-                    state[STATE_DELTA_AT, g, base] = k
+                if state[g, STATE_DELTA_AT, base] != k:
+                    state[g, STATE_DELTA_AT, base] = k
                     if rule == RULE_CONSTANT:
                         for j in range(n_lanes):
-                            state[STATE_DELTA, g, base + j] = 0.0
+                            flat[at(gb, STATE_DELTA, stride, base + j)] = 0.0
                         for i in range(book.shape[0]):
                             if k < book[i, BOOK_STEP]:
                                 quantity = book[i, BOOK_QUANTITY]
@@ -1244,19 +1337,20 @@ def make_run_block(start, step, cast, n_lanes, inline):
                                 div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
                                 is_call = book[i, BOOK_IS_CALL] > 0.5
                                 for j in range(n_lanes):
-                                    state[STATE_DELTA, g, base + j] += quantity * lane_delta(
+                                    flat[at(gb, STATE_DELTA, stride, base + j)] += \
+                                        quantity * lane_delta(
                                         lanes[LANE_LOG_SPOT, j] - log_strike, sqrt_tau,
                                         div_discount, vol, rate, div, is_call)
                     else:
                         for j in range(n_lanes):
-                            state[STATE_DELTA, g, base + j] = book_delta(
+                            state[g, STATE_DELTA, base + j] = book_delta(
                                 book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
                                 lanes[LANE_VAR, j], rule, vol, hp, rate, div, k)
-                if uses_gamma(kind) and state[STATE_GAMMA_AT, g, base] != k:
-                    state[STATE_GAMMA_AT, g, base] = k
+                if uses_gamma(kind) and state[g, STATE_GAMMA_AT, base] != k:
+                    state[g, STATE_GAMMA_AT, base] = k
                     if rule == RULE_CONSTANT:
                         for j in range(n_lanes):
-                            state[STATE_GAMMA, g, base + j] = 0.0
+                            flat[at(gb, STATE_GAMMA, stride, base + j)] = 0.0
                         for i in range(book.shape[0]):
                             if k < book[i, BOOK_STEP]:
                                 quantity = book[i, BOOK_QUANTITY]
@@ -1264,13 +1358,14 @@ def make_run_block(start, step, cast, n_lanes, inline):
                                 sqrt_tau = book_tau[k, i, TAU_SQRT]
                                 div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
                                 for j in range(n_lanes):
-                                    state[STATE_GAMMA, g, base + j] += quantity * lane_gamma(
+                                    flat[at(gb, STATE_GAMMA, stride, base + j)] += \
+                                        quantity * lane_gamma(
                                         lanes[LANE_SPOT, j],
                                         lanes[LANE_LOG_SPOT, j] - log_strike, sqrt_tau,
                                         div_discount, vol, rate, div)
                     else:
                         for j in range(n_lanes):
-                            state[STATE_GAMMA, g, base + j] = book_greek(
+                            state[g, STATE_GAMMA, base + j] = book_greek(
                                 book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
                                 lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
             for h in range(n_hedgers if active else 0):
@@ -1283,25 +1378,26 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     p2 = hedgers[h, HEDGER_P2]
                     lag = int(hedgers[h, HEDGER_LAG])
                     discount = grid[n_steps, GRID_DISCOUNT] / disc
-                    if k == 0 or lag > 0 or impact:
+                    if lag > 0:
                         for j in range(n_lanes):
                             local = base + j
                             s = lanes[LANE_SPOT, j]
-                            deviation = -state[STATE_DELTA, g, local] - \
-                                state[STATE_ORDERED, h, local]
+                            deviation = -state[g, STATE_DELTA, local] - \
+                                state[h, STATE_ORDERED, local]
                             qty = deviation
                             if k > 0:  # the first hedge always goes to the target
                                 qty = rebalance_quantity(
                                     kind, deviation, p1,
-                                    plain_width(kind, p1, p2, state[STATE_GAMMA, g, local], s,
+                                    plain_width(kind, p1, p2, state[g, STATE_GAMMA, local], s,
                                                 discount),
-                                    s, state[STATE_LAST_SPOT, h, local])
+                                    s, state[h, STATE_LAST_SPOT, local])
                             order(state, h, local, qty, s, disc, k, lag, k == 0, impact)
                     else:  # the common case: loops over lanes without a branch
                         width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
                             kind, p1, p2, 0.0, 1.0, 1.0)
-                        lane_rows(kind, width, state, h, g, base, lanes, p1, p2, discount, k,
-                                  disc)
+                        lane_rows(kind, width, flat, np.uint64(h * n_rows * stride),
+                                  np.uint64(g * n_rows * stride), stride, base, lanes, p1, p2,
+                                  discount, disc, k == 0, impact)
                 elif kind != KIND_NONE:
                     for j in range(n_lanes):
                         hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
@@ -1320,15 +1416,13 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     for j in range(n_lanes):
                         local = base + j
                         # insurers' cash: capital - floor PV (the premium) + trades + floor PV
-                        balance = state[STATE_FLOW, h, local] + (
+                        balance = state[h, STATE_FLOW, local] + (
                             hedgers[h, HEDGER_P3] if insurer else lanes[LANE_SETTLED, j])
                         if balance < 0.0:
-                            state[STATE_BORROWED, h, local] -= balance * factor
+                            state[h, STATE_BORROWED, local] -= balance * factor
                         else:
-                            state[STATE_LENT, h, local] += balance * factor
+                            state[h, STATE_LENT, local] += balance * factor
 
-        for j in range(count):
-            write_lane(state, base + j, first + j, lanes[LANE_SETTLED, j], hedgers, costs, out)
-            out_spot[first + j] = lanes[LANE_SPOT, j]
+        lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot)
 
     return run_block

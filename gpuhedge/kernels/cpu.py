@@ -2,7 +2,7 @@
 
 Each block runs its paths in lockstep (``_math.make_run_block``): the model step, ln S, the
 book's greeks and the plain rules are loops over the block's lanes that LLVM vectorises (AVX2 /
-AVX-512 on x86). A block's state is a small (rows x hedger rows x ``LANES``) array of its own,
+AVX-512 on x86). A block's state is a small (hedger rows x rows x ``LANES``) array of its own,
 lanes the fast axis.
 """
 
@@ -25,10 +25,10 @@ def kernel(family: int, dtype: str):
     """The compiled CPU kernel of one market family and spot precision (cached per process).
 
     Called as ``kernel(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
-    book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot)`` (tables described in
-    ``_math``); it fills ``out`` (fields ``_math.OUT_*`` x strategy x cost x path) and
+    book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot)`` (tables described
+    in ``_math``); it fills ``out`` (fields ``_math.OUT_*`` x strategy x cost x path) and
     ``out_spot`` for paths path_offset .. path_offset + len(out_spot) - 1. Only the shape of
-    ``state`` (state rows, hedger rows, any) is used: each block keeps its own.
+    ``state`` (hedger rows, state rows, any) is used: each block keeps its own.
     """
     start, step = _math.FAMILIES[family]
     # error_model="numpy": a division by zero gives inf / NaN instead of a raise, so that the
@@ -42,14 +42,15 @@ def kernel(family: int, dtype: str):
     def run_blocks(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
                    book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot):
         n = out_spot.shape[0]
-        n_rows, n_hedgers = state.shape[0], state.shape[1]
+        n_hedgers, n_rows = state.shape[0], state.shape[1]
         for block in numba.prange((n + LANES - 1) // LANES):
             first = block * LANES
-            own = np.empty((n_rows, n_hedgers, LANES))
+            own = np.empty(n_hedgers * n_rows * LANES)
             lanes = np.empty((_math.N_LANE, LANES))
             run_block(first, min(LANES, n - first), 0, path_offset, key0, key1, antithetic,
                       spot0, v0, mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs,
-                      rate, div, own, lanes, out, out_spot)
+                      rate, div, own.reshape((n_hedgers, n_rows, LANES)), own, lanes, out,
+                      out_spot)
 
     def run(*args):
         # numba's pedantic IR check flags variables of the inlined lane functions (harmless:

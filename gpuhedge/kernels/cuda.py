@@ -37,11 +37,12 @@ def kernel(family: int, dtype: str):
             hedgers, schedule, costs, rate, div, state, out, out_spot):
         local = cuda.grid(1)
         if local < out_spot.shape[0]:
-            # one lane per thread, its state in the shared (rows x hedger rows x paths) array
+            # one lane per thread, its state in the shared (hedger rows x rows x paths) array
+            # (and its 1-D view: a view, not a copy, also for the simulator's arrays)
             lanes = cuda.local.array((N_LANE, 1), float64)
             run_block(local, 1, local, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
                       paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
-                      lanes, out, out_spot)
+                      state.reshape(state.size), lanes, out, out_spot)
 
     return run
 
