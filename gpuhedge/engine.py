@@ -287,7 +287,12 @@ def _describe(obj):
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
 
 
-def _default_chunk(n_strategies, n_costs, dtype, max_lag=0):
+def _default_chunk(device, n_paths, n_strategies, n_costs, dtype, max_lag=0):
+    """Paths per kernel launch when the caller gives none. The CPU kernel keeps its state per
+    block of paths and writes into the result itself: one launch. The GPU's state and outputs
+    are per path in device memory: as many paths as fit in ``_SCRATCH_BYTES``."""
+    if device != "cuda":
+        return n_paths
     # rows <= strategies x costs; outputs are strategies x costs
     per_path = 8 * (_math.N_STATE + max_lag + _math.N_OUT) * n_strategies * n_costs + \
         dtype.itemsize
@@ -331,30 +336,36 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
             # the fast one, so that neighbouring threads touch neighbouring addresses). The
             # CPU kernel keeps a small state per block of paths and reads only the shape.
             state = xp.empty((nh, n_rows, n if device == "cuda" else 0))
-            out = (xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
+            # one chunk on the CPU: the kernel writes the result itself (no copy)
+            out = (result, spot) if device != "cuda" and n == n_paths else (
+                xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
                float(spot0), float(v0), tables[0], tables[1], chunk_paths_arr, grid,
                *tables[2:], float(rate), float(dividend), state, *out)
-        sl = slice(start, start + n)
-        result[..., sl], spot[sl] = map(backend.to_numpy, out)
+        if out[0] is not result:
+            sl = slice(start, start + n)
+            result[..., sl], spot[sl] = map(backend.to_numpy, out)
     return result, spot
 
 
 # Cost kinds reported per path when some cost level has them: variable -> (output field,
-# Costs attributes whose non-zero value brings the kind in, description).
+# columns of the cost table whose non-zero value brings the kind in, description). The kernel
+# writes the impact and funding fields only under the same condition (``lane_write``).
 COST_KINDS = {
-    "cost_spread": (_math.OUT_SPREAD, ("proportional", "option_proportional"),
+    "cost_spread": (_math.OUT_SPREAD, (_math.COST_PROPORTIONAL, _math.COST_OPTION),
                     "proportional costs (spread) on shares and options"),
-    "cost_fee": (_math.OUT_FEE, ("fixed",), "fixed fees"),
-    "cost_impact": (_math.OUT_IMPACT, ("impact",), "market impact"),
-    "cost_funding": (_math.OUT_FUNDING, ("borrow_rate", "lend_rate"),
+    "cost_fee": (_math.OUT_FEE, (_math.COST_FIXED,), "fixed fees"),
+    "cost_impact": (_math.OUT_IMPACT, (_math.COST_IMPACT_SQRT, _math.COST_IMPACT_LINEAR),
+                    "market impact"),
+    "cost_funding": (_math.OUT_FUNDING, (_math.COST_BORROW, _math.COST_LEND),
                      "funding spreads on the cash account"),
 }
 
 
-def _dataset(result, spot, strategies, costs, attrs, times, first_path=0):
-    """The result Dataset; a non-finite P&L is an error naming the scenario."""
+def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_path=0):
+    """The result Dataset (cost kinds that no level of ``costs_table`` charges left out); a
+    non-finite P&L is an error naming the scenario."""
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
     dims = ("strategy", "cost", "path")
@@ -366,8 +377,8 @@ def _dataset(result, spot, strategies, costs, attrs, times, first_path=0):
                       {"long_name": "trading and funding costs paid, present value at t=0",
                        "units": "currency"}),
     }
-    for name, (field, attributes, text) in COST_KINDS.items():
-        if any(getattr(c, a) not in (0.0, None) for c in costs.values() for a in attributes):
+    for name, (field, columns, text) in COST_KINDS.items():
+        if np.any(costs_table[:, columns] != 0.0):
             variables[name] = (dims, result[field], {"long_name": f"{text}, present value at t=0",
                                                      "units": "currency"})
     variables["trades"] = (dims, result[_math.OUT_TRADES].astype(np.int32),
@@ -445,7 +456,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     dtype : {"float64", "float32"}
         Precision of the simulated spot; P&L and costs are always accumulated in float64.
     chunk_paths : int, optional
-        Paths per kernel launch (bounds memory); results do not depend on it.
+        Paths per kernel launch (bounds device memory); results do not depend on it. Default:
+        all paths on the CPU (the kernel writes the result in place), on the GPU as many as
+        fit in 256 MiB of per-path scratch and outputs.
     first_path : int
         Global index of the first path: the run covers paths first_path .. first_path +
         n_paths - 1, exactly as they are in a larger run (sweeps split work this way).
@@ -482,7 +495,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
     costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
-    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype,
+    chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
                                  _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     spot0, v0 = market.initial_state()
@@ -499,7 +512,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
               "costs": {k: _describe(v) for k, v in cost_levels.items()}, "premium": premium}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
-    ds = _dataset(result, spot, strategies, cost_levels, attrs, times, first_path)
+    ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times, first_path)
     ds["premium"] = (("strategy", "cost"),
                      _premium_table(hedgers, costs_table, len(strategies)),
                      {"long_name": "value paid for the book at t=0 (negative: received)",
@@ -568,7 +581,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     except ValueError as error:
         raise ValueError(f"{owner}: {error}") from None
     n_paths = prices.shape[0]
-    chunk_paths = _default_chunk(len(strategies), len(costs_table), dtype,
+    chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
                                  _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     result, spot = _run(
@@ -582,4 +595,4 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
               "costs": {k: _describe(v) for k, v in cost_levels.items()}}
     attrs = _attrs(owner, config, seed=0, stream=0, device=device, dtype=dtype,
                    n_steps=times.size - 1, n_paths=n_paths, antithetic=False)
-    return _dataset(result, spot, strategies, cost_levels, attrs, times)
+    return _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)

@@ -265,10 +265,12 @@ def merton_delta(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call,
 
 # ---------------------------------------------------------------------------------------------
 # Markets: one step function per model family, all with the same signature
-#   step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps) -> (s_next, v_next)
+#   step(s, v, mp, paths, key0, key1, path, local, k, sign, draw) -> (s_next, v_next)
 # for the move from grid point k to k+1; ``sign`` is -1 for the antithetic twin of a path
-# (its normals are negated) and +1 otherwise; ``jumps`` is the step's Poisson count of jumps
-# (``jump_counts``) for the families with jumps, 0 for the others. ``s`` is the spot, ``v`` a second state variable
+# (its normals are negated) and +1 otherwise; ``draw`` is what the hedging loop drew for the
+# step beforehand, for all lanes at once: the Poisson count of jumps (``jump_counts``) for the
+# families with jumps, the standard normal for GBM (``PAIRED``), 0 for the others.
+# ``s`` is the spot, ``v`` a second state variable
 # (variance for stochastic-volatility families, unused otherwise), ``mp`` the family's float
 # parameters prepared by the Python model class, ``paths`` a (paths x points) array used only by
 # the supplied-path family. ``path`` is the global path index (random numbers), ``local`` the
@@ -295,17 +297,14 @@ def supplied_start(spot0, paths, local):
 
 
 @register_jitable
-def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
-    """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z).
+def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
+    """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z), z = ``draw``.
 
     mp = ((mu - vol^2/2) dt, vol sqrt(dt)) with mu the drift of the spot (real-world or
-    risk-neutral r - q). One Box-Muller pair serves two steps: step 2j takes the first normal
-    of the pair of counter j, step 2j+1 the second (a select rather than a branch on the
-    parity, so that a loop over paths vectorises; the pair is drawn at both steps).
+    risk-neutral r - q). One Box-Muller pair serves two steps (``PAIRED``): step 2j takes the
+    first normal of the pair of counter j, step 2j+1 the second.
     """
-    z1, z2 = normal_pair(key0, key1, path, k // 2, 0)
-    z = z2 if k % 2 == 1 else z1
-    return s * fexp(mp[0] + mp[1] * sign * z), v
+    return s * fexp(mp[0] + mp[1] * sign * draw), v
 
 
 @register_jitable
@@ -319,29 +318,29 @@ def lognormal_jumps(key0, key1, path, k, block, n, mu_j, sigma_j):
 
 
 @register_jitable
-def merton_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
+def merton_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Exact Merton step: ln S += mp[0] + mp[1] Z + jumps (see ``lognormal_jumps``).
 
-    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, mu_j, sigma_j); ``jumps`` is the
-    count of the step (block 1, ``jump_counts``). Antithetic twins share their jumps and
+    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, mu_j, sigma_j); ``draw`` is the
+    count of jumps of the step (block 1, ``jump_counts``). Antithetic twins share their jumps and
     negate only the diffusion normal.
     """
     z, _ = normal_pair(key0, key1, path, k, 0)
-    x = mp[0] + mp[1] * sign * z + lognormal_jumps(key0, key1, path, k, 2, jumps, mp[3], mp[4])
+    x = mp[0] + mp[1] * sign * z + lognormal_jumps(key0, key1, path, k, 2, draw, mp[3], mp[4])
     return s * fexp(x), v
 
 
 @register_jitable
-def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
+def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Exact Kou step: ln S += mp[0] + mp[1] Z + sum of N double-exponential jumps.
 
-    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, p, eta1, eta2). N = ``jumps`` ~
+    mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, p, eta1, eta2). N = ``draw`` ~
     Poisson(lam dt) from block 1 (``jump_counts``); jump j draws (direction, size) from block 2 + j: up with probability p and
     size -ln(u)/eta1, else down by -ln(u)/eta2.
     """
     z, _ = normal_pair(key0, key1, path, k, 0)
     x = mp[0] + mp[1] * sign * z
-    for j in range(int(jumps)):
+    for j in range(int(draw)):
         direction, size = uniform_pair(key0, key1, path, k, 2 + j)
         if direction <= mp[3]:
             x -= math.log(size) / mp[4]
@@ -421,29 +420,33 @@ _TINY = 1e-300
 
 
 @register_jitable
-def heston_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
+def heston_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Heston step (QE or Euler, see ``heston_increment``)."""
     x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
     return s * fexp(x), v_next
 
 
 @register_jitable
-def bates_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
+def bates_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Bates step: Heston increment plus Merton jumps (mp[14:17] = lam dt, mu_j, sigma_j)."""
     x, v_next = heston_increment(v, mp, key0, key1, path, k, sign)
-    x += lognormal_jumps(key0, key1, path, k, 2, jumps, mp[15], mp[16])
+    x += lognormal_jumps(key0, key1, path, k, 2, draw, mp[15], mp[16])
     return s * fexp(x), v_next
 
 
 @register_jitable
-def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign, jumps):
+def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Read the next spot from a supplied (paths x points) price array (back-testing)."""
     return paths[local, k + 1], v
 
 
 # family code -> (start, step) functions; the engine picks the family in Python.
 # JUMP_MEAN[step function name]: the index in ``mp`` of the mean number of jumps per step.
+# PAIRED: the families whose step takes its normal as ``draw``; the hedging loop draws one
+# Box-Muller pair (counter (path, j), block 0) for steps 2j and 2j + 1, so that each normal
+# is computed once (drawing the pair at both steps cost 40 % of a GBM run).
 JUMP_MEAN = {"merton_step": 2, "kou_step": 2, "bates_step": 14}
+PAIRED = ("gbm_step",)
 FAMILIES = {
     FAMILY_GBM: (given_start, gbm_step),
     FAMILY_SUPPLIED: (supplied_start, supplied_step),
@@ -818,7 +821,7 @@ def level_costs(state, h, local, costs, c):
 
 
 # ---------------------------------------------------------------------------------------------
-# The hedging loop over a block of paths in lockstep ("lanes"). The CPU runs blocks of 32
+# The hedging loop over a block of paths in lockstep ("lanes"). The CPU runs blocks of 128
 # lanes; the work that is the same code for every lane (the model step, ln S, the book's
 # Black-Scholes greeks, the plain rules and their trades) runs in loops over the lanes that
 # LLVM vectorises, because everything they call is inlined branch-free arithmetic
@@ -827,13 +830,14 @@ def level_costs(state, h, local, costs, c):
 # ---------------------------------------------------------------------------------------------
 # Rows of a block's lane scratch ``lanes[row, lane]``.
 LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_WIDTH = range(5)
-LANE_JUMPS, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(5, 10)
-N_LANE = 10
+LANE_DRAW, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(5, 10)
+LANE_NEXT = 10  # the second normal of a pair, for the next step (``PAIRED``)
+N_LANE = 11
 
 
 @register_jitable
 def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
-    """Poisson(mean) numbers of jumps on grid step k of every lane, into ``lanes[LANE_JUMPS]``:
+    """Poisson(mean) numbers of jumps on grid step k of every lane, into ``lanes[LANE_DRAW]``:
     sequential inversion of the uniform of Philox block 1, the smallest n with P(N <= n) >= u,
     capped at MAX_JUMPS. The loop over n is outside the loops over the lanes (so that those
     vectorise) and stops when no lane needs a larger n; each lane does the arithmetic of the
@@ -846,7 +850,7 @@ def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
         lanes[LANE_U, j] = u
         lanes[LANE_P, j] = p0
         lanes[LANE_CDF, j] = p0
-        lanes[LANE_JUMPS, j] = 0.0
+        lanes[LANE_DRAW, j] = 0.0
     for n in range(1, MAX_JUMPS + 1):
         more = 0
         for j in range(n_lanes):
@@ -859,7 +863,7 @@ def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
             p = lanes[LANE_P, j] * ratio
             lanes[LANE_P, j] = p if go else lanes[LANE_P, j]
             lanes[LANE_CDF, j] = lanes[LANE_CDF, j] + p if go else lanes[LANE_CDF, j]
-            lanes[LANE_JUMPS, j] = float(n) if go else lanes[LANE_JUMPS, j]
+            lanes[LANE_DRAW, j] = float(n) if go else lanes[LANE_DRAW, j]
 
 
 @register_jitable
@@ -1005,7 +1009,8 @@ _heston_increment_i = inline_copy(heston_increment, normal_pair=_normal_pair_i, 
 _lognormal_jumps_i = inline_copy(lognormal_jumps, normal_pair=_normal_pair_i)
 # name -> (called function, inlined copy)
 LANE_FUNCTIONS = {
-    "gbm_step": (gbm_step, inline_copy(gbm_step, normal_pair=_normal_pair_i, fexp=fexp_inline)),
+    "gbm_step": (gbm_step, inline_copy(gbm_step, fexp=fexp_inline)),
+    "normal_pair": (normal_pair, _normal_pair_i),
     "supplied_step": (supplied_step, inline_copy(supplied_step)),
     "merton_step": (merton_step, inline_copy(merton_step, normal_pair=_normal_pair_i,
                                              fexp=fexp_inline,
@@ -1067,9 +1072,14 @@ def make_run_block(start, step, cast, n_lanes, inline):
     lane_costs = LANE_FUNCTIONS["costs"][pick]
     lane_amounts = LANE_FUNCTIONS["amounts"][pick]
     lane_jumps = LANE_FUNCTIONS["jump_counts"][pick]
+    lane_normal_pair = LANE_FUNCTIONS["normal_pair"][pick]
     jump_mean = JUMP_MEAN.get(step_name, -1)
+    paired = step_name in PAIRED
 
-    lane_jit = register_jitable(inline="always" if inline else "never")
+    def lane_jit(fn):
+        # A fresh decorator per function: numba's register_jitable(inline=...) decorator pops
+        # the option when it first decorates, so a shared one inlines only its first function.
+        return register_jitable(inline="always" if inline else "never")(fn)
 
     @lane_jit
     def at(hb, row, stride, local):
@@ -1175,9 +1185,12 @@ def make_run_block(start, step, cast, n_lanes, inline):
                         rate, div, 0)
 
     @lane_jit
-    def lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot):
+    def lane_write(state, base, first, count, lanes, hedgers, costs, impact, funding, out,
+                   out_spot):
         """Per-path outputs of the block's first ``count`` lanes: P&L and costs by kind for
-        every (strategy, cost level), and the terminal spot."""
+        every (strategy, cost level), and the terminal spot. The impact and funding fields are
+        written only when some cost level charges them (``impact``, ``funding``; the engine
+        reads them only then): untouched, their pages of ``out`` are never mapped."""
         for h in range(hedgers.shape[0]):
             kind = int(hedgers[h, HEDGER_KIND])
             settles = 0.0 if kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI else 1.0
@@ -1198,8 +1211,10 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     out[OUT_COST, strategy, c, path] = cost
                     out[OUT_SPREAD, strategy, c, path] = spread
                     out[OUT_FEE, strategy, c, path] = fee
-                    out[OUT_IMPACT, strategy, c, path] = impact_cost
-                    out[OUT_FUNDING, strategy, c, path] = fund
+                    if impact:
+                        out[OUT_IMPACT, strategy, c, path] = impact_cost
+                    if funding:
+                        out[OUT_FUNDING, strategy, c, path] = fund
                     out[OUT_TRADES, strategy, c, path] = state[h, STATE_TRADES, local]
                     out[OUT_TURNOVER, strategy, c, path] = state[h, ACC_TURNOVER, local]
         for j in range(count):
@@ -1219,6 +1234,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
         horizon = grid[n_steps, GRID_TIME]
         last = first + count - 1
         pair = 1 if antithetic else 0
+        # (the engine's COST_KINDS test the same columns)
         funding = False
         impact = False
         for c in range(costs.shape[0]):
@@ -1239,7 +1255,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
             lanes[LANE_SPOT, j] = s
             lanes[LANE_VAR, j] = v0
             lanes[LANE_SETTLED, j] = 0.0
-            lanes[LANE_JUMPS, j] = 0.0
+            lanes[LANE_DRAW, j] = 0.0
         lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div)
 
         for k in range(n_steps + 1):
@@ -1247,6 +1263,15 @@ def make_run_block(start, step, cast, n_lanes, inline):
                 if jump_mean >= 0:
                     lane_jumps(lanes, n_lanes, mp[jump_mean], key0, key1, path_offset + first,
                                pair, k - 1)
+                if paired and k % 2 == 1:  # steps k - 1 and k share one Box-Muller pair
+                    for j in range(n_lanes):
+                        z1, z2 = lane_normal_pair(key0, key1, (path_offset + first + j) >> pair,
+                                                  (k - 1) // 2, 0)
+                        lanes[LANE_DRAW, j] = z1
+                        lanes[LANE_NEXT, j] = z2
+                elif paired:
+                    for j in range(n_lanes):
+                        lanes[LANE_DRAW, j] = lanes[LANE_NEXT, j]
                 for j in range(n_lanes):
                     # Antithetic pairs (2i, 2i+1) share the draws of generator index i; the
                     # odd member negates its normals (shifts and masks: no branch).
@@ -1255,7 +1280,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     sign = 1.0 - 2.0 * (path & pair)
                     s, v = lane_step(lanes[LANE_SPOT, j], lanes[LANE_VAR, j], mp, paths, key0,
                                      key1, gen_path, min(first + j, last), k - 1, sign,
-                                     lanes[LANE_JUMPS, j])
+                                     lanes[LANE_DRAW, j])
                     lanes[LANE_SPOT, j] = np.float64(cast(s))
                     lanes[LANE_VAR, j] = v
                 dividend = grid[k, GRID_DIVIDEND]
@@ -1423,6 +1448,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
                         else:
                             state[h, STATE_LENT, local] += balance * factor
 
-        lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot)
+        lane_write(state, base, first, count, lanes, hedgers, costs, impact, funding, out,
+                   out_spot)
 
     return run_block
