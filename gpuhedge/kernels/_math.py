@@ -335,8 +335,8 @@ def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Exact Kou step: ln S += mp[0] + mp[1] Z + sum of N double-exponential jumps.
 
     mp = ((mu - lam k - vol^2/2) dt, vol sqrt(dt), lam dt, p, eta1, eta2). N = ``draw`` ~
-    Poisson(lam dt) from block 1 (``jump_counts``); jump j draws (direction, size) from block 2 + j: up with probability p and
-    size -ln(u)/eta1, else down by -ln(u)/eta2.
+    Poisson(lam dt) from block 1 (``jump_counts``); jump j draws (direction, size) from
+    block 2 + j: up with probability p and size -ln(u)/eta1, else down by -ln(u)/eta2.
     """
     z, _ = normal_pair(key0, key1, path, k, 0)
     x = mp[0] + mp[1] * sign * z
@@ -643,11 +643,20 @@ def book_greek(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k, v
 
 
 @register_jitable
+def whalley_wilmott_path_part(gamma, spot, discount):
+    """(3/2 e^{-r (T - t)} S Gamma^2)^{1/3}: the factor of the Whalley-Wilmott band that
+    depends on the path, the same for every rule on one greeks row (``whalley_wilmott_band``)."""
+    return cbrt(1.5 * discount * spot * gamma * gamma)
+
+
+@register_jitable
 def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
     """Half-width of the Whalley-Wilmott (1997) no-trade band around the delta, in shares:
     H = (3/2 e^{-r (T - t)} lambda S Gamma^2 / gamma)^{1/3}, with lambda the proportional
-    cost, Gamma the book's gamma and gamma the risk aversion (1/currency)."""
-    return cbrt(1.5 * discount * cost * spot * gamma * gamma / risk_aversion)
+    cost, Gamma the book's gamma and gamma the risk aversion (1/currency). Computed as
+    ``whalley_wilmott_path_part`` times (lambda / gamma)^{1/3}, so that the rules of a sweep
+    over lambda and gamma share the first factor's cube root."""
+    return whalley_wilmott_path_part(gamma, spot, discount) * cbrt(cost / risk_aversion)
 
 
 @register_jitable
@@ -832,7 +841,8 @@ def level_costs(state, h, local, costs, c):
 LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_WIDTH = range(5)
 LANE_DRAW, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(5, 10)
 LANE_NEXT = 10  # the second normal of a pair, for the next step (``PAIRED``)
-N_LANE = 11
+LANE_BAND = 11  # ``whalley_wilmott_path_part`` of one greeks row at one grid point
+N_LANE = 12
 
 
 @register_jitable
@@ -1026,7 +1036,8 @@ LANE_FUNCTIONS = {
                                       norm_cdf=norm_cdf_inline)),
     "gamma": (gamma_from, inline_copy(gamma_from, d1_from=_d1_from_i, norm_pdf=_norm_pdf_i)),
     "rebalance": (rebalance_quantity, inline_copy(rebalance_quantity)),
-    "band": (whalley_wilmott_band, inline_copy(whalley_wilmott_band, cbrt=cbrt_inline)),
+    "band": (whalley_wilmott_path_part, inline_copy(whalley_wilmott_path_part,
+                                                    cbrt=cbrt_inline)),
     "costs": (level_costs, inline_copy(level_costs)),
     "amounts": (trade_amounts, inline_copy(trade_amounts)),
 }
@@ -1122,18 +1133,19 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     flat[at(hb, ACC_ENDS + 3, stride, local)] += notional * size
 
     @lane_jit
-    def lane_rows(kind, width, flat, hb, gb, stride, base, lanes, p1, p2, discount, disc,
-                  first, impact):
+    def lane_rows(kind, width, flat, hb, gb, stride, base, lanes, p1, p2, disc, first,
+                  impact):
         """``order`` without lag for every lane of a plain row at a grid point where its rule
         may trade (``first``: the first grid point, where it hedges to the target). Without
         lag, orders fill at once: the row compares its target with the shares it holds
-        (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each lane (from the gamma of
-        greeks row ``gb``), else the band's edge (the widths go through the lanes' scratch, so
-        that one loop serves every plain kind)."""
+        (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
+        lane, ``lanes[LANE_BAND]`` (set by the caller) times (p1 / p2)^{1/3}, else the band's
+        edge (the widths go through the lanes' scratch, so that one loop serves every plain
+        kind)."""
         if width < -1.5:
+            scale = cbrt(p1 / p2)
             for j in range(n_lanes):
-                lanes[LANE_WIDTH, j] = lane_band(flat[at(gb, STATE_GAMMA, stride, base + j)],
-                                                 lanes[LANE_SPOT, j], p1, p2, discount)
+                lanes[LANE_WIDTH, j] = lanes[LANE_BAND, j] * scale
         else:
             for j in range(n_lanes):
                 lanes[LANE_WIDTH, j] = width
@@ -1257,6 +1269,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
             lanes[LANE_SETTLED, j] = 0.0
             lanes[LANE_DRAW, j] = 0.0
         lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div)
+        band_row = -1  # the greeks row and grid point of lanes[LANE_BAND]
+        band_step = -1
 
         for k in range(n_steps + 1):
             if k > 0:
@@ -1420,9 +1434,15 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     else:  # the common case: loops over lanes without a branch
                         width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
                             kind, p1, p2, 0.0, 1.0, 1.0)
-                        lane_rows(kind, width, flat, np.uint64(h * n_rows * stride),
-                                  np.uint64(g * n_rows * stride), stride, base, lanes, p1, p2,
-                                  discount, disc, k == 0, impact)
+                        gb = np.uint64(g * n_rows * stride)
+                        if kind == KIND_WHALLEY_WILMOTT and (band_row != g or band_step != k):
+                            band_row, band_step = g, k
+                            for j in range(n_lanes):
+                                lanes[LANE_BAND, j] = lane_band(
+                                    flat[at(gb, STATE_GAMMA, stride, base + j)],
+                                    lanes[LANE_SPOT, j], discount)
+                        lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
+                                  base, lanes, p1, p2, disc, k == 0, impact)
                 elif kind != KIND_NONE:
                     for j in range(n_lanes):
                         hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
