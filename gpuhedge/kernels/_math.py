@@ -1305,6 +1305,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
                                 state[h, STATE_POSITION, base + j] * lanes[LANE_SPOT, j]
                                 * dividend)
             disc = grid[k, GRID_DISCOUNT]
+            discount = grid[n_steps, GRID_DISCOUNT] / disc  # e^{-r (T - t_k)}
             for i in range(book.shape[0]):
                 if book[i, BOOK_STEP] == k:
                     for j in range(n_lanes):
@@ -1416,7 +1417,6 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     p1 = hedgers[h, HEDGER_P1]
                     p2 = hedgers[h, HEDGER_P2]
                     lag = int(hedgers[h, HEDGER_LAG])
-                    discount = grid[n_steps, GRID_DISCOUNT] / disc
                     if lag > 0:
                         for j in range(n_lanes):
                             local = base + j
