@@ -120,10 +120,15 @@ def norm_pdf(x):
 @register_jitable
 def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
     """d1 = (ln(S/K) + (r - q) tau) / (vol sqrt(tau)) + vol sqrt(tau) / 2; tau, vol > 0 (for
-    tau = 0 or vol = 0, which callers select away, it divides by 1 instead: no overflow)."""
+    tau = 0 or vol = 0, which callers select away, it divides by 1 instead: no overflow).
+    It multiplies by 1 / (vol sqrt(tau)): in a loop over paths at one tau and vol the compiler
+    hoists that division out of the loop (a division per path cost about a tenth of a delta's
+    time on AVX-512)."""
     sd = vol * sqrt_tau
-    return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) / (sd if sd > 0.0 else 1.0) \
-        + 0.5 * sd
+    # sd + 1 at sd = 0, not a select of 1: LLVM would turn 1 / select(c, sd, 1) into
+    # select(c, 1 / sd, 1) and divide by zero (numpy's ufuncs warn of the flag it raises)
+    inv_sd = 1.0 / (sd + (1.0 if sd <= 0.0 else 0.0))
+    return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) * inv_sd + 0.5 * sd
 
 
 @register_jitable
@@ -686,19 +691,25 @@ def zakamouline_rule(gamma, spot, vol, cost, risk_aversion, tau, discount, short
 
 
 @register_jitable
-def rebalance_quantity(kind, deviation, p1, width, spot, last_spot):
-    """Shares a rule trades at a grid point where it may trade, given the deviation
-    target - held (0: no trade). ``width`` is the band's half-width for the band rules that
-    trade to the edge (DeltaBand to the edge, Whalley-Wilmott, Zakamouline), else negative.
-    Time schedules always trade to the target. Every case is computed and one selected (no
-    branch: loops over paths vectorise)."""
+def band_quantity(kind, deviation, p1, width):
+    """Shares a rule other than the spot move trades at a grid point where it may trade, given
+    the deviation target - held (0: no trade). ``width`` is the band's half-width for the band
+    rules that trade to the edge (DeltaBand to the edge, Whalley-Wilmott, Zakamouline), else
+    negative. Time schedules always trade to the target. Every case is computed and one
+    selected (no branch: loops over paths vectorise)."""
     banded = kind == KIND_BAND or kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE
     band = p1 if kind == KIND_BAND else width
     to_edge = deviation - math.copysign(band, deviation) if width >= 0.0 else deviation
     in_band = 0.0 if abs(deviation) <= band else to_edge
+    return in_band if banded else deviation
+
+
+@register_jitable
+def rebalance_quantity(kind, deviation, p1, width, spot, last_spot):
+    """``band_quantity``, or for the spot-move rule the whole deviation when spot has moved by
+    more than p1 since the last trade (at ``last_spot``), else 0 (a select, no branch)."""
     moved = deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
-    qty = in_band if banded else deviation
-    return moved if kind == KIND_SPOT_MOVE else qty
+    return moved if kind == KIND_SPOT_MOVE else band_quantity(kind, deviation, p1, width)
 
 
 @register_jitable
@@ -838,11 +849,11 @@ def level_costs(state, h, local, costs, c):
 # function with one lane per thread.
 # ---------------------------------------------------------------------------------------------
 # Rows of a block's lane scratch ``lanes[row, lane]``.
-LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_WIDTH = range(5)
-LANE_DRAW, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(5, 10)
-LANE_NEXT = 10  # the second normal of a pair, for the next step (``PAIRED``)
-LANE_BAND = 11  # ``whalley_wilmott_path_part`` of one greeks row at one grid point
-N_LANE = 12
+LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED = range(4)
+LANE_DRAW, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(4, 9)
+LANE_NEXT = 9  # the second normal of a pair, for the next step (``PAIRED``)
+LANE_BAND = 10  # ``whalley_wilmott_path_part`` of one greeks row at one grid point
+N_LANE = 11
 
 
 @register_jitable
@@ -1013,6 +1024,7 @@ _box_muller_i = inline_copy(box_muller, flog=flog_inline, sincos_2pi=sincos_2pi_
 _normal_pair_i = inline_copy(normal_pair, uniform_pair=_uniform_pair_i,
                              box_muller=_box_muller_i)
 _d1_from_i = inline_copy(d1_from)
+_band_quantity_i = inline_copy(band_quantity)
 _norm_pdf_i = inline_copy(norm_pdf, fexp=fexp_inline)
 _heston_increment_i = inline_copy(heston_increment, normal_pair=_normal_pair_i, flog=flog_inline,
                                   norm_cdf=norm_cdf_inline)
@@ -1035,7 +1047,9 @@ LANE_FUNCTIONS = {
     "delta": (delta_from, inline_copy(delta_from, d1_from=_d1_from_i,
                                       norm_cdf=norm_cdf_inline)),
     "gamma": (gamma_from, inline_copy(gamma_from, d1_from=_d1_from_i, norm_pdf=_norm_pdf_i)),
-    "rebalance": (rebalance_quantity, inline_copy(rebalance_quantity)),
+    "band_quantity": (band_quantity, _band_quantity_i),
+    "rebalance": (rebalance_quantity, inline_copy(rebalance_quantity,
+                                                  band_quantity=_band_quantity_i)),
     "band": (whalley_wilmott_path_part, inline_copy(whalley_wilmott_path_part,
                                                     cbrt=cbrt_inline)),
     "costs": (level_costs, inline_copy(level_costs)),
@@ -1079,6 +1093,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
     lane_delta = LANE_FUNCTIONS["delta"][pick]
     lane_gamma = LANE_FUNCTIONS["gamma"][pick]
     lane_rebalance = LANE_FUNCTIONS["rebalance"][pick]
+    lane_band_quantity = LANE_FUNCTIONS["band_quantity"][pick]
     lane_band = LANE_FUNCTIONS["band"][pick]
     lane_costs = LANE_FUNCTIONS["costs"][pick]
     lane_amounts = LANE_FUNCTIONS["amounts"][pick]
@@ -1140,29 +1155,34 @@ def make_run_block(start, step, cast, n_lanes, inline):
         lag, orders fill at once: the row compares its target with the shares it holds
         (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
         lane, ``lanes[LANE_BAND]`` (set by the caller) times (p1 / p2)^{1/3}, else the band's
-        edge (the widths go through the lanes' scratch, so that one loop serves every plain
-        kind)."""
-        if width < -1.5:
-            scale = cbrt(p1 / p2)
-            for j in range(n_lanes):
-                lanes[LANE_WIDTH, j] = lanes[LANE_BAND, j] * scale
-        else:
-            for j in range(n_lanes):
-                lanes[LANE_WIDTH, j] = width
+        edge. Only the spot-move rule reads and keeps the spot of its last trade (and divides
+        by it): the other rules' loop skips that work."""
+        per_lane = width < -1.5
+        scale = cbrt(p1 / p2) if per_lane else 0.0
         # The target (minus the book's delta) goes through the scratch: reading another row's
         # fields in the loop that writes this row's stops it from vectorising.
         for j in range(n_lanes):
             lanes[LANE_QTY, j] = -flat[at(gb, STATE_DELTA, stride, base + j)]
-        for j in range(n_lanes):
-            local = base + j
-            s = lanes[LANE_SPOT, j]
-            last = flat[at(hb, STATE_LAST_SPOT, stride, local)]
-            deviation = lanes[LANE_QTY, j] - flat[at(hb, STATE_POSITION, stride, local)]
-            qty = lane_rebalance(kind, deviation, p1, lanes[LANE_WIDTH, j], s, last)
-            qty = deviation if first else qty
-            lanes[LANE_QTY, j] = qty
-            flat[at(hb, STATE_LAST_SPOT, stride, local)] = s if qty != 0.0 else last
-            fill(flat, hb, stride, local, qty, s, disc)
+        if kind == KIND_SPOT_MOVE:
+            for j in range(n_lanes):
+                local = base + j
+                s = lanes[LANE_SPOT, j]
+                last = flat[at(hb, STATE_LAST_SPOT, stride, local)]
+                deviation = lanes[LANE_QTY, j] - flat[at(hb, STATE_POSITION, stride, local)]
+                qty = lane_rebalance(kind, deviation, p1, width, s, last)
+                qty = deviation if first else qty
+                lanes[LANE_QTY, j] = qty
+                flat[at(hb, STATE_LAST_SPOT, stride, local)] = s if qty != 0.0 else last
+                fill(flat, hb, stride, local, qty, s, disc)
+        else:
+            for j in range(n_lanes):
+                local = base + j
+                deviation = lanes[LANE_QTY, j] - flat[at(hb, STATE_POSITION, stride, local)]
+                band = lanes[LANE_BAND, j] * scale if per_lane else width
+                qty = lane_band_quantity(kind, deviation, p1, band)
+                qty = deviation if first else qty
+                lanes[LANE_QTY, j] = qty
+                fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
         lane_extras(flat, hb, stride, base, lanes, disc, first, impact)
 
     @lane_jit
