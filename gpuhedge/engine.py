@@ -326,7 +326,9 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
                                       _book_tau(book_table, times, dividend), hedgers,
                                       schedule, costs)]
-    result = np.empty((_math.N_OUT, ns, nc, n_paths))
+    # zeros: the kernel leaves the cost fields of levels that do not charge them untouched
+    # (np.zeros maps fresh zero pages; untouched, they cost nothing)
+    result = np.zeros((_math.N_OUT, ns, nc, n_paths))
     spot = np.empty(n_paths, dtype=dtype)
     no_paths = xp.zeros((1, 1), dtype=dtype)
     for start in range(0, n_paths, chunk_paths):
@@ -338,7 +340,7 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
             state = xp.empty((nh, n_rows, n if device == "cuda" else 0))
             # one chunk on the CPU: the kernel writes the result itself (no copy)
             out = (result, spot) if device != "cuda" and n == n_paths else (
-                xp.empty((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
+                xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
         chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
                float(spot0), float(v0), tables[0], tables[1], chunk_paths_arr, grid,
@@ -349,17 +351,13 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
     return result, spot
 
 
-# Cost kinds reported per path when some cost level has them: variable -> (output field,
-# columns of the cost table whose non-zero value brings the kind in, description). The kernel
-# writes the impact and funding fields only under the same condition (``lane_write``).
+# Cost kinds reported per path when some cost level charges them (``_math.charges``):
+# variable -> (output field, description).
 COST_KINDS = {
-    "cost_spread": (_math.OUT_SPREAD, (_math.COST_PROPORTIONAL, _math.COST_OPTION),
-                    "proportional costs (spread) on shares and options"),
-    "cost_fee": (_math.OUT_FEE, (_math.COST_FIXED,), "fixed fees"),
-    "cost_impact": (_math.OUT_IMPACT, (_math.COST_IMPACT_SQRT, _math.COST_IMPACT_LINEAR),
-                    "market impact"),
-    "cost_funding": (_math.OUT_FUNDING, (_math.COST_BORROW, _math.COST_LEND),
-                     "funding spreads on the cash account"),
+    "cost_spread": (_math.OUT_SPREAD, "proportional costs (spread) on shares and options"),
+    "cost_fee": (_math.OUT_FEE, "fixed fees"),
+    "cost_impact": (_math.OUT_IMPACT, "market impact"),
+    "cost_funding": (_math.OUT_FUNDING, "funding spreads on the cash account"),
 }
 
 
@@ -377,8 +375,8 @@ def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_p
                       {"long_name": "trading and funding costs paid, present value at t=0",
                        "units": "currency"}),
     }
-    for name, (field, columns, text) in COST_KINDS.items():
-        if np.any(costs_table[:, columns] != 0.0):
+    for name, (field, text) in COST_KINDS.items():
+        if any(_math.charges(costs_table, c, field) for c in range(len(costs_table))):
             variables[name] = (dims, result[field], {"long_name": f"{text}, present value at t=0",
                                                      "units": "currency"})
     variables["trades"] = (dims, result[_math.OUT_TRADES].astype(np.int32),

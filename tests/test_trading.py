@@ -106,6 +106,28 @@ def test_neutral_cost_settings_reproduce_the_free_results_exactly():
     assert (ds.cost_paid == 0).all()
 
 
+def test_each_level_of_a_mix_reports_what_it_reports_alone():
+    """The kernel writes a cost field only at the levels that charge its kind (the result
+    starts at zero): in a mix of levels, each charging one kind, every level's variables equal
+    those of the level simulated alone, and the kinds it does not charge are exactly 0."""
+    costs = {"spread": gh.Costs(proportional=1e-3), "fee": gh.Costs(fixed=0.5),
+             "impact": gh.Costs(impact=0.4, adv=200.0, impact_vol=0.015),
+             "funding": gh.Costs(borrow_rate=0.07, lend_rate=0.01), "free": gh.Costs()}
+    hedges = {"delta": gh.DeltaHedge(vol=0.2, every=2), "band": gh.DeltaBand(vol=0.2, band=0.05)}
+    mix = gh.simulate(MARKET, DK_BOOK, hedges, costs, **KW)
+    kinds = ("cost_spread", "cost_fee", "cost_impact", "cost_funding")
+    assert set(kinds) <= set(mix.data_vars)
+    for name, level in costs.items():
+        alone = gh.simulate(MARKET, DK_BOOK, hedges, {name: level}, **KW)
+        for v in (*COST_VARS, *kinds):
+            got = mix[v].sel(cost=name).values
+            if v in alone:
+                np.testing.assert_array_equal(got, alone[v].sel(cost=name).values, err_msg=v)
+            else:
+                assert (got == 0.0).all(), (name, v)
+        assert (alone.cost_paid > 0).all() != (name == "free")
+
+
 def test_a_fixed_fee_adds_fee_times_trades_and_lag_zero_is_no_lag():
     market = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.0)  # undiscounted fees
     costs = {"free": gh.Costs(), "fee": gh.Costs(fixed=2.5), "lag 0": gh.Costs(lag=0)}
