@@ -40,8 +40,14 @@ def test_cases_cover_every_model_and_the_rule_zoo():
                      gh.Leland}
     assert {rule.to for rule in zoo.values() if isinstance(rule, gh.DeltaBand)} == {
         "target", "edge"}
+    # the "32 hedgers together" at the reference's cost level; the 4 levels besides
     hedges, costs = bench.case_inputs("rule zoo", 252)
+    assert (len(hedges), len(costs)) == (32, 1)
+    assert bench.CASES["rule zoo"]["costs"] == bench.CASES["1 hedger"]["costs"]
+    assert bench.CASES["rule zoo"]["max_ratio"] == 6.0
+    hedges, costs = bench.case_inputs("rule zoo x 4 costs", 252)
     assert (len(hedges), len(costs)) == (32, 4)
+    assert "max_ratio" not in bench.CASES["rule zoo x 4 costs"]
 
 
 @pytest.mark.parametrize("name", list(bench.CASES))
@@ -68,7 +74,7 @@ def test_run_case_in_float32(name):
 
 def test_rule_zoo_dates_are_grid_points_at_any_size():
     for n_steps in (1, 6, 7, 252):
-        hedges, costs = bench.case_inputs("rule zoo", n_steps)
+        hedges, costs = bench.case_inputs("rule zoo x 4 costs", n_steps)
         ds = gh.simulate(bench.MARKET, gh.Book.short(bench.OPTION, -bench.QUANTITY), hedges,
                          costs, n_paths=64, n_steps=n_steps, seed=1, device="cpu")
         assert ds["pnl"].shape == (32, 4, 64) and np.isfinite(ds["pnl"].values).all()
@@ -178,8 +184,13 @@ def test_main_writes_json_and_markdown(tmp_path, capsys):
     table = md_path.read_text()
     for row in ("| 1 hedger | BlackScholes(vol=0.2) | 1 x 1 |", "| 16 x 4 |", "| Merton |",
                 "| Heston QE |", "| Bates QE |",
-                "| rule zoo | BlackScholes(vol=0.2) | 32 x 4 | 56 |"):
+                "| rule zoo | BlackScholes(vol=0.2) | 32 x 1 | 32 |",
+                "| rule zoo x 4 costs | BlackScholes(vol=0.2) | 32 x 4 | 56 |"):
         assert row in table
+    zoo_rows = [line for line in table.splitlines() if line.startswith("| rule zoo")]
+    assert zoo_rows[0].endswith("<= 6x (met) |") or zoo_rows[0].endswith("<= 6x (missed) |")
+    assert zoo_rows[1].endswith("| reported |")
+    assert "Costs of `rule zoo x 4 costs` (proportional, fixed): (0.0005, 0)" in table
     assert "No NumPy baseline" in table
     assert "wrote" in capsys.readouterr().out
 
