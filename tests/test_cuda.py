@@ -77,6 +77,11 @@ def _cases(n_paths):
         add(f"market {i} {type(market).__name__}",
             lambda device, market=market, hedges=hedges: gh.simulate(
                 market, BOOK, hedges, COSTS, device=device, n_paths=n_paths, n_steps=20, seed=5))
+    # a book of one option: the Whalley-Wilmott band from d1 (not from the gamma)
+    one_option = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -3.0)])
+    add("one-option book", lambda device: gh.simulate(
+        MARKET, one_option, {k: HEDGES[k] for k in ("every step", "ww", "zak")}, COSTS,
+        device=device, n_paths=n_paths, n_steps=20, seed=5))
     rng = np.random.default_rng(0)
     steps = rng.normal(0, 0.02, (n_paths, 21))
     steps[:, 0] = 0.0  # one first price for all paths: the insurers' units are set at t=0

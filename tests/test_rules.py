@@ -1,10 +1,14 @@
 """Rebalancing rules: exact limits, Whalley-Wilmott's band, Leland's vol, gamma P&L."""
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 from scipy import integrate, stats
 
 import gpuhedge as gh
+from gpuhedge.kernels import _math
 from gpuhedge.pricing import bs_gamma
 
 MARKET = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.05, dividend=0.01)
@@ -60,6 +64,42 @@ def test_whalley_wilmott_band_collapses_without_costs():
                   - ds.pnl.sel(strategy="every", cost="free")).std()) for c in levels]
     assert gap == sorted(gap, reverse=True)
     assert gap[-1] < 0.02 * float(ds.pnl.sel(strategy="every", cost="free").std())
+
+
+def test_whalley_wilmott_band_of_one_option_from_d1_equals_the_gamma_form():
+    """For a book of one option the kernel takes the band's path factor from d1 alone (one
+    exp); it equals the general (3/2 D S Gamma^2)^{1/3} from the book's gamma, long or short,
+    deep in or out of the money, near expiry or far, with or without dividends."""
+    strike, rate, discount = 100.0, 0.05, 0.9
+    for spot, tau, vol, div, quantity in itertools.product(
+            (60.0, 95.0, 100.0, 150.0), (1e-3, 0.25, 2.0), (0.05, 0.3, 1.0), (0.0, 0.03),
+            (-10.0, 3.0)):
+        gamma = quantity * _math.bs_gamma(spot, strike, tau, vol, rate, div)
+        expected = _math.whalley_wilmott_path_part(gamma, spot, discount)
+        log_scale = _math.whalley_wilmott_log_scale(quantity, math.sqrt(tau),
+                                                    math.exp(-div * tau), vol, discount)
+        got = _math.whalley_wilmott_path_part_one(math.log(spot / strike), math.log(spot),
+                                                  math.sqrt(tau), vol, rate, div, log_scale)
+        # abs: below 1e-300 the general form's cube root gives 0 (a band of 1e-100 shares here)
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-90), (spot, tau, vol, div)
+    assert _math.whalley_wilmott_log_scale(-10.0, 0.0, 1.0, 0.2, discount) == 0.0
+
+
+def test_one_option_whalley_wilmott_trades_like_the_general_band():
+    """The same book as one position (band from d1) and as two halves (band from the book's
+    gamma): the same trades, and P&L to rounding, with and without execution lag (lagged rows
+    take the gamma form) and next to a Zakamouline rule on the same greeks."""
+    call = gh.EuropeanCall(100.0, 0.5)
+    books = [gh.Book([gh.Position(call, -10.0)]),
+             gh.Book([gh.Position(call, -5.0), gh.Position(call, -5.0)])]
+    hedges = {"ww": gh.WhalleyWilmott(vol=0.2, risk_aversion=0.5),
+              "ww 2": gh.WhalleyWilmott(vol=0.25, risk_aversion=5.0),
+              "zak": gh.Zakamouline(vol=0.2, risk_aversion=0.5)}
+    costs = {"costly": gh.Costs(proportional=2e-3), "lagged": gh.Costs(proportional=2e-3, lag=1)}
+    one, halves = (gh.simulate(MARKET, book, hedges, costs, **KW) for book in books)
+    np.testing.assert_array_equal(one.trades, halves.trades)
+    np.testing.assert_allclose(one.pnl, halves.pnl, rtol=1e-10, atol=1e-9)
+    assert float(one.trades.sel(strategy="ww", cost="costly").mean()) < 0.9 * KW["n_steps"]
 
 
 def test_whalley_wilmott_beats_every_time_schedule():
