@@ -73,9 +73,10 @@ FOUR_COSTS = ((0.0, 0.0), (0.001, 0.0), (0.0, 0.01), (0.001, 0.01))
 ZOO_COSTS = ((0.0005, 0.0), (0.001, 0.01), (0.002, 0.0), (0.005, 0.01))
 # A case either times gpuhedge against numpy_hedge ("target": the speed-up it should reach) or,
 # with "reference", against another case's gpuhedge run ("max_ratio": the most the time may
-# grow; without one the ratio is only reported). "every": delta hedgers by rebalancing interval; "rules": a function of n_steps giving
-# named strategies; "paths_fraction": the case (and its reference run) uses this fraction of
-# the benchmark's paths, to keep the default run short (a ratio does not depend on the count).
+# grow; without one the ratio is only reported). "every": delta hedgers by rebalancing
+# interval; "rules": a function of n_steps giving named strategies; "paths_fraction": the case
+# (and its reference run) uses this fraction of the benchmark's paths, to keep the default run
+# short (a ratio does not depend on the count).
 CASES = {
     "1 hedger": {"market": MARKET, "every": (1,), "costs": ONE_COST, "target": 2.0},
     "16 x 4": {"market": MARKET, "every": tuple(range(1, 17)), "costs": FOUR_COSTS,
