@@ -3,7 +3,8 @@
 Each block runs its paths in lockstep (``_math.make_run_block``): the model step, ln S, the
 book's greeks and the plain rules are loops over the block's lanes that LLVM vectorises (AVX2 /
 AVX-512 on x86). A block's state is a small (hedger rows x rows x ``LANES``) array of its own,
-lanes the fast axis.
+lanes the fast axis. The block loop ``run_block`` is cached on disk (``_cache``): a process
+after the first loads it instead of compiling it (about 40 s per market family and precision).
 """
 
 import functools
@@ -13,7 +14,9 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaIRAssumptionWarning
 
-from . import _math
+from . import _cache, _math
+
+_cache.install()
 
 # Paths per block. Each row's work at a grid point has a fixed part (its rule's parameters, the
 # loops' set-up) that a block shares among its lanes: 16 delta hedgers trading every step cost
@@ -37,9 +40,12 @@ def kernel(family: int, dtype: str):
     # lane loops carry no branch to raise from (the maths never divides by zero). _nrt=False:
     # run_block allocates nothing, and without reference counting the arrays that inlined
     # functions take carry no incref / decref calls, which keep LLVM from vectorising.
-    run_block = numba.njit(error_model="numpy", _nrt=False)(
+    run_block = numba.njit(error_model="numpy", _nrt=False, cache=True)(
         _math.make_run_block(start, step, np.dtype(dtype).type, LANES, True))
 
+    # Not cached: numba keys a cached function by its closure, and this one holds the
+    # run_block dispatcher, which pickles with an id of its own per process (every process
+    # would add an entry). It compiles in about 5 s.
     @numba.njit(parallel=True)
     def run_blocks(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
                    book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot):

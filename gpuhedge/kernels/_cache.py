@@ -1,0 +1,65 @@
+"""On-disk cache of the compiled CPU kernels, stamped with the kernel sources.
+
+Compiling one market family's CPU block loop (``cpu.kernel``) takes about 40 s; numba's
+``cache=True`` keeps the machine code on disk so that the next process loads it instead. numba
+judges a cached function fresh by the modification time of the file that defines it, but the
+block loop (defined in ``_math``) also inlines ``_fastmath``: an edit there would leave a stale
+kernel. The locators here serve the functions defined in this package only, in the places
+numba's own locators would choose (the folder in ``NUMBA_CACHE_DIR``, the package's
+``__pycache__``, or the user-wide cache folder), and stamp them with a hash of every source file
+of the package, so that any edit recompiles. numba also keys each cached function by its numba
+version, the CPU and the contents of its closure (here the market family and precision).
+"""
+
+import functools
+import hashlib
+from pathlib import Path
+
+from numba.core import caching
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+@functools.cache
+def source_stamp(folder=PACKAGE):
+    """SHA-256 of the names and contents of the ``.py`` files in ``folder`` (sorted)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _stamped(base):
+    """A subclass of numba's locator ``base`` that serves this package's functions only and
+    stamps them with ``source_stamp``."""
+
+    class Locator(base):
+        def get_source_stamp(self):
+            return source_stamp()
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if Path(py_file).resolve().parent != PACKAGE:
+                return None
+            return super().from_function(py_func, py_file)
+
+    Locator.__name__ = Locator.__qualname__ = "Stamped" + base.__name__.lstrip("_")
+    return Locator
+
+
+def _numba_name(name):
+    # numba 0.60 names these classes with a leading underscore
+    return getattr(caching, name, None) or getattr(caching, "_" + name)
+
+
+def install():
+    """Put the stamped locators first in numba's list (once); other functions are unaffected."""
+    impl = _numba_name("CacheImpl")
+    if any(getattr(cls, "_gpuhedge", False) for cls in impl._locator_classes):
+        return
+    stamped = []
+    for name in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
+        cls = _stamped(_numba_name(name))
+        cls._gpuhedge = True
+        stamped.append(cls)
+    impl._locator_classes = stamped + list(impl._locator_classes)
