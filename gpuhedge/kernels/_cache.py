@@ -48,7 +48,7 @@ def _stamped(base):
 
 
 def _numba_name(name):
-    # numba 0.60 names these classes with a leading underscore
+    # older numba versions name some of these classes with a leading underscore
     return getattr(caching, name, None) or getattr(caching, "_" + name)
 
 
