@@ -146,7 +146,7 @@ def main(argv=None):
     hull_rows, price, ds = hull(args.paths, args.seed, args.device)
     t2 = time.perf_counter()
     if store is not None:
-        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, ds)
     figure(dk_rows, slope, hull_rows, png)
 
     tables = (f"## 1. Derman-Kamal (vega = {vega:.4f} per unit vol; fitted log-log slope of "

@@ -306,7 +306,7 @@ def main(argv=None):
     s = gh.summary(ds)
     t1 = time.perf_counter()
     if store is not None:
-        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, ds)
     dt = CASE["maturity"] / N_STEPS
     sched = schedule_rows(s)
     best = best_rows(s)

@@ -302,7 +302,7 @@ def main(argv=None):
         # unicode type)
         both = both.assign_coords(market=np.array(list(results), dtype=object),
                                   cost=np.array(both["cost"].values, dtype=object))
-        both.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, both)
     figure(all_curves, png)
 
     tables = ""

@@ -329,9 +329,8 @@ def main(argv=None):
     plats = {m: plateau(cells[m]) for m in MARKETS}
     opt = option_rows(cells)
     if store is not None:
-        for m, r in results.items():  # the markets' strategy sets differ; "w": that group
-            r["ds"].to_zarr(store, group=m.replace("-", "_").lower(), mode="w",
-                            zarr_format=3, consolidated=False)
+        # one group per market: their strategy sets differ
+        gh.store.save(store, {m.replace("-", "_").lower(): r["ds"] for m, r in results.items()})
     figure(results, cells, plats, png)
 
     listed_vols = ", ".join(f"{m} {results[m]['listed_vol']:.2%}" for m in MARKETS[:3])

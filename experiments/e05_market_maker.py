@@ -216,7 +216,7 @@ def main(argv=None):
     s = gh.summary(ds).squeeze("cost")
     t1 = time.perf_counter()
     if store is not None:
-        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, ds)
     one = ds.isel(cost=0)
     env, p_loss, fee_gap, dk = envelope_rows(one, s, greeks)
     rules = rule_rows(one, s)

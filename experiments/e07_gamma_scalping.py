@@ -333,7 +333,7 @@ def main(argv=None):
     t3 = time.perf_counter()
     even = break_evens(rows)
     if store is not None:
-        data.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, data)
     figure(rows, conv, slope, paths, even, data, png)
 
     z = [abs(r["imp mean"] - r["aw"]) / r["imp se"] for r in rows]

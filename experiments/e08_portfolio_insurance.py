@@ -395,9 +395,8 @@ def main(argv=None):
     paths = path_rows(results["1987-like path"], times, prices)
     t1 = time.perf_counter()
     if store is not None:
-        for name, ds in results.items():  # mode "w" replaces that group only
-            ds.to_zarr(store, group=name.replace(" ", "_").replace("-", "_").lower(),
-                       mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, {name.replace(" ", "_").replace("-", "_").lower(): ds
+                              for name, ds in results.items()})
     figure_markets(results, png)
     figure_path(times, prices, results["1987-like path"], png_path)
 

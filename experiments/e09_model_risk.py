@@ -213,7 +213,7 @@ def main(argv=None):
         data = xr.concat(sets, dim=xr.DataArray(names, dims="world"))
         data.attrs = {k: v for k, v in sets[0].attrs.items() if k != "config"}
         data.attrs["configs"] = "\n".join(ds.attrs["config"] for ds in sets)
-        data.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, data)
     figure(results, png)
 
     tables = "".join(

@@ -299,7 +299,7 @@ def main(argv=None):
     s = gh.summary(data, unhedged="unhedged").squeeze("cost")
     t2 = time.perf_counter()
     if store is not None:
-        data.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+        gh.store.save(store, data)
     figures(dates, closes, true_vol, days, daily, windows, crash, png)
 
     resid = daily["daily delta"]["higher order"]  # the same for every rule: option only

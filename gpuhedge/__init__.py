@@ -13,13 +13,14 @@ from .store import open_store  # noqa: E402
 from .sweep import sweep  # noqa: E402
 from .strategies import (  # noqa: E402
     CPPI, DeltaBand, DeltaGammaHedge, DeltaHedge, DeltaVegaHedge, HedgeAt, Leland, NoHedge,
-    SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott, Zakamouline)
+    ScheduleWarning, SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott, Zakamouline)
 
 __all__ = [
     "Bates", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
+    "ScheduleWarning",
     "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
     "summary", "sweep",
 ]

@@ -341,6 +341,9 @@ def main(argv=None):
     except (ValueError, ImportError, FileNotFoundError) as e:
         print(f"gpuhedge {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the sweep has said how to resume
+        print(f"gpuhedge {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

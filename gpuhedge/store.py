@@ -38,15 +38,35 @@ two tasks touch one chunk), and only after all its variables are written does it
 Zarr's local store writes every chunk file through a temporary file and a rename, so a file
 is either the old or the new version; a killed write can leave a temporary ``*.partial`` file
 next to a chunk, which a resumed sweep deletes. (Not covered: a crash of the machine itself,
-which can lose data that the OS had not flushed; nothing is fsynced.) The metadata is written
-first and the root attribute ``ready`` set last, so a store whose creation was interrupted is
-seen as absent and created again.
+which can lose data that the OS had not flushed; nothing is fsynced.)
+
+A store is made whole in a hidden folder beside its path and then renamed into place, so the
+path holds either nothing of it or a finished store's metadata. The package writes only where
+``classify`` finds nothing, an empty folder or a store it wrote itself (root attribute
+``gpuhedge_store``): a regular file, a folder holding anything else or a Zarr store written
+by other code is refused, whatever the flags, and nothing in it is touched.
+
+Completeness
+------------
+Blocks of paths not written yet read as NaN, which xarray's reductions skip, so a partial
+store must say that it is one. The root attributes ``complete`` (0 or 1), ``blocks_done`` and
+``blocks_total`` are set when the store is made and whenever a sweep stops (finished,
+failed or interrupted); ``chunk_done`` is the live record. ``open_store`` reads it and warns
+(``PartialStoreWarning``) on a partial store. The metadata is consolidated (Zarr's
+consolidated metadata, refreshed with every attribute change), so ``xarray.open_zarr(path)``
+opens a store without a warning.
 """
 
+import contextlib
+import datetime
 import functools
 import json
 import math
+import os
+import shutil
 import subprocess
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +79,8 @@ from . import __version__
 DONE = "chunk_done"
 PATH_CHUNK = "path_chunk"
 READY = "ready"
+MARKER = "gpuhedge_store"  # root attribute of every store this package writes (schema version)
+COMPLETE, BLOCKS_DONE, BLOCKS_TOTAL = "complete", "blocks_done", "blocks_total"
 STORAGE = ("float32", "float64")
 COMPRESSION = ("lz4", "zstd", "none")
 ZARR = {"zarr_format": 3, "consolidated": False}
@@ -98,20 +120,101 @@ def provenance():
     return {"gpuhedge_version": __version__, **({"git_revision": rev} if rev else {})}
 
 
-def read_attrs(path):
-    """The root attributes of the store at ``path``, or None when there is no finished store
-    there (nothing, or a creation that was interrupted before ``ready`` was set)."""
+class PartialStoreWarning(UserWarning):
+    """A store opened before every block of paths was written: reductions over ``path`` see
+    only the finished blocks."""
+
+
+def _ours(attrs):
+    """Whether root attributes are those of a store this package wrote (stores made before the
+    ``gpuhedge_store`` marker carry ``ready``, ``config`` and ``gpuhedge_version``)."""
+    return bool(attrs.get(MARKER)) or (
+        bool(attrs.get(READY)) and "config" in attrs and "gpuhedge_version" in attrs)
+
+
+def _root_attrs(path):
+    """The root attributes of a Zarr v3 group at ``path`` (read from its ``zarr.json`` without
+    opening the store), or None when there is none."""
+    meta = Path(path) / "zarr.json"
     try:
-        group = zarr.open_group(str(path), mode="r", zarr_format=3)
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
+        node = json.loads(meta.read_text())
+    except (OSError, ValueError):
         return None
-    attrs = dict(group.attrs)
-    return attrs if attrs.get(READY) else None
+    if not isinstance(node, dict) or node.get("node_type") != "group":
+        return None
+    attrs = node.get("attributes")
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def classify(path):
+    """What is at ``path``, for deciding whether the package may write there.
+
+    Returns
+    -------
+    str
+        ``"absent"`` (nothing), ``"empty"`` (an empty folder), ``"store"`` (a store this
+        package wrote), ``"file"`` (not a folder) or ``"foreign"`` (a folder holding anything
+        else, e.g. a user's files or a Zarr store written by other code).
+    """
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
+        return "absent"
+    if not p.is_dir():
+        return "file"
+    if not any(p.iterdir()):
+        return "empty"
+    attrs = _root_attrs(p)
+    return "store" if attrs is not None and _ours(attrs) else "foreign"
+
+
+def refuse_foreign(owner, path):
+    """Raise a clear error unless the package may write a store at ``path`` (see
+    ``classify``); nothing at ``path`` is touched either way."""
+    kind = classify(path)
+    if kind == "file":
+        raise ValueError(f"{owner}: 'store' must be a folder path (new, empty or a gpuhedge "
+                         f"store); got {str(path)!r}, which is a file. Nothing was changed; "
+                         f"choose another path")
+    if kind == "foreign":
+        entries = sorted(e.name for e in Path(path).iterdir())
+        what = ("a Zarr store not written by gpuhedge" if (Path(path) / "zarr.json").exists()
+                else f"a folder holding {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+                     f" not written by gpuhedge (e.g. {entries[0]!r})")
+        raise ValueError(f"{owner}: 'store' must be a new or empty folder or a gpuhedge store; "
+                         f"got {str(path)!r}, {what}. Nothing was changed; choose another "
+                         f"path (overwrite=True replaces only gpuhedge stores)")
+    return kind
+
+
+def read_attrs(path):
+    """The root attributes of the gpuhedge store at ``path``, or None when there is none."""
+    attrs = _root_attrs(path)
+    return dict(attrs) if attrs is not None and _ours(attrs) and attrs.get(READY) else None
+
+
+@contextlib.contextmanager
+def _quiet_consolidation():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part",
+                                category=UserWarning)
+        yield
+
+
+def set_attrs(path, values):
+    """Update root attributes of the store at ``path`` and refresh its consolidated metadata."""
+    group = zarr.open_group(str(path), mode="r+", zarr_format=3, use_consolidated=False)
+    group.attrs.update(values)
+    with _quiet_consolidation():
+        zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
 def create(path, template, encoding, *, chunk_paths):
-    """Write the metadata (and the small variables) of ``template`` to a new store at ``path``,
-    replacing whatever is there, and add the completion record.
+    """Make a new store at ``path`` from ``template`` (its metadata and small variables), with
+    its completion record, replacing a store this package wrote there before.
+
+    The store is written in a hidden folder beside ``path`` and renamed into place, so an
+    interruption leaves ``path`` as it was; a path that holds anything but a gpuhedge store is
+    refused (``refuse_foreign``) before anything is written.
 
     Parameters
     ----------
@@ -125,6 +228,8 @@ def create(path, template, encoding, *, chunk_paths):
     chunk_paths : int
         Paths per chunk; ``chunk_done`` gets one entry per scenario and block of paths.
     """
+    target = Path(os.path.abspath(os.fspath(path)))
+    kind = refuse_foreign("store", target)
     scenario_dims = [d for d in template.dims if d not in ("strategy", "cost", "path")]
     n_chunks = math.ceil(template.sizes["path"] / chunk_paths)
     done_shape = tuple(template.sizes[d] for d in scenario_dims) + (n_chunks,)
@@ -136,10 +241,71 @@ def create(path, template, encoding, *, chunk_paths):
                                   "units": "1"})})
     encoding = {**encoding, DONE: {"chunks": (1,) * len(done_shape), "fill_value": 0,
                                    "compressors": []}}
+    ds.attrs.update({MARKER: 1, COMPLETE: 0, BLOCKS_DONE: 0,
+                     BLOCKS_TOTAL: int(np.prod(done_shape)),
+                     "created": _now()})
     ds.attrs.pop(READY, None)
-    ds.to_zarr(str(path), mode="w", compute=False, encoding=encoding, **ZARR)
-    group = zarr.open_group(str(path), mode="r+", zarr_format=3)
-    group.attrs[READY] = 1
+
+    def write(new):
+        ds.to_zarr(str(new), mode="w", compute=False, encoding=encoding, **ZARR)
+        set_attrs(new, {READY: 1})
+
+    _publish(target, kind, write)
+
+
+def _publish(target, kind, write):
+    """Run ``write(folder)`` on a new hidden folder beside ``target``, then rename the folder
+    to ``target``: onto nothing, onto an empty folder, or in place of a gpuhedge store
+    (``kind`` from ``classify``), which is deleted only once the new one is in place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".gpuhedge-new",
+                                dir=target.parent))
+    try:
+        write(new)
+        if kind == "store":
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".gpuhedge-old",
+                                        dir=target.parent))
+            os.replace(target, old)  # onto the empty folder just made
+            os.replace(new, target)
+            shutil.rmtree(old)
+        else:  # nothing there, or an empty folder (replaced)
+            os.replace(new, target)
+    finally:
+        if new.exists():
+            shutil.rmtree(new)
+
+
+def save(path, data, owner="save"):
+    """Write one Dataset, or several as named groups, as a new Zarr store at ``path``.
+
+    For results kept whole in memory (the experiments' stores). The same rules as a sweep's
+    store: ``path`` may hold nothing, an empty folder or a store this package wrote (which is
+    replaced); anything else is refused and left untouched. The store is written beside
+    ``path`` and renamed into place, and its metadata consolidated.
+
+    Parameters
+    ----------
+    path : str or path-like
+    data : xarray.Dataset or dict of str -> xarray.Dataset
+        A dict writes each Dataset as the group of that name.
+    owner : str
+        Who is saving (for messages).
+    """
+    target = Path(os.path.abspath(os.fspath(path)))
+    kind = refuse_foreign(owner, target)
+    groups = data if isinstance(data, dict) else {None: data}
+
+    def write(new):
+        for group, ds in groups.items():
+            ds.to_zarr(str(new), group=group, mode="w", **ZARR)
+        zarr.open_group(str(new), mode="a", zarr_format=3)  # the root group of named groups
+        set_attrs(new, {MARKER: 1, "created": _now()})
+
+    _publish(target, kind, write)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def write_block(path, block, region):
@@ -176,6 +342,16 @@ def done(path):
     return zarr.open_array(str(path), path=DONE, mode="r", zarr_format=3)[...]
 
 
+def record_progress(path):
+    """Set the root attributes ``complete``, ``blocks_done`` and ``blocks_total`` from the
+    completion record; returns (blocks done, blocks in all)."""
+    marks = done(path)
+    n_done, total = int(marks.sum()), int(marks.size)
+    set_attrs(path, {COMPLETE: int(n_done == total), BLOCKS_DONE: n_done,
+                     BLOCKS_TOTAL: total})
+    return n_done, total
+
+
 def open_store(path, chunks=None):
     """Open a sweep's store lazily (dask arrays chunked as stored) as an xarray Dataset.
 
@@ -189,16 +365,30 @@ def open_store(path, chunks=None):
     Returns
     -------
     xarray.Dataset
-        The results; the completion record is left out (see ``done``). Blocks of paths not
-        written yet read as NaN (floats) or 0 (integers).
+        The results; the completion record is left out (see ``done``), and the attributes
+        ``complete``, ``blocks_done`` and ``blocks_total`` are read from it. Blocks of paths
+        not written yet read as NaN (floats) or 0 (integers).
+
+    Warns
+    -----
+    PartialStoreWarning
+        When some blocks are not written yet (an interrupted or running sweep).
     """
     if read_attrs(path) is None:
-        raise FileNotFoundError(f"open_store: 'path' must be a finished gpuhedge store; got "
-                                f"{str(path)!r} (no store there, or its creation was "
-                                f"interrupted)")
+        raise FileNotFoundError(f"open_store: 'path' must be a gpuhedge store; got "
+                                f"{str(path)!r} (no gpuhedge store there)")
     ds = xr.open_zarr(str(path), chunks={} if chunks is None else chunks,
                       drop_variables=[DONE], **ZARR)
-    ds.attrs.pop(READY, None)
+    for key in (READY, MARKER):
+        ds.attrs.pop(key, None)
+    marks = done(path)
+    n_done, total = int(marks.sum()), int(marks.size)
+    ds.attrs.update({COMPLETE: int(n_done == total), BLOCKS_DONE: n_done, BLOCKS_TOTAL: total})
+    if n_done < total:
+        warnings.warn(f"open_store: {str(path)!r} is partial: {n_done} of {total} blocks of "
+                      f"paths are written; the others read as NaN and reductions skip them. "
+                      f"Run the same sweep again to complete it", PartialStoreWarning,
+                      stacklevel=2)
     return ds
 
 

@@ -12,6 +12,7 @@ owe a floor at the horizon instead of the book's payoff.
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,10 @@ _MAX_VOL = 10.0
 HEDGE_VOL_RULES = {"constant": _math.RULE_CONSTANT, "instantaneous": _math.RULE_INSTANTANEOUS,
                    "expected-average": _math.RULE_EXPECTED_AVERAGE,
                    "min-variance": _math.RULE_MIN_VARIANCE, "model": _math.RULE_MODEL}
+
+
+class ScheduleWarning(UserWarning):
+    """A time schedule that cannot trade as its parameters suggest on the run's time grid."""
 
 
 class Strategy:
@@ -92,8 +97,15 @@ class Strategy:
                            check.integer(type(self).__name__, "every", self.every, low=1))
 
     def _every_schedule(self, times):
-        """Every ``every``-th grid point from t_0 (the time schedules' table)."""
-        return np.arange(len(times) - 1) % self.every == 0
+        """Every ``every``-th grid point from t_0 (the time schedules' table). A schedule that
+        never trades after t_0 warns (``ScheduleWarning``): on a grid of ``n_steps`` steps,
+        ``every >= n_steps`` hedges once, which ``StaticHedge`` says plainly."""
+        n_steps = len(times) - 1
+        if n_steps > 1 and self.every >= n_steps:
+            warnings.warn(f"{self!r} trades only at t=0: 'every' = {self.every} >= n_steps = "
+                          f"{n_steps} grid steps; choose 'every' < {n_steps}, or StaticHedge "
+                          f"for one hedge", ScheduleWarning, stacklevel=2)
+        return np.arange(n_steps) % self.every == 0
 
     def _check(self, name, **allowed):
         value = check.real(type(self).__name__, name, getattr(self, name), **allowed)

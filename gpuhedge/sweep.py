@@ -509,9 +509,12 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     n_paths, n_steps, seed, stream, antithetic, dtype
         As for ``gpuhedge.simulate``; ``n_steps`` can also be swept.
     store : str or path-like
-        Where the results go (Zarr format 3). An existing store made with the same
-        configuration is resumed: only blocks not yet marked done are computed. One made with
-        another configuration is refused unless ``overwrite=True``, which replaces it.
+        Where the results go (Zarr format 3): a new path, an empty folder or a store this
+        package wrote. A store made with the same configuration is resumed: only blocks not
+        yet marked done are computed. One made with another configuration is refused unless
+        ``overwrite=True``, which replaces it. Anything else (a file, a folder holding other
+        files, a Zarr store written by other code) is refused, even with ``overwrite=True``,
+        and left untouched.
     grid : dict of str -> list, optional
         Swept fields: dotted key -> values, one dim per key (outer product), e.g.
         ``{"market.vol": [0.1, 0.2], "book.maturity": [0.5, 1.0]}``.
@@ -544,7 +547,7 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     gpus : "all" or list of int, optional
         Start a ``dask_cuda.LocalCUDACluster`` with one worker per GPU (needs dask-cuda).
     overwrite : bool
-        Replace a store made with another configuration.
+        Replace a gpuhedge store made with another configuration (never anything else).
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
 
@@ -561,6 +564,7 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         _fail("store", "a path (str or path-like)", path)
     path = os.fspath(path)
+    zstore.refuse_foreign(OWNER, path)  # before any work: a user's files are never touched
     n_paths = check.integer(OWNER, "n_paths", n_paths, low=1, high=2**32)
     n_steps = check.integer(OWNER, "n_steps", n_steps, low=1)
     seed = check.integer(OWNER, "seed", seed, low=0, high=2**32 - 1)
@@ -667,13 +671,33 @@ def _check_same(path, stored, config):
 
 
 def _run_missing(job, n_cells, *, scheduler, gpus, workers, progress):
-    """Run the tasks whose blocks the store does not mark done."""
+    """Run the tasks whose blocks the store does not mark done; whatever ends the run, record
+    in the store's attributes how many blocks it holds, and on an interruption say how to
+    resume."""
     zstore.remove_partial_files(job.path)
     done = zstore.done(job.path)
     todo = [(s, b) for s, sc in enumerate(job.scenarios) for b in range(done.shape[-1])
             if not done[sc.index + (b,)]]
-    if not todo:
-        return
+    if todo and len(todo) < done.size:
+        print(f"{OWNER}: resuming {job.path}: {done.size - len(todo)} of {done.size} blocks "
+              f"already done", file=sys.stderr)
+    interrupted = False
+    try:
+        if todo:
+            _run_tasks(job, todo, n_cells, scheduler=scheduler, gpus=gpus, workers=workers,
+                       progress=progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        n_done, total = zstore.record_progress(job.path)
+        if interrupted:
+            print(f"{OWNER}: interrupted; {job.path} holds {n_done} of {total} blocks and is "
+                  f"resumable: run the same sweep (same arguments and store) again to finish "
+                  f"it", file=sys.stderr)
+
+
+def _run_tasks(job, todo, n_cells, *, scheduler, gpus, workers, progress):
     client, owned = _client_for(scheduler, gpus)
     try:
         if client is not None:

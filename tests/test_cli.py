@@ -61,7 +61,7 @@ def test_sweep_then_report(tmp_path, capsys):
 
 def test_report_of_a_missing_store_is_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing.zarr")]) == 2
-    assert "gpuhedge report: error: open_store: 'path' must be a finished" in \
+    assert "gpuhedge report: error: open_store: 'path' must be a gpuhedge store" in \
         capsys.readouterr().err
 
 

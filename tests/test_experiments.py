@@ -37,7 +37,7 @@ def test_e01_derman_kamal_tiny(tmp_path, capsys):
     assert -0.6 < result["slope"] < -0.4
     assert result["price"] == pytest.approx(240_000, rel=1e-3)
 
-    ds = xr.open_zarr(store, consolidated=False)
+    ds = xr.open_zarr(store)
     assert ds.sizes["path"] == 2000 and ds.sizes["strategy"] == 6
     assert "Wrote" in capsys.readouterr().out
 

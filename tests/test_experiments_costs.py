@@ -32,7 +32,7 @@ def _run(tmp_path, script, paths=2000):
                for x in re.findall(r"[-+]?\d[\d,]*\.?\d*(?:e[-+]?\d+)?", line)]
     assert rows and numbers and all(math.isfinite(x) for x in numbers)
     assert "nan" not in md.lower() and "inf " not in md.lower()
-    return result, md, xr.open_zarr(store, consolidated=False)
+    return result, md, xr.open_zarr(store)
 
 
 def test_e02_rebalancing_frequency_tiny(tmp_path, capsys):

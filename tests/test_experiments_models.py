@@ -31,7 +31,7 @@ def _run(name, tmp_path, *args):
     assert numbers and all(math.isfinite(x) for x in numbers)
     for png in re.findall(r"\]\(([\w.]+\.png)\)", md):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    return result, md, xr.open_zarr(store, consolidated=False)
+    return result, md, xr.open_zarr(store)
 
 
 def _closed_form_ahmad_wilmott(e07, sigma):

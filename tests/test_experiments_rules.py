@@ -65,7 +65,7 @@ def test_e03_which_rule_tiny(tmp_path):
     # the calibrated parameter grows with the cost target where it is a hedging intensity
     assert bs["Whalley-Wilmott"][12.0]["param"] < bs["Whalley-Wilmott"][48.0]["param"]
     assert bs["time grid"][12.0]["param"] > bs["time grid"][48.0]["param"]
-    ds = xr.open_zarr(store, consolidated=False)
+    ds = xr.open_zarr(store)
     assert ds.sizes["market"] == 3 and ds.sizes["path"] == 2000
 
 
@@ -95,7 +95,7 @@ def test_e04_what_rebalancing_cannot_remove_tiny(tmp_path):
     assert opt[("Heston", 256)]["removed_dg"] < 0.0  # a longer-dated gamma hedge is long vega
     groups = {"black_scholes", "merton", "kou", "heston", "bates"}
     for group in groups:
-        ds = xr.open_zarr(store, group=group, consolidated=False)
+        ds = xr.open_zarr(store, group=group)
         assert ds.sizes["path"] == 2000 and "delta 256" in ds["strategy"].values
 
 
@@ -130,7 +130,7 @@ def test_e08_portfolio_insurance_tiny(tmp_path):
     assert all(r["check"] < 1e-8 for r in result["paths"] if r["check"] is not None)
     assert result["prices"][0, 0] == result["prices"][1, 0]
     for group in ("black_scholes", "merton_with_crashes", "1987_like_path"):
-        ds = xr.open_zarr(store, group=group, consolidated=False)
+        ds = xr.open_zarr(store, group=group)
         assert ds.sizes["strategy"] == 5
 
 

@@ -94,3 +94,24 @@ def test_price_and_greeks_of_market_objects():
     assert gh.price(market, call) == g["price"] == bs_price(100.0, 105.0, 0.5, 0.2, 0.05, 0.01, True)
     assert g["delta"] == bs_delta(100.0, 105.0, 0.5, 0.2, 0.05, 0.01, True)
     assert gh.price(market, call, t=0.5) == 0.0
+
+
+def test_price_and_greeks_of_a_position_and_a_book_are_netted():
+    market = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.03)
+    call, put = gh.EuropeanCall(105.0, 0.5), gh.EuropeanPut(95.0, 0.25)
+    book = gh.Book([gh.Position(call, -3.0), gh.Position(put, 2.0)])
+    expected = -3.0 * gh.price(market, call) + 2.0 * gh.price(market, put)
+    assert gh.price(market, book) == pytest.approx(expected, rel=1e-14)
+    assert gh.price(market, gh.Position(call, -3.0)) == pytest.approx(
+        -3.0 * gh.price(market, call), rel=1e-14)
+    g = gh.greeks(market, book, spot=101.0, t=0.1)
+    for key in ("price", "delta", "gamma", "vega"):
+        want = (-3.0 * gh.greeks(market, call, spot=101.0, t=0.1)[key]
+                + 2.0 * gh.greeks(market, put, spot=101.0, t=0.1)[key])
+        assert g[key] == pytest.approx(want, rel=1e-13)
+    heston = gh.Heston(spot=100.0, rate=0.0, v0=0.04, kappa=1.5, theta=0.04, xi=0.3, rho=-0.7)
+    assert gh.price(heston, gh.Book.short(call, 2.0)) == pytest.approx(
+        -2.0 * gh.price(heston, call), rel=1e-12)
+    with pytest.raises(ValueError, match="price: 'option' must be an EuropeanCall, "
+                                         "EuropeanPut, Position or Book; got str"):
+        gh.price(market, "call")

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -209,3 +210,20 @@ def test_leland_is_undefined_for_a_long_gamma_book_with_large_costs():
     with pytest.raises(ValueError, match=r"^Leland: 'vol' must be such that the Leland number"):
         gh.simulate(MARKET, gh.Book.long(gh.EuropeanCall(100.0, 0.5)), gh.Leland(vol=0.05),
                     gh.Costs(proportional=0.05), **KW)
+
+
+def test_a_schedule_that_never_trades_after_t0_warns_naming_both_numbers():
+    market = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.0)
+    book = gh.Book.short(gh.EuropeanCall(100.0, 1 / 12))
+    with pytest.warns(gh.ScheduleWarning, match=r"DeltaHedge\(vol=0.2, every=50, "
+                                                r"hedge_vol='constant'\) trades only at t=0: "
+                                                r"'every' = 50 >= n_steps = 21"):
+        ds = gh.simulate(market, book, gh.DeltaHedge(vol=0.2, every=50), n_paths=10,
+                         n_steps=21, seed=1)
+    assert (ds.trades == 2).all()  # the hedge at t=0 and the unwind
+    with pytest.warns(gh.ScheduleWarning, match="'every' = 21 >= n_steps = 21"):
+        gh.hedge_paths(np.full(22, 100.0), np.linspace(0, 1 / 12, 22), book,
+                       gh.Leland(vol=0.2, every=21), rate=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gh.simulate(market, book, gh.DeltaHedge(vol=0.2, every=20), n_paths=10, n_steps=21)

@@ -43,7 +43,11 @@ def test_layout_encoding_and_attributes(made):
     assert "ready" not in ds.attrs
     meta = zarr.open_group(str(made), mode="r")
     assert meta.metadata.zarr_format == 3
-    assert not (made / "zarr.json").read_text().count("consolidated_metadata\": {")
+    # consolidated, so that the plain ``xarray.open_zarr(path)`` opens it without a warning
+    assert (made / "zarr.json").read_text().count("consolidated_metadata\": {") == 1
+    plain = xr.open_zarr(made)
+    assert plain.attrs["complete"] == 1 and plain.attrs["blocks_done"] == 6 \
+        and plain.attrs["blocks_total"] == 6 and plain.attrs["gpuhedge_store"] == 1
 
 
 def test_every_block_is_marked_and_a_block_is_whole_chunks(made):
@@ -80,11 +84,11 @@ def test_bytes_per_path_and_compression(made, tmp_path):
 
 
 def test_open_refuses_what_is_not_a_store(tmp_path):
-    with pytest.raises(FileNotFoundError, match="open_store: 'path' must be a finished "
-                                                "gpuhedge store"):
+    with pytest.raises(FileNotFoundError, match="open_store: 'path' must be a gpuhedge "
+                                                "store"):
         store.open_store(tmp_path / "nothing.zarr")
     xr.Dataset({"a": ("x", [1.0])}).to_zarr(tmp_path / "plain.zarr", **store.ZARR)
-    with pytest.raises(FileNotFoundError, match="no store there, or its creation"):
+    with pytest.raises(FileNotFoundError, match="no gpuhedge store there"):
         store.open_store(tmp_path / "plain.zarr")
 
 

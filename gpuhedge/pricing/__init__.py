@@ -10,6 +10,7 @@
 
 import numpy as np
 
+from ..instruments import Book, EuropeanCall, Position
 from ..models import Bates, BlackScholes, Heston, Kou, Merton
 from . import black_scholes, merton, transform
 from .black_scholes import bs_delta, bs_gamma, bs_price, bs_vega
@@ -35,7 +36,9 @@ def price(market, option, spot=None, t=0.0, vol=None, v=None):
     ----------
     market : BlackScholes, Merton, Kou, Heston or Bates
         The model; its real-world ``drift`` plays no part in the price.
-    option : EuropeanCall or EuropeanPut
+    option : EuropeanCall, EuropeanPut, Position or Book
+        A position is its quantity times its option's value; a book the sum of its positions
+        (netted).
     spot : float or ndarray, optional
         Spot at time ``t`` (default: the market's S_0); arrays broadcast.
     t : float
@@ -53,7 +56,8 @@ def price(market, option, spot=None, t=0.0, vol=None, v=None):
 
 
 def greeks(market, option, spot=None, t=0.0, vol=None, v=None):
-    """Dict of the price and Greeks of ``option`` (arguments as in ``price``).
+    """Dict of the price and Greeks of ``option`` (arguments as in ``price``; a position or a
+    book gives the quantity-weighted sums).
 
     Every model gives ``price`` and ``delta`` (dPrice/dS); BlackScholes adds ``gamma`` and
     ``vega``; Heston and Bates add ``dv`` (dPrice/dv, the current variance), from which the
@@ -63,6 +67,16 @@ def greeks(market, option, spot=None, t=0.0, vol=None, v=None):
 
 
 def _values(verb, market, option, spot, t, vol, v, greeks):
+    if isinstance(option, (Book, Position)):
+        positions = option.positions if isinstance(option, Book) else (option,)
+        total = {}
+        for p in positions:
+            for key, value in _values(verb, market, p.option, spot, t, vol, v, greeks).items():
+                total[key] = total.get(key, 0.0) + p.quantity * value
+        return total
+    if not isinstance(option, EuropeanCall):  # EuropeanPut is a subclass
+        raise ValueError(f"{verb}: 'option' must be an EuropeanCall, EuropeanPut, Position or "
+                         f"Book; got {type(option).__name__}")
     try:
         values, state = _PRICERS[type(market)]
     except KeyError:
