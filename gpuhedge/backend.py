@@ -20,16 +20,26 @@ def _simulator() -> bool:
 
 
 @functools.cache
-def gpu_available() -> bool:
-    """True when a real CUDA device is visible to CuPy (never under the simulator)."""
+def cuda_status() -> tuple[bool, str]:
+    """(whether a real CUDA device can run the kernels, why or why not, in words)."""
     if _simulator():
-        return False
+        return False, "NUMBA_ENABLE_CUDASIM=1: 'cuda' runs numba's CUDA simulator"
     try:
         import cupy
+    except ImportError:
+        return False, "CuPy is not installed (pip install -e '.[gpu]' on a CUDA machine)"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CUDARuntimeError: no driver, or the driver refuses
+        return False, f"CuPy finds no usable CUDA driver ({type(error).__name__}: {error})"
+    if count < 1:
+        return False, "the CUDA driver sees no device"
+    return True, f"{count} CUDA device(s) visible to CuPy"
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # ImportError, or CUDARuntimeError without a driver
-        return False
+
+def gpu_available() -> bool:
+    """True when a real CUDA device is visible to CuPy (never under the simulator)."""
+    return cuda_status()[0]
 
 
 def resolve(device: str | None = None, owner: str = "simulate") -> str:

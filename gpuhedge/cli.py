@@ -43,7 +43,9 @@ def _info():
         except importlib.metadata.PackageNotFoundError:
             pass
     device = backend.resolve("auto")
+    usable, why = backend.cuda_status()
     print(f"device (auto): {device}: {backend.device_name(device)}")
+    print(f"cuda: {'used' if usable else 'not used'}: {why}")
     print(f"GPUHEDGE_DEVICE={os.environ.get('GPUHEDGE_DEVICE', '')}")
 
 

@@ -27,6 +27,7 @@ and owe their floor at the horizon, so their ``pnl`` is the PV of (final value -
 """
 
 import dataclasses
+import datetime
 import json
 import math
 
@@ -418,11 +419,36 @@ def _common_checks(owner, book, hedges, costs, seed, stream, device, dtype):
     return book, strategies, cost_levels, seed, stream, device, np.dtype(name)
 
 
-def _attrs(owner, config, *, seed, stream, device, dtype, n_steps, n_paths, antithetic):
-    return {"owner": owner, "gpuhedge_version": __version__, "seed": seed, "stream": stream,
+def _attrs(owner, config, *, device, dtype, n_steps, n_paths, **extra):
+    """The result's attributes; ``extra``: what only some runs have (a simulation's seed,
+    stream and antithetic flag; the dates of supplied paths)."""
+    return {"owner": owner, "gpuhedge_version": __version__, **extra,
             "device": backend.device_name(device), "precision": dtype.name,
-            "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
+            "n_steps": n_steps, "n_paths": n_paths,
             "config": json.dumps(config, sort_keys=True)}
+
+
+DAY_COUNTS = ("ACT/365", "trading/252")
+
+
+def _year_fractions(owner, times, day_count):
+    """(times in years, attributes) from year fractions (returned as given, no attributes) or
+    dates (converted by ``day_count``; attributes: first and last date, the day count)."""
+    check.choice(owner, "day_count", day_count, DAY_COUNTS)
+    array = np.asarray(times)
+    if array.dtype.kind == "O" and array.size and all(
+            isinstance(x, (datetime.date, np.datetime64)) for x in array.ravel()):
+        array = array.astype("datetime64[ns]")
+    if array.dtype.kind != "M":
+        return times, {}
+    if array.ndim != 1 or np.isnat(array).any():
+        check.fail(owner, "times", "a 1-d array of dates without NaT", times)
+    if day_count == "trading/252":
+        years = np.arange(array.size) / 252.0
+    else:
+        years = (array - array[0]) / np.timedelta64(1, "D") / 365.0
+    first, last = (str(np.datetime_as_string(d, unit="D")) for d in (array[0], array[-1]))
+    return years, {"first_date": first, "last_date": last, "day_count": day_count}
 
 
 def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
@@ -509,7 +535,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
               "hedges": {k: _describe(v) for k, v in strategies.items()},
               "costs": {k: _describe(v) for k, v in cost_levels.items()}, "premium": premium}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
-                   n_steps=n_steps, n_paths=n_paths, antithetic=antithetic)
+                   n_steps=n_steps, n_paths=n_paths, antithetic=int(antithetic))
     ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times, first_path)
     ds["premium"] = (("strategy", "cost"),
                      _premium_table(hedgers, costs_table, len(strategies)),
@@ -519,24 +545,32 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
 
 
 def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, device=None,
-                dtype="float64", chunk_paths=None):
+                dtype="float64", chunk_paths=None, day_count="ACT/365"):
     """Hedge ``book`` along supplied price paths (back-testing), with the simulation's kernels.
 
     Parameters
     ----------
     prices : array of shape (n_paths, n_times) or (n_times,)
         Positive prices at ``times``; the first column is the price at t=0.
-    times : array of shape (n_times,)
-        Strictly increasing times in years from 0; every maturity of the book must be one of
-        them and the last one is the horizon.
+    times : array of shape (n_times,): year fractions or dates
+        Strictly increasing times in years from 0, or dates (``numpy.datetime64``, a pandas
+        ``DatetimeIndex``, ``datetime.date`` objects) turned into year fractions from the
+        first by ``day_count``. Every maturity of the book (in years) must be one of them and
+        the last one is the horizon.
     rate, dividend : float
         Cash rate and dividend yield (continuously compounded).
+    day_count : {"ACT/365", "trading/252"}
+        For dates: t_k = (calendar days from the first date) / 365, or t_k = k / 252 (each
+        date given is one trading day; the convention of daily vols).
 
-    The P&L convention is the module's; see ``simulate`` for the other arguments and the result.
+    The P&L convention is the module's; see ``simulate`` for the other arguments and the result
+    (its attributes hold the first and last date and the day count when dates are given, and
+    no seed: nothing is random).
     """
     owner = "hedge_paths"
     book, strategies, cost_levels, _, _, device, dtype = _common_checks(
         owner, book, hedges, costs, 0, 0, device, dtype)
+    times, dates = _year_fractions(owner, times, day_count)
     times = check.finite_array(owner, "times", times, 1)
     prices = check.finite_array(owner, "prices", prices, (1, 2))
     if prices.ndim == 1:
@@ -591,6 +625,6 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
               "book": _describe(book),
               "hedges": {k: _describe(v) for k, v in strategies.items()},
               "costs": {k: _describe(v) for k, v in cost_levels.items()}}
-    attrs = _attrs(owner, config, seed=0, stream=0, device=device, dtype=dtype,
-                   n_steps=times.size - 1, n_paths=n_paths, antithetic=False)
+    attrs = _attrs(owner, config, device=device, dtype=dtype, n_steps=times.size - 1,
+                   n_paths=n_paths, **dates)
     return _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)

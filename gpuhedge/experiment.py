@@ -3,13 +3,16 @@ parts of their Markdown reports that come from the module docstring.
 
 Every script takes ``--paths``, ``--device``, ``--seed``, ``--store`` (a Zarr store, ``none``
 to skip) and ``--out`` (the Markdown report; figures go beside it), and its docstring holds a
-one-line title, then a ``Question: ...`` paragraph.
+one-line title, then a ``Question: ...`` paragraph. By default a run writes into ``runs/``
+(ignored by git), so running a script never changes the committed results in ``results/``,
+which are made with ``--out results/NAME.md`` at the sizes their reports state.
 """
 
 import argparse
 from pathlib import Path
 
 DEVICES = ("auto", "cpu", "cuda")
+RUNS = "runs"
 
 
 def parser(doc, name, *, paths, paths_help="paths per simulation",
@@ -21,9 +24,9 @@ def parser(doc, name, *, paths, paths_help="paths per simulation",
     p.add_argument("--device", choices=DEVICES, default=None,
                    help="default: $GPUHEDGE_DEVICE, else auto")
     p.add_argument("--seed", type=int, default=1, help=seed_help)
-    p.add_argument("--store", default=f"results/{name}.zarr", help=f"{store_help} ('none' to "
-                                                                   "skip)")
-    p.add_argument("--out", default=f"results/{name}.md", help="Markdown report")
+    p.add_argument("--store", default=f"{RUNS}/{name}.zarr", help=f"{store_help} ('none' to "
+                                                                  "skip)")
+    p.add_argument("--out", default=f"{RUNS}/{name}.md", help="Markdown report")
     return p
 
 

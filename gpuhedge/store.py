@@ -342,6 +342,13 @@ def done(path):
     return zarr.open_array(str(path), path=DONE, mode="r", zarr_format=3)[...]
 
 
+def per_path_variables(path):
+    """(name, dtype name) of the store's per-path variables (those over ``path``)."""
+    group = zarr.open_group(str(path), mode="r", zarr_format=3, use_consolidated=False)
+    return tuple(sorted((name, array.dtype.name) for name, array in group.arrays()
+                        if "path" in (array.metadata.dimension_names or ())))
+
+
 def record_progress(path):
     """Set the root attributes ``complete``, ``blocks_done`` and ``blocks_total`` from the
     completion record; returns (blocks done, blocks in all)."""

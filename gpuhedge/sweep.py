@@ -13,7 +13,8 @@ interruption.
 Swept fields are dotted paths into ``{"market": .., "book": .., "hedges": {name: ..},
 "costs": {name: ..}, "n_steps": ..}``:
 
-* ``"market.vol"``, ``"market.rho"``: a field of the market model;
+* ``"market.vol"``, ``"market.rho"``: a field of the market model (for ``Heston`` and
+  ``Bates``, ``"market.vol"`` sets v0 = theta = vol^2: a flat vol to sweep like the others);
 * ``"book.maturity"``, ``"book.strike"``, ``"book.quantity"``: that field of every position
   (``"book.positions.0.option.strike"`` reaches one position);
 * ``"hedges.daily.vol"`` or ``"hedges.*.vol"`` (every strategy with a ``vol``),
@@ -25,10 +26,12 @@ Objects are rebuilt with ``dataclasses.replace``, so every value is validated by
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import numbers
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -42,7 +45,7 @@ from . import store as zstore
 from .costs import Costs
 from .engine import _as_book, _describe, _named, simulate
 from .instruments import Book, Position
-from .models import Market
+from .models import Heston, Market
 from .strategies import Strategy
 
 OWNER = "sweep"
@@ -131,6 +134,10 @@ def _replace(node, rest, value, key):
         if head in _fields(node):
             new = _replace(getattr(node, head), tail, value, key)
             return dataclasses.replace(node, **{head: new})
+        if isinstance(node, Heston) and head == "vol" and not tail:
+            # a Heston-type market at a flat vol: v0 = theta = vol^2
+            vol = check.real(type(node).__name__, "vol", value, 0.0, 10.0)
+            return dataclasses.replace(node, v0=vol * vol, theta=vol * vol)
         if isinstance(node, Book) and head in ("strike", "maturity", "quantity"):
             # book.strike etc.: that field of every position
             path = f"positions.*.{'option.' if head != 'quantity' else ''}{head}"
@@ -191,6 +198,133 @@ def _jsonable(value):
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     return repr(value)
+
+
+def _lookup(node, rest):
+    """The value at dotted path ``rest`` in ``node`` (the reading twin of ``_replace``); a
+    ``*`` gives the common value of the entries that have the field, or their tuple when they
+    differ. Raises ``_NoField`` when nothing has it."""
+    if rest == "":
+        return node
+    head, _, tail = rest.partition(".")
+    if isinstance(node, dict):
+        if head == "*":
+            return _common([node[k] for k in node], tail)
+        name = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len,
+                   default=None)
+        if name is None:
+            raise _NoField(rest)
+        return _lookup(node[name], rest[len(name) + 1:])
+    if isinstance(node, (tuple, list)):
+        return _common(node, tail) if head == "*" else _lookup(node[int(head)], tail)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        if head in _fields(node):
+            return _lookup(getattr(node, head), tail)
+        if isinstance(node, Heston) and head == "vol" and not tail:
+            if node.v0 != node.theta:
+                raise _NoField(rest)
+            return math.sqrt(node.v0)
+        if isinstance(node, Book) and head in ("strike", "maturity", "quantity"):
+            path = f"positions.*.{'option.' if head != 'quantity' else ''}{head}"
+            return _lookup(node, path + (f".{tail}" if tail else ""))
+        if isinstance(node, Position) and head in _fields(node.option):
+            return _lookup(node.option, rest)
+    raise _NoField(rest)
+
+
+def _common(items, rest):
+    values = []
+    for item in items:
+        try:
+            values.append(_lookup(item, rest))
+        except _NoField:
+            pass
+    if not values:
+        raise _NoField(rest)
+    return values[0] if all(v == values[0] for v in values) else tuple(values)
+
+
+def _swept_keys(grid, scenarios):
+    keys = list(grid or {})
+    for overrides in (scenarios or {}).values():
+        keys += [k for k in overrides if k not in keys]
+    return keys
+
+
+def _labels(entries, head, keys):
+    """``entries`` (hedges or costs) with the names that are their reprs (given as a list or
+    one object) showing a swept field as ``*``: a label must not state a value the sweep
+    changes, e.g. ``Costs(proportional=*, fixed=0.0, ends=True)``."""
+    out = {}
+    for name, obj in entries.items():
+        if name == repr(obj):
+            for key in keys:
+                first, _, rest = key.partition(".")
+                if first != head:
+                    continue
+                if rest.startswith("*."):
+                    field = rest[2:].partition(".")[0]
+                elif rest.startswith(name + "."):
+                    field = rest[len(name) + 1:].partition(".")[0]
+                else:
+                    continue
+                if field in _fields(obj):
+                    shown = re.escape(f"{field}={getattr(obj, field)!r}")
+                    name = re.sub(rf"(?<![\w.]){shown}", f"{field}=*", name, count=1)
+        if name in out:
+            _fail(head, "entries with distinct names once swept fields are shown as '*' "
+                  "(name them with a dict)", list(entries))
+        out[name] = obj
+    return out
+
+
+# units of the fields a sweep can vary, by field name (coordinates carry them)
+UNITS = {"spot": "currency", "strike": "currency", "fixed": "currency", "capital": "currency",
+         "maturity": "year", "vol": "1/sqrt(year)", "sigma_j": "1", "mu_j": "1",
+         "rate": "1/year", "dividend": "1/year", "drift": "1/year", "borrow_rate": "1/year",
+         "lend_rate": "1/year", "lam": "1/year", "kappa": "1/year", "theta": "1/year",
+         "v0": "1/year", "xi": "1/year", "rho": "1", "eta1": "1", "eta2": "1", "p": "1",
+         "proportional": "1", "option_proportional": "1", "impact": "1", "band": "1",
+         "pct": "1", "quantity": "1", "risk_aversion": "1/currency", "every": "step",
+         "lag": "step", "n_steps": "step", "floor": "1", "multiplier": "1"}
+
+
+def _coordinate_attrs(key, long_name):
+    units = UNITS.get(key.rpartition(".")[2])
+    return {"long_name": long_name, **({"units": units} if units else {})}
+
+
+def _scenario_coordinates(dims, items, keys):
+    """The value of every overridden key in each named scenario (its own override, or what it
+    inherits), as coordinates along ``scenario``: the overrides are visible beside the
+    scenario names, not only inside the configuration."""
+    if "scenario" not in dims:
+        return {}
+    axis = list(dims).index("scenario")
+    first = {}
+    for sc in items:
+        first.setdefault(sc.index[axis], sc)
+    coords = {}
+    for key in keys:
+        if key in dims:
+            continue
+        values = []
+        for i in range(len(dims["scenario"])):
+            sc = first[i]
+            root = {"market": sc.market, "book": sc.book, "hedges": sc.hedges,
+                    "costs": sc.costs, "n_steps": sc.n_steps}
+            try:
+                values.append(_lookup(root, key))
+            except (_NoField, ValueError, IndexError):
+                values.append(None)
+        if all(isinstance(v, numbers.Real) and not isinstance(v, bool) or v is None
+               for v in values):
+            array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        else:
+            array = np.array(["" if v is None else v if isinstance(v, str) else repr(v)
+                              for v in values], dtype=object)
+        coords[key] = ("scenario", array, _coordinate_attrs(key, f"{key} in each scenario"))
+    return coords
 
 
 def expand(market, book, hedges, costs, n_steps, grid=None, scenarios=None):
@@ -305,7 +439,8 @@ def _block(job, ds):
     lead = (1,) * len(job.scenario_dims)
     out = {}
     for name, dtype in job.per_path:
-        var = ds[name]
+        # a cost kind this scenario does not charge: zero, as the engine's zeroed result
+        var = ds[name] if name in ds else xr.zeros_like(ds["pnl"])
         values = np.asarray(var.values, dtype=dtype).reshape(lead + var.shape)
         out[name] = ((*job.scenario_dims, *var.dims), values)
     return xr.Dataset(out)
@@ -334,7 +469,11 @@ def _default_chunk(n_paths, n_cells, device):
     return int(min(target, by_memory, n_paths))
 
 
-def _template(job, dims, probes, attrs, compression):
+DIM_NAMES = {"market": "market model", "scenario": "named scenario",
+             "strategy": "hedging strategy", "cost": "cost level"}
+
+
+def _template(job, dims, probes, attrs, compression, scenario_coords):
     """The store's Dataset before any task ran, and its Zarr encoding."""
     import dask.array as da
 
@@ -344,7 +483,7 @@ def _template(job, dims, probes, attrs, compression):
     data, encoding = {}, {}
     codecs = zstore.compressors(compression)
     for name, dtype in job.per_path:
-        var = first[name]
+        var = next(p[name] for p in probes if name in p)
         shape = ssizes + var.shape[:-1] + (job.n_paths,)
         chunks = (1,) * (len(shape) - 1) + (job.chunk_paths,)
         vattrs = dict(var.attrs)
@@ -359,9 +498,11 @@ def _template(job, dims, probes, attrs, compression):
     horizon = np.array([p.attrs["horizon"] for p in probes]).reshape(ssizes)
     data["horizon"] = (sdims, horizon, {"long_name": "latest maturity of the book",
                                         "units": "year"})
-    coords = {**dims, "strategy": first["strategy"].values.astype(object),
-              "cost": first["cost"].values.astype(object)}
-    return xr.Dataset(data, coords=coords, attrs=attrs), encoding
+    named = {**dims, "strategy": first["strategy"].values.astype(object),
+             "cost": first["cost"].values.astype(object)}
+    coords = {d: (d, values, _coordinate_attrs(d, DIM_NAMES.get(d, f"{d} (swept)")))
+              for d, values in named.items()}
+    return xr.Dataset(data, coords={**coords, **scenario_coords}, attrs=attrs), encoding
 
 
 # ----------------------------------------------------------------------------- execution
@@ -452,9 +593,17 @@ def _execute(job, todo, *, client, plan, progress):
     import dask
 
     job_ref = dask.delayed(job, pure=True)
-    tasks = [dask.delayed(run_block, pure=False)(job_ref, s, b) for s, b in todo]
+    # keys a dashboard reads: the scenario and block, plus a token of the run (a client
+    # reuses a finished key, so two sweeps must not share one)
+    token = dask.base.tokenize(job)[:8]
+    tasks = [dask.delayed(run_block, pure=False)(
+        job_ref, s, b, dask_key_name=f"gpuhedge-block-{s}-{b}-{token}") for s, b in todo]
     if client is not None:
-        print(f"{OWNER}: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        if importlib.util.find_spec("bokeh") is None:
+            print(f"{OWNER}: the Dask dashboard needs bokeh (pip install -e '.[dashboard]')",
+                  file=sys.stderr)
+        else:
+            print(f"{OWNER}: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         futures = client.compute(tasks)
         if progress:
             from distributed import progress as show
@@ -576,15 +725,21 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     if workers is not None:
         workers = check.integer(OWNER, "workers", workers, low=1)
     device, distributed = _check_execution(scheduler, gpus, device)
-    hedges = _named(OWNER, "hedges", hedges, Strategy)
-    costs = _named(OWNER, "costs", Costs() if costs is None else costs, Costs)
+    keys = _swept_keys(grid if isinstance(grid, dict) else None,
+                       scenarios if isinstance(scenarios, dict) else None)
+    hedges = _labels(_named(OWNER, "hedges", hedges, Strategy), "hedges", keys)
+    costs = _labels(_named(OWNER, "costs", Costs() if costs is None else costs, Costs),
+                    "costs", keys)
+    try:
+        dtype = np.dtype(dtype).name
+    except TypeError:
+        pass
+    dtype = check.choice(OWNER, "dtype", dtype, ("float64", "float32"))
 
     dims, items = expand(market, book, hedges, costs, n_steps, grid, scenarios)
-    probes = _probe(items, seed, stream, antithetic, dtype)
-    dtype = probes[0].attrs["precision"]
-
     attrs = zstore.read_attrs(path)
-    if attrs is not None and not overwrite and chunk_paths is None:
+    resume = attrs is not None and not overwrite
+    if resume and chunk_paths is None:
         chunk_paths = zstore.config_of(attrs).get("chunk_paths")  # resume with the store's
     n_cells = len(hedges) * len(costs)
     if chunk_paths is None:
@@ -602,14 +757,22 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         "storage": storage, "chunk_paths": chunk_paths, "compression": compression,
         "gpuhedge_version": zstore.__version__,
     }, sort_keys=True))
-    per_path = tuple((name, storage if var.dtype.kind == "f" else var.dtype.name)
-                     for name, var in probes[0].data_vars.items() if "path" in var.dims)
+
+    if resume:
+        # nothing is simulated to resume: the store knows its variables
+        _check_same(path, zstore.config_of(attrs), config)
+        per_path = zstore.per_path_variables(path)
+    else:
+        probes = _probe(items, seed, stream, antithetic, dtype)
+        # every scenario's per-path variables: a cost kind may be charged in some only
+        per_path = {}
+        for probe in probes:
+            per_path.update({name: storage if var.dtype.kind == "f" else var.dtype.name
+                             for name, var in probe.data_vars.items() if "path" in var.dims})
+        per_path = tuple(per_path.items())
     job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
                bool(antithetic), device, dtype, None)
-
-    if attrs is not None and not overwrite:
-        _check_same(path, zstore.config_of(attrs), config)
-    else:
+    if not resume:
         device_name = "cuda" if device == "cuda" and distributed else backend.device_name(device)
         store_attrs = {**zstore.provenance(), "seed": seed, "stream": stream,
                        "device": device_name, "precision": dtype, "storage": storage,
@@ -617,7 +780,8 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
                        "chunk_paths": chunk_paths, "compression": compression,
                        "scenario_dims": json.dumps(list(dims)),
                        "config": json.dumps(config, sort_keys=True)}
-        template, encoding = _template(job, dims, probes, store_attrs, compression)
+        template, encoding = _template(job, dims, probes, store_attrs, compression,
+                                       _scenario_coordinates(dims, items, keys))
         zstore.create(path, template, encoding, chunk_paths=chunk_paths)
     _run_missing(job, n_cells, scheduler=scheduler, gpus=gpus, workers=workers,
                  progress=progress)

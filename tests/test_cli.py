@@ -170,3 +170,21 @@ def test_bad_grid_key_is_named_by_the_command(tmp_path, capsys):
     assert not (tmp_path / "g.zarr").exists()
     path.write_text(BASE.replace("[hedges.d]", "[grid]\nmarket.vol = [0.1, 0.2]\n[hedges.d]"))
     assert load_config(path)["grid"] == {"market.vol": [0.1, 0.2]}  # bare dotted keys nest
+
+
+def test_readme_scale_out_section_runs(tmp_path):
+    """The README's "Scaling out" script, run as a user would (a LocalCluster of one worker
+    process per core: 2 on the CI machine) at its own small size."""
+    pytest.importorskip("distributed")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Scaling out", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "scale_out.py").write_text(code)
+    out = subprocess.run([sys.executable, "scale_out.py"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Dask dashboard: http" in out.stderr
+    ds = store.open_store(tmp_path / "runs" / "scale_out.zarr")
+    assert ds.attrs["complete"] == 1 and ds.sizes["path"] == 40_000
+    assert ds.pnl.dims == ("market.vol", "strategy", "cost", "path")
+    assert re.search(r"0\.25\s+daily", out.stdout)

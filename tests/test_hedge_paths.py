@@ -76,3 +76,30 @@ def test_hedge_paths_reproduces_simulate_on_its_own_paths():
     replay = gh.hedge_paths(paths, times, book, hedges, costs, rate=0.03, dividend=0.01,
                             device="cpu")
     np.testing.assert_allclose(replay.pnl, sim.pnl, rtol=1e-12, atol=1e-12)
+
+
+def test_dates_as_times_and_no_seed_recorded():
+    import pandas as pd
+
+    dates = pd.bdate_range("2024-01-02", periods=22)
+    rng = np.random.default_rng(3)
+    prices = 100.0 * np.exp(np.cumsum(np.r_[0.0, 0.01 * rng.standard_normal(21)]))
+    hedges = {"daily": gh.DeltaHedge(vol=0.2, every=1), "weekly": gh.DeltaHedge(vol=0.2, every=5)}
+    years = (dates - dates[0]).days.to_numpy() / 365.0
+    book = gh.Book.short(gh.EuropeanCall(100.0, years[-1]))
+    by_years = gh.hedge_paths(prices, years, book, hedges, rate=0.02)
+    for given in (dates, dates.to_numpy(), list(dates.date)):
+        by_dates = gh.hedge_paths(prices, given, book, hedges, rate=0.02)
+        np.testing.assert_array_equal(by_dates.pnl.values, by_years.pnl.values)
+    assert (by_dates.attrs["first_date"], by_dates.attrs["last_date"],
+            by_dates.attrs["day_count"]) == ("2024-01-02", "2024-01-31", "ACT/365")
+    assert "seed" not in by_dates.attrs and "stream" not in by_dates.attrs
+    assert "seed" not in by_years.attrs and "first_date" not in by_years.attrs
+    trading = gh.hedge_paths(prices, dates, gh.Book.short(gh.EuropeanCall(100.0, 21 / 252)),
+                             hedges, rate=0.02, day_count="trading/252")
+    same = gh.hedge_paths(prices, np.arange(22) / 252, gh.Book.short(
+        gh.EuropeanCall(100.0, 21 / 252)), hedges, rate=0.02)
+    np.testing.assert_array_equal(trading.pnl.values, same.pnl.values)
+    with pytest.raises(ValueError, match="hedge_paths: 'day_count' must be one of 'ACT/365', "
+                                         "'trading/252'; got '30/360'"):
+        gh.hedge_paths(prices, dates, book, hedges, rate=0.02, day_count="30/360")

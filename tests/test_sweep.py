@@ -113,9 +113,14 @@ def test_local_cluster_gives_the_same_bytes(reference, tmp_path, capsys):
         ds = sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "address.zarr",
                    scheduler=cluster.scheduler_address, progress=False, **KW)
         with distributed.Client(cluster) as client:
-            sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "client.zarr",
-                  scheduler=client, progress=True, **KW)
+            with distributed.get_task_stream(client) as stream:
+                sweep(MARKET, BOOK, HEDGES, COSTS, store=tmp_path / "client.zarr",
+                      scheduler=client, progress=True, **KW)
             workers = set(client.run(os.getpid).values())
+    # task keys name the scenario and the block: 4 scenarios x 3 blocks
+    keys = {t["key"] for t in stream.data}
+    assert {k.rsplit("-", 1)[0] for k in keys} == {f"gpuhedge-block-{s}-{b}"
+                                                    for s in range(4) for b in range(3)}
     assert len(workers) == 2 and os.getpid() not in workers
     assert ds.sizes["path"] == 3000
     assert tree(tmp_path / "address.zarr") == tree(path)
@@ -322,3 +327,40 @@ def test_gpus_need_dask_cuda(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"'gpus' needs the dask-cuda package"):
         sweep(MARKET, BOOK, HEDGES, COSTS, n_paths=10, n_steps=10, store=tmp_path / "g.zarr",
               gpus="all")
+
+
+def test_stores_describe_their_scenarios_and_swept_labels(tmp_path, monkeypatch):
+    heston = gh.Heston(spot=100.0, rate=0.03, v0=0.04, kappa=2.0, theta=0.04, xi=0.3, rho=-0.7)
+    kw = dict(n_paths=200, n_steps=10, seed=5, store=tmp_path / "d.zarr",
+              grid={"costs.*.proportional": [0.0, 1e-3]},
+              scenarios={"calm": {"market.vol": 0.15},
+                         "wild": {"market.theta": 0.09, "market.xi": 0.5}})
+    costs = [gh.Costs(fixed=1.0)]
+    ds = sweep(heston, BOOK, HEDGES, costs, **kw)
+    # overrides as coordinates beside the scenario names: own values or inherited ones
+    np.testing.assert_allclose(ds["market.theta"].values, [0.0225, 0.09])
+    np.testing.assert_allclose(ds["market.xi"].values, [0.3, 0.5])
+    assert ds["market.vol"].values[0] == 0.15 and np.isnan(ds["market.vol"].values[1])
+    assert ds["market.theta"].attrs == {"long_name": "market.theta in each scenario",
+                                        "units": "1/year"}
+    assert ds["costs.*.proportional"].attrs["long_name"] == "costs.*.proportional (swept)"
+    assert ds["strategy"].attrs["long_name"] == "hedging strategy"
+    # the cost level named by its repr shows the swept field as '*', not a stale 0.0
+    (label,) = ds.cost.values
+    assert label == "Costs(proportional=*, fixed=1.0, ends=True)"
+    # the spread is charged at 1e-3 only: stored for every cell, zero where not charged
+    assert (ds.cost_spread.sel({"costs.*.proportional": 0.0}) == 0).all()
+    assert (ds.cost_spread.sel({"costs.*.proportional": 1e-3, "strategy": "every 1"}) > 0).all()
+    assert time.strptime(ds.attrs["created"][:19], "%Y-%m-%dT%H:%M:%S")
+    # a Heston-type market at a flat vol: v0 = theta = vol^2
+    calm = expand(heston, BOOK, HEDGES, costs, 10, scenarios=kw["scenarios"])[1][0].market
+    assert (calm.v0, calm.theta) == pytest.approx((0.0225, 0.0225))
+    # a finished store is opened again without simulating anything
+    sweep_module = sys.modules["gpuhedge.sweep"]
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated")
+
+    monkeypatch.setattr(sweep_module, "simulate", no_simulation)
+    again = sweep(heston, BOOK, HEDGES, costs, **kw)
+    np.testing.assert_array_equal(again.pnl.values, ds.pnl.values)

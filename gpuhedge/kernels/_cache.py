@@ -63,3 +63,24 @@ def install():
         cls._gpuhedge = True
         stamped.append(cls)
     impl._locator_classes = stamped + list(impl._locator_classes)
+
+
+class LazyUfunc:
+    """A ``numba.vectorize`` ufunc of ``func`` over ``signatures``, compiled (or loaded from
+    the on-disk cache) at its first call rather than at import: importing the package stays
+    cheap for commands that never price anything."""
+
+    def __init__(self, func, signatures, doc):
+        self._func, self._signatures = func, signatures
+        self.__name__ = func.__name__
+        self.__doc__ = doc
+
+    @functools.cached_property
+    def ufunc(self):
+        import numba
+
+        install()
+        return numba.vectorize(self._signatures, cache=True)(self._func)
+
+    def __call__(self, *args, **kwargs):
+        return self.ufunc(*args, **kwargs)

@@ -1,28 +1,28 @@
 """Black-Scholes-Merton prices and Greeks as NumPy ufuncs.
 
 The formulas are the kernels' own (``gpuhedge.kernels._math``), compiled here with
-``numba.vectorize`` so that Python users, tests and the engine use one definition.
+``numba.vectorize`` (at first use) so that Python users, tests and the engine use one
+definition.
 """
 
-import numba
-
 from ..kernels import _math
+from ..kernels._cache import LazyUfunc
 
 _SIG7 = ["float64(float64, float64, float64, float64, float64, float64, boolean)"]
 _SIG6 = ["float64(float64, float64, float64, float64, float64, float64)"]
 
-bs_price = numba.vectorize(_SIG7)(_math.bs_price)
-bs_price.__doc__ = """bs_price(spot, strike, tau, vol, rate, div, is_call): Black-Scholes-Merton price.
+bs_price = LazyUfunc(_math.bs_price, _SIG7, """bs_price(spot, strike, tau, vol, rate, div,
+is_call): Black-Scholes-Merton price.
 
 C = S e^{-q tau} N(d1) - K e^{-r tau} N(d2); P = K e^{-r tau} N(-d2) - S e^{-q tau} N(-d1),
 d1 = (ln(S/K) + (r - q + vol^2/2) tau) / (vol sqrt(tau)), d2 = d1 - vol sqrt(tau).
-Broadcasts over arrays."""
-bs_delta = numba.vectorize(_SIG7)(_math.bs_delta)
-bs_delta.__doc__ = "bs_delta(spot, strike, tau, vol, rate, div, is_call): dV/dS."
-bs_gamma = numba.vectorize(_SIG6)(_math.bs_gamma)
-bs_gamma.__doc__ = "bs_gamma(spot, strike, tau, vol, rate, div): d2V/dS2 (calls and puts)."
-bs_vega = numba.vectorize(_SIG6)(_math.bs_vega)
-bs_vega.__doc__ = "bs_vega(spot, strike, tau, vol, rate, div): dV/dvol (calls and puts)."
+Broadcasts over arrays.""")
+bs_delta = LazyUfunc(_math.bs_delta, _SIG7,
+                     "bs_delta(spot, strike, tau, vol, rate, div, is_call): dV/dS.")
+bs_gamma = LazyUfunc(_math.bs_gamma, _SIG6,
+                     "bs_gamma(spot, strike, tau, vol, rate, div): d2V/dS2 (calls and puts).")
+bs_vega = LazyUfunc(_math.bs_vega, _SIG6,
+                    "bs_vega(spot, strike, tau, vol, rate, div): dV/dvol (calls and puts).")
 
 
 def values(market, option, spot, tau, greeks, vol=None):

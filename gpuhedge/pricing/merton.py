@@ -1,8 +1,8 @@
 """Merton (1976) jump-diffusion prices and deltas as NumPy ufuncs.
 
 The series is the kernels' own (``gpuhedge.kernels._math``, its Merton section gives the
-formula), compiled here with ``numba.vectorize``: one definition for Python users, tests and
-the per-step hedge ratios of the kernels.
+formula), compiled here with ``numba.vectorize`` at first use: one definition for Python
+users, tests and the per-step hedge ratios of the kernels.
 
 References
 ----------
@@ -12,20 +12,18 @@ Journal of Financial Economics 3, 125-144.
 
 import math
 
-import numba
-
 from ..kernels import _math
+from ..kernels._cache import LazyUfunc
 
 _SIG = ["float64(float64, float64, float64, float64, float64, float64, float64, float64, "
         "float64, boolean, int64)"]
 
-merton_price = numba.vectorize(_SIG)(_math.merton_price)
-merton_price.__doc__ = """merton_price(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j,
-is_call, n_terms): Merton (1976) price, the first ``n_terms`` terms of the Poisson-weighted
-series of Black-Scholes prices (``n_terms`` picks a safe count). Broadcasts over arrays."""
-merton_delta = numba.vectorize(_SIG)(_math.merton_delta)
-merton_delta.__doc__ = """merton_delta(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j,
-is_call, n_terms): dV/dS of ``merton_price``."""
+merton_price = LazyUfunc(_math.merton_price, _SIG, """merton_price(spot, strike, tau, vol, rate,
+div, lam, mu_j, sigma_j, is_call, n_terms): Merton (1976) price, the first ``n_terms`` terms of
+the Poisson-weighted series of Black-Scholes prices (``n_terms`` picks a safe count).
+Broadcasts over arrays.""")
+merton_delta = LazyUfunc(_math.merton_delta, _SIG, """merton_delta(spot, strike, tau, vol, rate,
+div, lam, mu_j, sigma_j, is_call, n_terms): dV/dS of ``merton_price``.""")
 
 
 def n_terms(lam, mu_j, sigma_j, tau):
