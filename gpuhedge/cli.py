@@ -5,9 +5,10 @@
 ``gpuhedge sweep CONFIG.toml --store PATH [--scheduler ADDR] [--paths N] [--overwrite]``
     Run (or resume) the sweep a TOML file describes (schema: ``experiments/configs/README.md``,
     example: ``experiments/configs/example.toml``) into a Zarr store.
-``gpuhedge report STORE [--out DIR]``
-    The summary table of a store as Markdown (printed, and written with the figures: the P&L
-    distribution per strategy and the std-vs-cost frontier).
+``gpuhedge report STORE [--out DIR] [--sel KEY=VALUE ...]``
+    The set-up and summary table of a store as Markdown (printed, and written with the
+    figures: for every scenario, the P&L distribution per strategy and the std-vs-cost
+    frontier, the scenario in each title).
 """
 
 import argparse
@@ -286,12 +287,72 @@ def markdown(summary, columns=REPORT_COLUMNS):
     return "\n".join(lines)
 
 
+def _parse_sel(items, ds):
+    """``--sel key=value`` options -> {dim: value}, each value typed like its coordinate."""
+    sel = {}
+    for item in items or ():
+        key, eq, text = item.partition("=")
+        if not eq or key not in ds.coords:
+            check.fail("gpuhedge report", "--sel", "key=value with key one of "
+                       + ", ".join(map(repr, (d for d in ds.coords if d != "path"))), item)
+        coord = ds[key]
+        try:
+            value = float(text) if coord.dtype.kind in "fiu" else text
+        except ValueError:
+            check.fail("gpuhedge report", "--sel", f"a number for {key!r}", text)
+        if value not in coord.values.tolist():
+            check.fail("gpuhedge report", f"--sel {key}", "one of "
+                       + ", ".join(map(repr, coord.values.tolist())), value)
+        sel.setdefault(key, []).append(value)
+    return sel
+
+
+def _setup(ds, path):
+    """The Markdown set-up block of a store: what was simulated, how, and by which code."""
+    from .store import config_of
+
+    config = config_of(ds.attrs)
+    markets = config.get("markets") or {"": config["market"]}
+
+    def describe(d):
+        return (d["type"] + "(" + ", ".join(f"{k}={v!r}" for k, v in d.items() if k != "type")
+                + ")")
+
+    lines = [f"- store: `{path}` ({'complete' if ds.attrs['complete'] else 'PARTIAL'}: "
+             f"{ds.attrs['blocks_done']} of {ds.attrs['blocks_total']} blocks)"]
+    lines += [f"- model{f' {name}' if name else ''}: {describe(m)}" for name, m in
+              markets.items()]
+    lines.append("- book: " + "; ".join(
+        f"{p['quantity']:+g} x {p['type']}(strike={p['strike']:g}, maturity={p['maturity']:g})"
+        for p in config["book"]["positions"]))
+    lines += [f"- rule `{name}`: {describe(rule)}" for name, rule in config["hedges"].items()]
+    lines += [f"- cost `{name}`: {describe(c)}" for name, c in config["costs"].items()]
+    for key, values in config["grid"].items():
+        lines.append(f"- swept `{key}`: {values}")
+    for name, overrides in config["scenarios"].items():
+        lines.append(f"- scenario `{name}`: " + ", ".join(f"{k} = {v!r}"
+                                                          for k, v in overrides.items()))
+    lines.append(f"- paths {config['n_paths']:,}, n_steps {config['n_steps']}, seed "
+                 f"{config['seed']}, stream {config['stream']}, antithetic "
+                 f"{config['antithetic']}")
+    lines.append(f"- device {ds.attrs['device']}, precision {ds.attrs['precision']}, storage "
+                 f"{ds.attrs['storage']}; gpuhedge {ds.attrs['gpuhedge_version']}"
+                 + (f" ({ds.attrs['git_revision']})" if "git_revision" in ds.attrs else "")
+                 + (f", created {ds.attrs['created']}" if "created" in ds.attrs else ""))
+    return "\n".join(lines)
+
+
 def _report(args):
+    import itertools
+    import re
+
     from . import plot
     from .metrics import summary
     from .store import open_store
 
     ds = open_store(args.store)
+    sel = _parse_sel(args.sel, ds)
+    ds = ds.sel(sel)
     s = summary(ds)
     out = Path(args.out) if args.out else Path(str(args.store).rstrip("/")).with_suffix("")
     out = out if args.out else out.parent / (out.name + "_report")
@@ -300,16 +361,26 @@ def _report(args):
     note = ("Losses are positive in var_XX / cvar_XX (value at risk and expected shortfall of "
             "the P&L); each entry is value ± one standard error over "
             f"{s.attrs['n_paths']:,} paths.")
-    text = f"# gpuhedge report: {args.store}\n\n{note}\n\n{table}\n"
+    chosen = ", ".join(f"{k} in {v}" for k, v in sel.items())
+    text = (f"# gpuhedge report: {args.store}\n\n## Set-up\n\n{_setup(ds, args.store)}\n"
+            + (f"- selected: {chosen}\n" if chosen else "")
+            + f"\n## Summary\n\n{note}\n\n{table}\n")
     (out / "summary.md").write_text(text)
     print(text)
-    first = {d: ds[d].values[0] for d in ds["pnl"].dims
-             if d not in ("strategy", "path") and ds.sizes[d] > 1}
-    ax = plot.distribution(ds, sel=first)
-    ax.figure.savefig(out / "distribution.png", dpi=120)
-    ax = plot.frontier(s, sel={d: v for d, v in first.items() if d != "cost"})
-    ax.figure.savefig(out / "frontier.png", dpi=120)
-    print(f"figures: {out / 'distribution.png'}, {out / 'frontier.png'}")
+    dims = [d for d in ds["pnl"].dims if d not in ("strategy", "cost", "path")]
+    figures = []
+    for values in itertools.product(*(ds[d].values.tolist() for d in dims)):
+        point = dict(zip(dims, values))
+        label = ", ".join(f"{d}={v}" for d, v in point.items())
+        suffix = "_" + re.sub(r"[^\w.=-]+", "_", label.replace(", ", "_")) if point else ""
+        ax = plot.distribution(ds, sel=point)
+        ax.figure.savefig(out / f"distribution{suffix}.png", dpi=120)
+        ax = plot.frontier(s, sel=point)
+        ax.set_title((f"{label}\n" if label else "") + ax.get_title(), fontsize="small")
+        ax.figure.savefig(out / f"frontier{suffix}.png", dpi=120)
+        figures += [out / f"distribution{suffix}.png", out / f"frontier{suffix}.png"]
+    print(f"figures ({len(figures)}): " + ", ".join(str(f) for f in figures[:4])
+          + (", ..." if len(figures) > 4 else ""))
 
 
 def main(argv=None):
@@ -332,6 +403,9 @@ def main(argv=None):
     p.add_argument("store")
     p.add_argument("--out", help="directory of summary.md and the figures (default: "
                    "STORE's name + '_report' beside it)")
+    p.add_argument("--sel", action="append", metavar="KEY=VALUE",
+                   help="only these values of a dimension (repeatable; default: every "
+                   "scenario, each with its own figures)")
     args = parser.parse_args(argv)
     try:
         if args.command == "info":

@@ -33,9 +33,15 @@ def _cell(ds, var, sel, dim):
 
 
 def _title(da, dim):
-    fixed = [f"{d}={da[d].item()}" for d in da.coords if d not in ("strategy", dim)
-             and da[d].ndim == 0]
-    return ", ".join(fixed)
+    """The fixed coordinates of a plotted cell (the scenario first), wrapped to fit a figure;
+    a scenario's override that it does not have (NaN) is left out."""
+    import textwrap
+
+    names = [d for d in da.coords if d not in ("strategy", dim) and da[d].ndim == 0]
+    names.sort(key=lambda d: (d == "cost", d not in da.indexes))
+    fixed = [f"{d}={da[d].values.item()}" for d in names
+             if not (da[d].dtype.kind == "f" and np.isnan(da[d].values))]
+    return textwrap.fill(", ".join(fixed), width=90)
 
 
 def distribution(ds, *, sel=None, strategies=None, kind="hist", bins=100, var="pnl",
@@ -102,7 +108,7 @@ def distribution(ds, *, sel=None, strategies=None, kind="hist", bins=100, var="p
     units = ds[var].attrs.get("units", "")
     ax.set_xlabel(f"{ds[var].attrs.get('long_name', var)}" + (f" [{units}]" if units else ""))
     ax.set_ylabel("density" + (" (of all paths)" if kind == "hist" else ""))
-    ax.set_title(_title(da, dim) or var)
+    ax.set_title(_title(da, dim) or var, fontsize="small")
     ax.legend(fontsize="small")
     return ax
 

@@ -386,6 +386,8 @@ def open_store(path, chunks=None):
                                 f"{str(path)!r} (no gpuhedge store there)")
     ds = xr.open_zarr(str(path), chunks={} if chunks is None else chunks,
                       drop_variables=[DONE], **ZARR)
+    # small coordinates (a scenario's overrides) in memory, like the dimension coordinates
+    ds = ds.assign_coords({k: ds[k].load() for k in ds.coords if k not in ds.dims})
     for key in (READY, MARKER):
         ds.attrs.pop(key, None)
     marks = done(path)

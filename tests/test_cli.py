@@ -55,8 +55,28 @@ def test_sweep_then_report(tmp_path, capsys):
     assert len(table) == 2 + 2 * 2 * 5 * 2
     assert re.search(r"\| 0.15 \| 0.5 \| weekly \| free \| -?[\d.e+]+ ± [\d.e+]+ \|", printed)
     assert (out / "summary.md").read_text().strip() in printed
-    for figure in ("distribution.png", "frontier.png"):
-        assert (out / figure).stat().st_size > 10_000
+    # the set-up block, then one pair of figures per scenario, each named by it
+    for line in ("## Set-up", "complete: 4 of 4 blocks", "- model: BlackScholes(",
+                 "- book: -10000 x EuropeanCall(strike=", "- rule `weekly`: DeltaHedge(",
+                 "- cost `5 bp + $50`: Costs(", "- swept `market.vol`: [0.15, 0.3]",
+                 "paths 2,000, n_steps 52, seed", "precision float64, storage float32"):
+        assert line in printed, line
+    for vol in ("0.15", "0.3"):
+        for maturity in ("0.5", "1.0"):
+            for kind in ("distribution", "frontier"):
+                figure = out / f"{kind}_market.vol={vol}_book.maturity={maturity}.png"
+                assert figure.stat().st_size > 10_000
+
+    one = tmp_path / "one"
+    assert main(["report", str(path), "--out", str(one), "--sel", "market.vol=0.3",
+                 "--sel", "book.maturity=1.0"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0")]
+    assert len(table) == 5 * 2 and all(line.startswith("| 0.3 | 1.0 |") for line in table)
+    assert sorted(f.name for f in one.glob("*.png")) == [
+        "distribution_market.vol=0.3_book.maturity=1.0.png",
+        "frontier_market.vol=0.3_book.maturity=1.0.png"]
+    assert main(["report", str(path), "--sel", "market.vol=0.2"]) == 2
+    assert "'--sel market.vol' must be one of 0.15, 0.3; got 0.2" in capsys.readouterr().err
 
 
 def test_report_of_a_missing_store_is_an_error(tmp_path, capsys):
