@@ -50,7 +50,8 @@ def load(name):
     -------
     xarray.Dataset
         ``"sp500"``, ``"nasdaq"``: ``open``, ``high``, ``low``, ``close`` (index points) and
-        ``volume`` (shares); ``"vix"``: ``vix`` (percent). ``date`` is sorted, one row per
+        ``volume`` (shares), read as ``ds["close"]`` (``ds.close`` is the Dataset's method);
+        ``"vix"``: ``vix`` (percent). ``date`` is sorted, one row per
         trading day, with no missing values; attributes ``title``, ``source``, ``units``.
 
     Raises
