@@ -79,13 +79,15 @@ def predict(fits, n_paths, seed, device):
 
 
 def realised(closes, start, vols, device):
-    """The same trade on the real closes from ``start``, for each model's vol."""
+    """The same trade on the real closes from ``start``: ``vols[(window, model)]`` is the vol
+    each (window, model) sells and hedges at; one gh.hedge_paths call for all of them."""
     prices = SPOT * closes[start:start + TENOR + 1] / closes[start]
-    hedges = {name: gh.DeltaHedge(vol=v, every=1) for name, v in vols.items()}
+    hedges = {f"{w}|{n}": gh.DeltaHedge(vol=v, every=1) for (w, n), v in vols.items()}
     ds = gh.hedge_paths(prices, data.year_fractions(TENOR), book(), hedges, {"2 bp": COSTS},
                         rate=RATE, device=device)
-    return {n: float(ds.pnl.sel(strategy=n).isel(cost=0, path=0)) / vega_point(vols[n])
-            for n in vols}
+    pnl = ds.pnl.isel(cost=0, path=0)
+    return {key: float(pnl.sel(strategy=f"{key[0]}|{key[1]}")) / vega_point(v)
+            for key, v in vols.items()}
 
 
 def cvar(x, weights=None):
@@ -246,10 +248,10 @@ def main(argv=None):
     errors = {"fixed": {n: np.empty(starts.size) for n in MODELS},
               "expanding": {n: np.empty(starts.size) for n in MODELS}}
     for i, s in enumerate(starts):
-        for n, e in realised(closes, s, vols["fixed"], args.device).items():
-            errors["fixed"][n][i] = e
-        for n, e in realised(closes, s, vols[int(start_year[i])], args.device).items():
-            errors["expanding"][n][i] = e
+        sold = {("fixed", n): vols["fixed"][n] for n in MODELS}
+        sold.update({("expanding", n): vols[int(start_year[i])][n] for n in MODELS})
+        for (w, n), e in realised(closes, s, sold, args.device).items():
+            errors[w][n][i] = e
     t3 = time.perf_counter()
 
     labels = {"fixed": f"1999-{FIT_END}", "expanding": "expanding, yearly"}
