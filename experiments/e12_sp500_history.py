@@ -170,7 +170,8 @@ def worst_table(res, sums, n_worst):
             err = float(row.pnl.sel(source=s, strategy="daily delta"))
             cells.append("-" if not math.isfinite(err) else f"{100 * v:.1f}% / {err:+.1f}")
         lines.append(f"| {_month(date)} | {100 * float(row.realised_vol):.1f}% | "
-                     + " | ".join(cells) + f" | {float(one.pnl.sel(strategy='no hedge')[k]):+.1f} |")
+                     + " | ".join(cells)
+                     + f" | {float(one.pnl.sel(strategy='no hedge')[k]):+.1f} |")
     above = sum(float(res.realised_vol.sel(path=int(one.path.values[k])))
                 > float(res.hedge_vol.sel(source="realised", path=int(one.path.values[k])))
                 for k in order)

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from . import _validation as check
-from .data import TRADING_DAYS
+from .data import TRADING_DAYS, _require_arch
 
 
 def _returns(owner, close):
@@ -97,8 +97,6 @@ def garch(close, refit, kind="garch", horizon=21, min_returns=252):
         refit (``fit_date``) the fitted ``params`` (omega, alpha, gamma, beta; returns in
         percent) and the optimiser's ``converged`` flag.
     """
-    from .data import _require_arch
-
     arch_model = _require_arch("hedge_vols.garch").arch_model
     owner = "hedge_vols.garch"
     r = 100.0 * _returns(owner, close)

@@ -58,10 +58,15 @@ def test_e12_sp500_history_tiny(tmp_path):
 
 
 def test_e13_model_vs_reality_tiny(tmp_path):
-    result, md, ds = _run("e13_model_vs_reality", tmp_path, "--paths", "4000", "--years", "1",
-                          "--boot", "20")
+    result, md, ds = _run("e13_model_vs_reality", tmp_path, "--paths", "4000", "--cond-paths",
+                          "2000", "--years", "1", "--boot", "20")
     assert "## 1. Fits" in md and "## 2. Predicted against real" in md
-    assert result["n_months"] == 12 and ds.sizes["month"] == 12
+    assert result["n_months"] == 12 and ds.sizes["month"] == 12 and len(result["scores"]) == 12
+    # sold at the trailing realised vol, the real error is the same whatever the model
+    cond = ds.error.sel(mode="conditional")
+    np.testing.assert_allclose(cond.values, cond.isel(window=0, model=0).values[None, None],
+                               rtol=1e-12)
+    assert set(result["best"].values()) <= {"Black-Scholes", "Merton", "Heston"}
     bs = result["fits"]["Black-Scholes"]["params"]
     assert 0.18 < bs["vol"] < 0.25            # S&P 500, 1999-2008
     merton = result["fits"]["Merton"]
@@ -85,4 +90,4 @@ def test_kupiec_and_cvar_by_hand():
     assert lr == pytest.approx(expected) and p < 0.01
     x = np.arange(1.0, 101.0)        # worst 5: 1..5, CVaR = 3
     assert e13["cvar"](x) == pytest.approx(-3.0)
-    assert e13["cvar"](x, np.ones(100)) == pytest.approx(-3.0)
+    assert e13["cvar"](np.arange(1.0, 11.0)) == pytest.approx(-1.0)   # half of the worst
