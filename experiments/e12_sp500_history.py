@@ -401,8 +401,8 @@ def main(argv=None):
         f"realised over the month was above the trailing vol the call was sold at. "
         + ("Stress years: " + ", ".join(f"{y} worst {v:+.1f}" for y, v in
                                         episode_worst.items()) + ". " if episode_worst else "")
-        + f"Day by day the realised-vol daily hedge gained theta "
-        f"{att['realised']['theta']:+.2f} and lost gamma {att['realised']['gamma']:+.2f} "
+        + f"Day by day the realised-vol daily hedge had theta "
+        f"{att['realised']['theta']:+.2f} against gamma {att['realised']['gamma']:+.2f} "
         f"vol points a month on average, with vega {att['realised']['vega']:+.2f} and a "
         f"higher-order rest of {att['realised']['higher order']:+.2f}; the attribution adds "
         f"up to gh.hedge_paths' P&L to {check['replay']:.0e}.")
