@@ -207,3 +207,23 @@ def test_attribution_rejects_other_rules():
     with pytest.raises(ValueError, match=r"'marks' must have shape \(1,\) and start at"):
         attribution.daily_attribution([100, 101], [0, 1 / 252], 100, -1,
                                       gh.DeltaHedge(vol=0.2), 0.0, marks=[0.3])
+
+
+def test_attribution_vega_part_is_the_repricing_at_the_new_mark():
+    """A day with no price move and the mark raised from 20% to 22%: the vega part is the
+    Black-Scholes vega at the day's start times the change, the repricing at the new vol to
+    the volga term, and the buckets add up to the engine's P&L."""
+    prices, times = np.array([100.0, 100.0, 103.0]), np.array([0.0, 1.0, 2.0]) / 252
+    hedge = gh.DeltaHedge(vol=0.2, every=1)
+    buckets, trades = attribution.daily_attribution(prices, times, 100.0, -1.0, hedge, 0.0,
+                                                    marks=[0.2, 0.22])
+    repriced = -(bs_price(100.0, 100.0, 2 / 252, 0.22, 0.0, 0.0, True)
+                 - bs_price(100.0, 100.0, 2 / 252, 0.2, 0.0, 0.0, True))
+    assert buckets["vega"][0] == pytest.approx(
+        -float(bs_vega(100.0, 100.0, 2 / 252, 0.2, 0.0, 0.0)) * 0.02)
+    assert buckets["vega"][0] == pytest.approx(repriced, rel=1e-3) and buckets["vega"][1] == 0
+    assert buckets["gamma"][0] == 0.0 and trades == 3
+    ds = gh.hedge_paths(prices, times, gh.Book.short(gh.EuropeanCall(100.0, 2 / 252), 1.0),
+                        {"d": hedge}, rate=0.0, device="cpu")
+    assert sum(b.sum() for b in buckets.values()) == pytest.approx(float(ds.pnl.squeeze()),
+                                                                   abs=1e-12)
