@@ -19,8 +19,8 @@ import numpy as np
 import xarray as xr
 
 import gpuhedge as gh
-from gpuhedge import experiment
-from gpuhedge.pricing import bs_delta, bs_gamma, bs_price
+from gpuhedge import attribution, experiment
+from gpuhedge.attribution import daily_attribution
 
 DATA = Path(__file__).resolve().parent / "data" / "synthetic_index.csv"
 YEAR, TENOR, WARM_UP = 252, 21, 21      # trading days: a year, the calls' life, history needed
@@ -31,7 +31,8 @@ VOL_PREMIUM, VOL_FLOOR = 0.02, 0.10      # implied = max(trailing realised, floo
 BAND, RISK_AVERSION = 0.05, 1e-3         # delta band (per call written); WW risk aversion (1/$)
 RULES = ("daily delta", "weekly delta", "delta band 5%", "Whalley-Wilmott", "unhedged")
 HEDGED = RULES[:4]
-BUCKETS = ("gamma", "theta", "delta residual", "carry", "costs", "higher order")
+# each call is marked at its own constant vol: the vega part is 0
+BUCKETS = tuple(b for b in attribution.BUCKETS if b != "vega")
 
 IMPLIED_NOTE = (f"Implied vol (no option data here): the trailing {TENOR}-day close-to-close "
                 f"realised vol at the write date, floored at {VOL_FLOOR:.0%}, plus "
@@ -63,60 +64,6 @@ def implied(closes, start):
     return max(math.sqrt(YEAR * np.mean(r * r)), VOL_FLOOR) + VOL_PREMIUM
 
 
-def replay(prices, times, vol, rule):
-    """The rule's trades and the daily P&L attribution of one written call book.
-
-    Day k runs from close k to close k + 1; h_k are the shares held over it (after the trade
-    at close k), V, Delta, Gamma the book's Black-Scholes value and Greeks at ``vol`` and D_k =
-    e^{-r t_k}. In present value at the write date, the day's P&L is
-    D_k (V_{k+1} - V_k + h_k dS) + (D_{k+1} - D_k)(V_{k+1} + h_k S_{k+1}) - costs, split into
-    gamma D_k Gamma_k dS^2 / 2, theta D_k Theta_k dt (Theta from the Black-Scholes equation),
-    delta residual D_k (Delta_k + h_k) dS (0 for a rule at its target), carry (the second
-    term: interest on the cash that finances the position), costs, and the higher-order rest
-    D_k (V_{k+1} - V_k - Delta_k dS - Gamma_k dS^2 / 2 - Theta_k dt). The buckets sum to the
-    P&L exactly; the rule's trading logic mirrors gpuhedge's kernel (``_math.run_path``).
-    """
-    n, strike, q = len(prices) - 1, prices[0], -QUANTITY
-    mat = times[-1]
-    s, tau, disc = prices[:-1], mat - times[:-1], np.exp(-RATE * times)
-    delta = q * bs_delta(s, strike, tau, vol, RATE, 0.0, True)
-    gamma = q * bs_gamma(s, strike, tau, vol, RATE, 0.0)
-    value = np.append(q * bs_price(s, strike, tau, vol, RATE, 0.0, True),
-                      q * max(prices[-1] - strike, 0.0))
-    theta = RATE * value[:-1] - RATE * s * delta - 0.5 * vol**2 * s * s * gamma
-    held, h, costs, trades = 0.0, np.zeros(n), np.zeros(n), 0
-    at_target = np.zeros(n, dtype=bool)
-    for k in range(n):
-        dev = -delta[k] - held
-        qty = 0.0
-        if rule == "daily delta" or (rule == "weekly delta" and k % 5 == 0) or (
-                k == 0 and rule != "unhedged"):
-            qty = dev
-        elif rule == "delta band 5%":
-            qty = dev if abs(dev) > BAND * QUANTITY else 0.0
-        elif rule == "Whalley-Wilmott":
-            width = (1.5 * math.exp(-RATE * tau[k]) * PROPORTIONAL * s[k] * gamma[k] ** 2
-                     / RISK_AVERSION) ** (1.0 / 3.0)
-            qty = 0.0 if abs(dev) <= width else dev - math.copysign(width, dev)
-        if qty != 0.0:
-            held += qty
-            at_target[k] = qty == dev
-            costs[k] += PROPORTIONAL * abs(qty) * s[k] * disc[k]
-            trades += 1
-        h[k] = held
-    if held != 0.0:  # unwind at the last close, charged to the last day
-        costs[-1] += PROPORTIONAL * abs(held) * prices[-1] * disc[-1]
-        trades += 1
-    ds, dt = np.diff(prices), np.diff(times)
-    dv = np.diff(value)
-    out = {"gamma": disc[:-1] * 0.5 * gamma * ds * ds, "theta": disc[:-1] * theta * dt,
-           # 0 where the rule has just traded to its target (not a rounding error)
-           "delta residual": np.where(at_target, 0.0, disc[:-1] * (delta + h) * ds),
-           "carry": (disc[1:] - disc[:-1]) * (value[1:] + h * prices[1:]), "costs": -costs,
-           "higher order": disc[:-1] * (dv - delta * ds - 0.5 * gamma * ds * ds - theta * dt)}
-    return out, trades
-
-
 def hedge_window(closes, start, device):
     """gh.hedge_paths on one 1-month window, and the script's replay of every rule."""
     prices = closes[start:start + TENOR + 1]
@@ -124,7 +71,9 @@ def hedge_window(closes, start, device):
     vol = implied(closes, start)
     book = gh.Book.short(gh.EuropeanCall(float(prices[0]), times[-1]), QUANTITY)
     ds = gh.hedge_paths(prices, times, book, rules(vol), COSTS, rate=RATE, device=device)
-    attribution = {rule: replay(prices, times, vol, rule) for rule in RULES}
+    attribution = {rule: daily_attribution(prices, times, prices[0], -QUANTITY, hedge,
+                                           PROPORTIONAL, RATE)
+                   for rule, hedge in rules(vol).items()}
     return ds, attribution, vol
 
 
