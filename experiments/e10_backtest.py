@@ -89,8 +89,10 @@ def replay(prices, times, vol, rule):
     for k in range(n):
         dev = -delta[k] - held
         qty = 0.0
+        # every rule but Whalley-Wilmott's (whose band applies at t=0 too, from no shares)
+        # hedges to its target at the first close
         if rule == "daily delta" or (rule == "weekly delta" and k % 5 == 0) or (
-                k == 0 and rule != "unhedged"):
+                k == 0 and rule not in ("unhedged", "Whalley-Wilmott")):
             qty = dev
         elif rule == "delta band 5%":
             qty = dev if abs(dev) > BAND * QUANTITY else 0.0
