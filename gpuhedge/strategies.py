@@ -304,8 +304,10 @@ class WhalleyWilmott(Strategy):
     ``initial="edge"`` (the default) starts as the theory does: from the ``initial_shares``
     held (default none), the first trade goes only to the nearest edge of the band at t=0
     (max(Delta - H, 0) shares from none for a target Delta > 0), as at every later date; the
-    band is the optimal policy from any position, the start included. ``"target"`` hedges to
-    the full delta at t=0 and applies the band afterwards.
+    band is the optimal policy from any position, the start included, when the start pays
+    the cost. ``"target"`` hedges to the full delta at t=0 and applies the band afterwards:
+    the natural start when the set-up is free (``Costs(ends=False)``), where the best
+    position to set up costs nothing to reach.
     """
 
     vol: float = 0.2

@@ -1206,9 +1206,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
         """``order`` without lag for every lane of a plain row at a grid point where its rule
         may trade (``first``: the first grid point; ``to_target``: the row hedges to the target
         there whatever its rule, the start of every rule but the band rules that start at the
-        edge). Without
-        lag, orders fill at once: the row compares its target with the shares it holds
-        (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
+        edge). Without lag, orders fill at once: the row compares its target with the shares
+        it holds (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
         lane, ``lanes[LANE_BAND]`` (set by the caller) times (p1 / p2)^{1/3}, else the band's
         edge. Only the spot-move rule reads and keeps the spot of its last trade (and divides
         by it): the other rules' loop skips that work."""
