@@ -90,7 +90,12 @@ class Strategy:
         ``RowSetting`` of the run (the start; the hedge option, the insurers' capital and
         floor)."""
         return {_math.HEDGER_INITIAL_SHARES: self.initial_shares,
-                _math.HEDGER_START_EDGE: 1.0 if self.initial == "edge" else 0.0}
+                _math.HEDGER_START_EDGE: 1.0 if self.starts_at_edge else 0.0}
+
+    @property
+    def starts_at_edge(self) -> bool:
+        """Whether the first hedge goes only to the band's edge (``initial="edge"``)."""
+        return self.initial == "edge"
 
     def _check_start(self, band=False):
         """Check ``initial_shares`` (a finite number of shares) and, for a band rule,
@@ -237,9 +242,10 @@ class DeltaBand(Strategy):
     nearest edge of the band. ``band=0`` is hedging at every grid point; a band wider than any
     possible move is the static hedge.
 
-    ``initial`` (default: ``to``): how the first hedge trades from the ``initial_shares``
-    held. ``"edge"`` (only with ``to="edge"``) applies the band at t=0 too, the rule its name
-    says on every date; ``"target"`` hedges to the delta at t=0 and to the edge afterwards.
+    ``initial``: how the first hedge trades from the ``initial_shares`` held. ``"edge"``
+    (only with ``to="edge"``) applies the band at t=0 too, the rule its name says on every
+    date; ``"target"`` hedges to the delta at t=0 (and to the edge afterwards); None (the
+    default) is ``to``.
     """
 
     vol: float = 0.2
@@ -256,12 +262,15 @@ class DeltaBand(Strategy):
         self._check_vol(required=True)
         self._check("band", low=0.0, high=1e6)
         check.choice(name, "to", self.to, ("target", "edge"))
-        if self.initial is None:
-            object.__setattr__(self, "initial", self.to)
-        self._check_start(band=True)
+        self._check("initial_shares")
+        check.choice(name, "initial", self.initial, (None, "edge", "target"))
         if self.to == "target" and self.initial == "edge":
-            check.fail(name, "initial", "'target' when to='target' (a band that trades to the "
-                       "target has no edge to start at)", self.initial)
+            check.fail(name, "initial", "None or 'target' when to='target' (a band that trades "
+                       "to the target has no edge to start at)", self.initial)
+
+    @property
+    def starts_at_edge(self) -> bool:
+        return (self.to if self.initial is None else self.initial) == "edge"
 
     def row_params(self, book, costs, dt, short_gamma):
         notional = sum(abs(p.quantity) for p in book.positions)

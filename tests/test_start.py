@@ -4,6 +4,7 @@ References are independent of the kernel: scipy's normal distribution for the gr
 NumPy replay of the clamp-into-the-band recursion of Whalley and Wilmott (1997).
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_edge_start_with_no_band_is_hedging_every_step():
                   "zak": gh.Zakamouline(vol=0.2, risk_aversion=0.5, initial_shares=held)}
         costs = {"fee": gh.Costs(fixed=0.1), "lagged": gh.Costs(fixed=0.1, lag=2)}
         ds = gh.simulate(MARKET, BOOK, hedges, costs, **KW)
-        assert hedges["band"].initial == hedges["ww"].initial == "edge"
+        assert hedges["band"].starts_at_edge and hedges["ww"].starts_at_edge
         for rule in ("band", "ww", "zak"):
             _same(ds, rule, "every")
 
@@ -210,6 +211,11 @@ def test_bad_start_parameters_are_refused(cls, kwargs, field):
 
 def test_defaults_follow_the_theory_for_band_rules():
     assert gh.WhalleyWilmott().initial == gh.Zakamouline().initial == "edge"
-    assert gh.DeltaBand(to="edge").initial == "edge"
-    assert gh.DeltaBand().initial == "target"
-    assert gh.DeltaBand(to="edge", initial="target").initial == "target"
+    assert gh.DeltaBand(to="edge").starts_at_edge and not gh.DeltaBand().starts_at_edge
+    assert not gh.DeltaBand(to="edge", initial="target").starts_at_edge
+    assert not any(rule.starts_at_edge for rule in (
+        gh.DeltaHedge(), gh.StaticHedge(), gh.SpotMove(), gh.Leland(), gh.NoHedge(),
+        gh.WhalleyWilmott(initial="target"), gh.CPPI()))
+    # a sweep over ``to`` keeps the default start following it
+    band = dataclasses.replace(gh.DeltaBand(to="edge", initial_shares=1.0), to="target")
+    assert not band.starts_at_edge and band.initial_shares == 1.0
