@@ -41,7 +41,10 @@ def hedges():
     vol = CASE["vol"]
     out = {f"every {k}": gh.DeltaHedge(vol=vol, every=k) for k in EVERY}
     out.update({f"Leland {k}": gh.Leland(vol=vol, every=k) for k in LELAND_EVERY})
-    out.update({f"WW {g:g}": gh.WhalleyWilmott(vol=vol, risk_aversion=g)
+    # The set-up is free here (Costs(ends=False)), so the band sets up at the delta, as the
+    # schedules do: with nothing to pay at t=0 the best start is the target, not the edge
+    # that a charged set-up stops at (WhalleyWilmott's default).
+    out.update({f"WW {g:g}": gh.WhalleyWilmott(vol=vol, risk_aversion=g, initial="target")
                 for g in RISK_AVERSIONS})
     return out
 
@@ -351,7 +354,8 @@ def main(argv=None):
           f"{', '.join(f'{p * 1e4:g}' for p in PROPORTIONAL)} bp of the traded notional x "
           f"fee {', '.join(f'${f:g}' for f in FIXED)} per trade, charged on the rebalancing "
           f"trades only (Costs(ends=False): set-up and delivery free, as in Leland and "
-          f"Whalley-Wilmott). Costs and P&L are present values at t=0. All rules and cost "
+          f"Whalley-Wilmott; so every rule, the band included, sets up at the delta, "
+          f"initial='target'). Costs and P&L are present values at t=0. All rules and cost "
           f"levels on common random numbers: {args.paths:,} paths, seed {args.seed}, one "
           f"simulation and its summary in {t1 - t0:.1f} s. Device: {ds.attrs['device']}.\n\n"
           f"{tables}\n## Reading\n\n{reading}\n\n![risk-cost frontier]({png.name})\n")

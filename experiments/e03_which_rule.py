@@ -72,7 +72,12 @@ def hedges(vol):
               "delta band": (gh.DeltaBand, "band"), "spot move": (gh.SpotMove, "pct"),
               "Whalley-Wilmott": (gh.WhalleyWilmott, "risk_aversion"),
               "Zakamouline": (gh.Zakamouline, "risk_aversion")}
-    return {name(rule, x): makers[rule][0](vol=vol, **{makers[rule][1]: x})
+    # The set-up is free here (Costs(ends=False)), so the band rules set up at the delta, as
+    # the others do: with nothing to pay at t=0 the best start is the target, not the edge
+    # that a charged set-up stops at (their default).
+    start = {"Whalley-Wilmott": {"initial": "target"}, "Zakamouline": {"initial": "target"}}
+    return {name(rule, x): makers[rule][0](vol=vol, **{makers[rule][1]: x},
+                                           **start.get(rule, {}))
             for rule, spec in RULES.items() for x in spec["grid"]}
 
 
@@ -340,7 +345,8 @@ def main(argv=None):
           f"{HESTON['v0']}, kappa = {HESTON['kappa']}, xi = {HESTON['xi']}, rho = "
           f"{HESTON['rho']}, QE scheme). Every rule uses the Black-Scholes delta at the "
           f"option's implied vol under the model. Cost: {COST * 1e4:g} bp of the traded "
-          f"notional on the rebalancing trades (set-up and delivery free, Costs(ends=False)). "
+          f"notional on the rebalancing trades (set-up and delivery free, Costs(ends=False); "
+          f"so every rule sets up at the delta, the bands with initial='target'). "
           f"{N_STEPS} steps of half a trading day; band and trigger rules check every step. "
           f"Parameter grids, {len(next(iter(RULES.values()))['grid'])} values each, "
           f"{len(hedges(0.2))} rules in one simulation per market on common random numbers: "

@@ -237,10 +237,11 @@ def main(argv=None):
               f"## 2. What a band rule would have saved\n\n{rule_table(rules)}\n\n"
               f"Bands are half-widths in shares as a fraction of the 10,000-share notional "
               f"(5% = 500 shares), checked at the same 40 times; 'to target' trades back to the "
-              f"delta, 'to edge' only to the band's edge. Whalley-Wilmott's band is sized by the "
-              f"proportional cost, which is 0 here: it is empty and trades like the twice-a-day "
-              f"hedge. The 'lam_eq' rows size it instead with the fee over the notional of a "
-              f"typical rebalance, lam_eq = {lam * 1e4:.1f} bp (t=0 band "
+              f"delta, 'to edge' only to the band's edge, from no shares at t=0 too (the first "
+              f"trade goes to the edge, as in Whalley and Wilmott). Whalley-Wilmott's band is "
+              f"sized by the proportional cost, which is 0 here: it is empty and trades like the "
+              f"twice-a-day hedge. The 'lam_eq' rows size it instead with the fee over the "
+              f"notional of a typical rebalance, lam_eq = {lam * 1e4:.1f} bp (t=0 band "
               + ", ".join(f"{(1.5 * lam * CASE['spot'] * greeks['gamma']**2 / g) ** (1 / 3):,.0f}"
                           f" shares at gamma {g:g}" for g in WW_RISK_AVERSIONS)
               + "), and trade to its edge.\n")

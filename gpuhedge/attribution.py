@@ -4,8 +4,9 @@ P&L exactly (tests/test_experiments_models.py, E10 and E12 check it window by wi
 
 The rule's trades are replayed here, independently of the kernels, for the rules a back-test
 of one call uses: ``NoHedge``, ``DeltaHedge``, ``DeltaBand(to="target")`` and
-``WhalleyWilmott``, mirroring ``kernels/_math.run_path`` (initial hedge at t = 0, unwind at the
-horizon, proportional costs on both).
+``WhalleyWilmott``, mirroring ``kernels/_math.run_path`` (from no shares: the first hedge at
+t = 0 to the target, or for a band rule that starts at its edge to the nearest edge; unwind at
+the horizon; proportional costs on both).
 """
 
 import math
@@ -22,7 +23,7 @@ def _rule_trade(strategy, k, dev, spot, gamma, tau, rate, proportional, notional
     """Shares the rule trades at grid point k, given the distance ``dev`` from the target."""
     if isinstance(strategy, NoHedge):
         return 0.0
-    if k == 0:
+    if k == 0 and not strategy.starts_at_edge:
         return dev
     if isinstance(strategy, DeltaHedge):
         return dev if k % strategy.every == 0 else 0.0
@@ -70,9 +71,11 @@ def daily_attribution(prices, times, strike, quantity, strategy, proportional=0.
     """
     owner = "daily_attribution"
     if type(strategy) not in (NoHedge, DeltaHedge, DeltaBand, WhalleyWilmott) or (
-            isinstance(strategy, DeltaBand) and strategy.to != "target") or strategy.vol is None:
+            isinstance(strategy, DeltaBand) and strategy.to != "target") \
+            or strategy.vol is None or strategy.initial_shares != 0.0:
         raise ValueError(f"{owner}: 'strategy' must be a NoHedge, DeltaHedge, "
-                         f"DeltaBand(to='target') or WhalleyWilmott with a vol; got {strategy!r}")
+                         f"DeltaBand(to='target') or WhalleyWilmott with a vol and no shares "
+                         f"held at t=0; got {strategy!r}")
     prices, times = np.asarray(prices, float), np.asarray(times, float)
     n, hedge_vol = len(prices) - 1, strategy.vol
     marks = np.full(n, hedge_vol) if marks is None else np.asarray(marks, float)

@@ -6,7 +6,9 @@ For each path, strategy and cost level the hedger
 
 1. buys the book at t=0 at its Black-Scholes value at the strategy's vol (the market's
    reference vol for ``NoHedge()``); a short book has negative value, so the hedger receives
-   the premium;
+   the premium; the shares a rule holds at t=0 (``initial_shares``, default none) are part
+   of its initial value at the first price S_0, as if bought then without cost, so that the
+   pnl of a partly hedged start is comparable with that of a start from none;
 2. trades shares (and, for the option hedges, a hedge option) at the grid points its rule
    chooses, to hold minus the book's delta, paying the cost level's costs per trade
    (``gpuhedge.costs.Costs``: spread, fee, market impact; fills delayed by the execution lag);

@@ -13,7 +13,7 @@ owe a floor at the horizon instead of the book's payoff.
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import brentq
@@ -42,13 +42,22 @@ class Strategy:
     """Base of all strategies: ``vol`` is the hedge vol, also the vol at which the hedger buys or
     sells the book at t=0 (None: the market's reference vol); ``hedge_vol`` names the rule that
     turns the market state into the Black-Scholes vol of the hedge ratio (``HEDGE_VOL_RULES``;
-    the premium at t=0 uses the same rule). Every rule that hedges at all hedges to the target
-    at t=0."""
+    the premium at t=0 uses the same rule).
+
+    The start: the rules that hedge in shares take ``initial_shares``, the shares held at t=0
+    before the first hedge (default 0; valued at the first price, see ``gpuhedge.engine``).
+    Their first hedge trades from that position to the target, except the band rules
+    (``DeltaBand`` to the edge, ``WhalleyWilmott``, ``Zakamouline``), whose ``initial``
+    chooses: ``"edge"`` applies the band at t=0 as at every later date (no trade inside the
+    band, else to its nearest edge), ``"target"`` trades to the target at t=0.
+    """
 
     vol: float | None
     hedge_vol: str = "constant"
     cost_dependent = False
     insurer = False  # portfolio insurers hold no book (SyntheticPut, CPPI)
+    initial_shares = 0.0  # the classes that hedge in shares make these fields
+    initial = "target"
 
     @property
     def cost_grouping(self) -> int:
@@ -83,8 +92,22 @@ class Strategy:
 
     def columns(self, setting):
         """Further kernel columns {``_math.HEDGER_*``: value} of this rule's rows, given the
-        ``RowSetting`` of the run (the hedge option, the insurers' capital and floor)."""
-        return {}
+        ``RowSetting`` of the run (the start; the hedge option, the insurers' capital and
+        floor)."""
+        return {_math.HEDGER_INITIAL_SHARES: self.initial_shares,
+                _math.HEDGER_START_EDGE: 1.0 if self.starts_at_edge else 0.0}
+
+    @property
+    def starts_at_edge(self) -> bool:
+        """Whether the first hedge goes only to the band's edge (``initial="edge"``)."""
+        return self.initial == "edge"
+
+    def _check_start(self, band=False):
+        """Check ``initial_shares`` (a finite number of shares) and, for a band rule,
+        ``initial``."""
+        self._check("initial_shares")
+        if band:
+            check.choice(type(self).__name__, "initial", self.initial, ("edge", "target"))
 
     def _check_vol(self, required):
         check.choice(type(self).__name__, "hedge_vol", self.hedge_vol, tuple(HEDGE_VOL_RULES))
@@ -150,11 +173,13 @@ class StaticHedge(Strategy):
 
     vol: float = 0.2
     hedge_vol: str = "constant"
+    initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_STATIC
 
     def __post_init__(self):
         self._check_vol(required=True)
+        self._check_start()
 
     def schedule(self, times):
         return np.arange(len(times) - 1) == 0
@@ -172,12 +197,14 @@ class DeltaHedge(Strategy):
     vol: float = 0.2
     every: int = 1
     hedge_vol: str = "constant"
+    initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_SCHEDULE
 
     def __post_init__(self):
         self._check_vol(required=True)
         self._check_every()
+        self._check_start()
 
     def schedule(self, times):
         return self._every_schedule(times)
@@ -191,11 +218,13 @@ class HedgeAt(Strategy):
     vol: float = 0.2
     times: tuple = (0.0,)
     hedge_vol: str = "constant"
+    initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_SCHEDULE
 
     def __post_init__(self):
         self._check_vol(required=True)
+        self._check_start()
         name = type(self).__name__
         times = tuple(float(t) for t in check.finite_array(name, "times", self.times, 1))
         if any(t < 0 for t in times) or list(times) != sorted(set(times)):
@@ -224,19 +253,36 @@ class DeltaBand(Strategy):
     at every grid point; ``to="target"`` trades back to the delta, ``to="edge"`` only to the
     nearest edge of the band. ``band=0`` is hedging at every grid point; a band wider than any
     possible move is the static hedge.
+
+    ``initial``: how the first hedge trades from the ``initial_shares`` held. ``"edge"``
+    (only with ``to="edge"``) applies the band at t=0 too, the rule its name says on every
+    date; ``"target"`` hedges to the delta at t=0 (and to the edge afterwards); None (the
+    default) is ``to``.
     """
 
     vol: float = 0.2
     band: float = 0.05
     to: str = "target"
     hedge_vol: str = "constant"
+    initial: str | None = field(default=None, kw_only=True)
+    initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_BAND
 
     def __post_init__(self):
+        name = type(self).__name__
         self._check_vol(required=True)
         self._check("band", low=0.0, high=1e6)
-        check.choice(type(self).__name__, "to", self.to, ("target", "edge"))
+        check.choice(name, "to", self.to, ("target", "edge"))
+        self._check("initial_shares")
+        check.choice(name, "initial", self.initial, (None, "edge", "target"))
+        if self.to == "target" and self.initial == "edge":
+            check.fail(name, "initial", "None or 'target' when to='target' (a band that trades "
+                       "to the target has no edge to start at)", self.initial)
+
+    @property
+    def starts_at_edge(self) -> bool:
+        return (self.to if self.initial is None else self.initial) == "edge"
 
     def row_params(self, book, costs, dt, short_gamma):
         notional = sum(abs(p.quantity) for p in book.positions)
@@ -251,11 +297,13 @@ class SpotMove(Strategy):
     vol: float = 0.2
     pct: float = 0.01
     hedge_vol: str = "constant"
+    initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_SPOT_MOVE
 
     def __post_init__(self):
         self._check_vol(required=True)
+        self._check_start()
         self._check("pct", low=0.0, high=10.0)
 
     def row_params(self, book, costs, dt, short_gamma):
@@ -273,11 +321,21 @@ class WhalleyWilmott(Strategy):
     position size N, so H grows like N^{2/3} at a fixed risk aversion; keeping the relative band
     fixed needs a risk aversion proportional to 1/N. With no proportional cost H = 0: hedging at
     every grid point.
+
+    ``initial="edge"`` (the default) starts as the theory does: from the ``initial_shares``
+    held (default none), the first trade goes only to the nearest edge of the band at t=0
+    (max(Delta - H, 0) shares from none for a target Delta > 0), as at every later date; the
+    band is the optimal policy from any position, the start included, when the start pays
+    the cost. ``"target"`` hedges to the full delta at t=0 and applies the band afterwards:
+    the natural start when the set-up is free (``Costs(ends=False)``), where the best
+    position to set up costs nothing to reach.
     """
 
     vol: float = 0.2
     risk_aversion: float = 1.0
     hedge_vol: str = "constant"
+    initial: str = field(default="edge", kw_only=True)
+    initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_WHALLEY_WILMOTT
     cost_dependent = True
@@ -285,6 +343,7 @@ class WhalleyWilmott(Strategy):
     def __post_init__(self):
         self._check_vol(required=True)
         self._check("risk_aversion", low=0.0, high=1e12, low_open=True)
+        self._check_start(band=True)
 
     def row_params(self, book, costs, dt, short_gamma):
         return self.vol, costs.proportional, self.risk_aversion
@@ -336,6 +395,8 @@ class Zakamouline(WhalleyWilmott):
     t=0), down when long. Checked at every grid point; one kernel row per proportional cost. The
     fitted exponents came from single options; applied here to the book's net gamma, with the
     same scaling in position size as ``WhalleyWilmott``. No cost: hedging at every grid point.
+    ``initial`` as for ``WhalleyWilmott`` (default ``"edge"``: the band applies at t=0, as in
+    the utility-based strategy the approximation fits).
 
     Reference: V. I. Zakamouline (2006), "Efficient analytic approximation of the optimal
     hedging strategy for a European call option with transaction costs", Quantitative
@@ -351,7 +412,7 @@ class Zakamouline(WhalleyWilmott):
                        "constant vol)", self.hedge_vol)
 
     def columns(self, setting):
-        return {_math.HEDGER_P3: 1.0 if setting.short_gamma else 0.0}
+        return {**super().columns(setting), _math.HEDGER_P3: 1.0 if setting.short_gamma else 0.0}
 
 
 _OPTION_RULES = ("constant", "instantaneous", "expected-average")
@@ -430,7 +491,8 @@ class DeltaGammaHedge(DeltaHedge):
                 tenor = tenor - before
             if tenor <= n_steps:
                 step = float(tenor)
-        return {_math.HEDGER_OPT_STRIKE: self.option.strike, _math.HEDGER_OPT_STEP: step,
+        return {**super().columns(setting),
+                _math.HEDGER_OPT_STRIKE: self.option.strike, _math.HEDGER_OPT_STEP: step,
                 _math.HEDGER_OPT_IS_CALL: 1.0 if self.option.is_call else 0.0,
                 _math.HEDGER_OPT_VOL: self.vol if self.option_vol is None else self.option_vol,
                 _math.HEDGER_OPT_TENOR: hold, _math.HEDGER_OPT_MATURITY: maturity}

@@ -21,14 +21,17 @@ from gpuhedge.kernels import _math
 MARKET = gh.BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -3.0),
                 gh.Position(gh.EuropeanPut(90.0, 0.25), 1.0)])
-HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1), "every 3": gh.DeltaHedge(vol=0.2, every=3),
+HEDGES = {"every step": gh.DeltaHedge(vol=0.25, every=1),
+          "every 3": gh.DeltaHedge(vol=0.2, every=3, initial_shares=-0.5),
           "static": gh.StaticHedge(vol=0.3), "none": gh.NoHedge(),
           "at": gh.HedgeAt(vol=0.25, times=(0.125, 0.25)),
           "band": gh.DeltaBand(vol=0.25, band=0.02), "edge": gh.DeltaBand(vol=0.25, band=0.02,
                                                                           to="edge"),
           "spot": gh.SpotMove(vol=0.25, pct=0.01),
           "ww": gh.WhalleyWilmott(vol=0.25, risk_aversion=0.1), "leland": gh.Leland(vol=0.25),
-          "zak": gh.Zakamouline(vol=0.25, risk_aversion=0.1),
+          "ww target": gh.WhalleyWilmott(vol=0.25, risk_aversion=0.1, initial="target",
+                                         initial_shares=1.0),
+          "zak": gh.Zakamouline(vol=0.25, risk_aversion=0.1, initial_shares=0.8),
           "dg": gh.DeltaGammaHedge(vol=0.25, option=gh.EuropeanCall(105.0, 0.75), every=2),
           "dv roll": gh.DeltaVegaHedge(vol=0.25, option=gh.EuropeanPut(95.0, 0.125), roll=True),
           "put": gh.SyntheticPut(vol=0.25, floor=0.85), "cppi": gh.CPPI(multiplier=5.0)}

@@ -515,7 +515,11 @@ HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL = 11, 12,
 HEDGER_OPT_TENOR, HEDGER_OPT_MATURITY, HEDGER_BY_COST = 15, 16, 17
 # greeks: the first row with the same vol and hedge-vol rule; rows share its delta and gamma.
 HEDGER_GREEKS = 18
-N_HEDGER = 19
+# initial_shares: shares held at t=0, before the first hedge (valued at the path's first price,
+# bought before the run: no cost). start_edge = 1: the first hedge of a band rule goes only
+# to the band's edge from that position (its rule applies at t=0 as later); 0: to the target.
+HEDGER_INITIAL_SHARES, HEDGER_START_EDGE = 19, 20
+N_HEDGER = 21
 # Cost levels: proportional and fixed costs, ends (1: the initial hedge and the final unwind
 # pay too), the coefficients of square-root and linear market impact (eta sigma_d / sqrt(adv),
 # eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate), the
@@ -1020,7 +1024,7 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
             target -= wanted * o_delta
     deviation = target - state[h, STATE_ORDERED, local]
     qty = deviation
-    if k > 0:  # the first hedge always goes to the target
+    if k > 0 or hedgers[h, HEDGER_START_EDGE] > 0.5:  # else the first hedge is to the target
         qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
                                  state[h, STATE_LAST_SPOT, local])
     order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), k == 0, impact)
@@ -1198,11 +1202,12 @@ def make_run_block(start, step, cast, n_lanes, inline):
 
     @lane_jit
     def lane_rows(kind, width, flat, hb, gb, stride, base, lanes, p1, p2, disc, first,
-                  impact):
+                  to_target, impact):
         """``order`` without lag for every lane of a plain row at a grid point where its rule
-        may trade (``first``: the first grid point, where it hedges to the target). Without
-        lag, orders fill at once: the row compares its target with the shares it holds
-        (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
+        may trade (``first``: the first grid point; ``to_target``: the row hedges to the target
+        there whatever its rule, the start of every rule but the band rules that start at the
+        edge). Without lag, orders fill at once: the row compares its target with the shares
+        it holds (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
         lane, ``lanes[LANE_BAND]`` (set by the caller) times (p1 / p2)^{1/3}, else the band's
         edge. Only the spot-move rule reads and keeps the spot of its last trade (and divides
         by it): the other rules' loop skips that work."""
@@ -1222,7 +1227,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
                 last = flat[at(hb, STATE_LAST_SPOT, stride, local)]
                 deviation = lanes[LANE_QTY, j] - flat[at(hb, STATE_POSITION, stride, local)]
                 qty = lane_rebalance(kind, deviation, p1, width, s, last)
-                qty = deviation if first else qty
+                qty = deviation if to_target else qty
                 lanes[LANE_QTY, j] = qty
                 flat[at(hb, STATE_LAST_SPOT, stride, local)] = s if qty != 0.0 else last
                 fill(flat, hb, stride, local, qty, s, disc)
@@ -1232,15 +1237,16 @@ def make_run_block(start, step, cast, n_lanes, inline):
                 deviation = lanes[LANE_QTY, j] - flat[at(hb, STATE_POSITION, stride, local)]
                 band = lanes[LANE_BAND, j] * scale if per_lane else width
                 qty = lane_band_quantity(kind, deviation, p1, band)
-                qty = deviation if first else qty
+                qty = deviation if to_target else qty
                 lanes[LANE_QTY, j] = qty
                 fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
         lane_extras(flat, hb, stride, base, lanes, disc, first, impact)
 
     @lane_jit
     def lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div):
-        """Zero every row's state in every lane and pay (or receive) each row's premium at
-        t=0 (the lanes' spots are set)."""
+        """Zero every row's state in every lane, pay (or receive) each row's premium at t=0
+        and give it the shares it holds at t=0, paid at the lane's first price without cost
+        (the lanes' spots are set)."""
         n_rows = state.shape[1]
         for h in range(hedgers.shape[0]):
             hb = np.uint64(h * n_rows * stride)
@@ -1251,22 +1257,26 @@ def make_run_block(start, step, cast, n_lanes, inline):
             strike = hedgers[h, HEDGER_OPT_STRIKE]
             step = hedgers[h, HEDGER_OPT_STEP]
             expiry = hedgers[h, HEDGER_OPT_MATURITY]
+            held = hedgers[h, HEDGER_INITIAL_SHARES]
+            disc = grid[0, GRID_DISCOUNT]
             for j in range(n_lanes):
                 local = base + j
                 s = lanes[LANE_SPOT, j]
                 flat[at(hb, STATE_LAST_SPOT, stride, local)] = s
-                flat[at(hb, STATE_FLOW, stride, local)] = -premium
+                flat[at(hb, STATE_POSITION, stride, local)] = held
+                flat[at(hb, STATE_ORDERED, stride, local)] = held
                 flat[at(hb, STATE_OPT_STRIKE, stride, local)] = strike
                 flat[at(hb, STATE_OPT_STEP, stride, local)] = step
                 flat[at(hb, STATE_OPT_EXPIRY, stride, local)] = expiry
                 flat[at(hb, STATE_OPT_MONEYNESS, stride, local)] = strike / s
                 flat[at(hb, STATE_DELTA_AT, stride, local)] = -1.0
                 flat[at(hb, STATE_GAMMA_AT, stride, local)] = -1.0
-            if hedgers[h, HEDGER_PRICE_AT_START] > 0.5:
-                for j in range(n_lanes):
-                    flat[at(hb, STATE_FLOW, stride, base + j)] = -book_value(
-                        book, lanes[LANE_SPOT, j], grid[0, GRID_TIME], hedgers[h, HEDGER_VOL],
-                        rate, div, 0)
+            at_start = hedgers[h, HEDGER_PRICE_AT_START] > 0.5
+            for j in range(n_lanes):
+                s = lanes[LANE_SPOT, j]
+                value = book_value(book, s, grid[0, GRID_TIME], hedgers[h, HEDGER_VOL], rate,
+                                   div, 0) if at_start else premium
+                flat[at(hb, STATE_FLOW, stride, base + j)] = -value - held * s * disc
 
     @lane_jit
     def lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot):
@@ -1499,6 +1509,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
                     p1 = hedgers[h, HEDGER_P1]
                     p2 = hedgers[h, HEDGER_P2]
                     lag = int(hedgers[h, HEDGER_LAG])
+                    start_edge = hedgers[h, HEDGER_START_EDGE] > 0.5
                     if lag > 0:
                         for j in range(n_lanes):
                             local = base + j
@@ -1506,7 +1517,7 @@ def make_run_block(start, step, cast, n_lanes, inline):
                             deviation = -state[g, STATE_DELTA, local] - \
                                 state[h, STATE_ORDERED, local]
                             qty = deviation
-                            if k > 0:  # the first hedge always goes to the target
+                            if k > 0 or start_edge:  # else the first hedge is to the target
                                 qty = rebalance_quantity(
                                     kind, deviation, p1,
                                     plain_width(kind, p1, p2, state[g, STATE_GAMMA, local], s,
@@ -1539,7 +1550,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
                                         flat[at(gb, STATE_GAMMA, stride, base + j)],
                                         lanes[LANE_SPOT, j], discount)
                         lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
-                                  base, lanes, p1, p2, disc, k == 0, impact)
+                                  base, lanes, p1, p2, disc, k == 0, k == 0 and not start_edge,
+                                  impact)
                 elif kind != KIND_NONE:
                     for j in range(n_lanes):
                         hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
