@@ -19,17 +19,31 @@ def _simulator() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 
-@functools.cache
-def gpu_available() -> bool:
-    """True when a real CUDA device is visible to CuPy (never under the simulator)."""
+def device_count() -> int:
+    """Real CUDA devices visible to CuPy (0 under the simulator)."""
     if _simulator():
-        return False
+        return 0
     try:
         import cupy
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        return cupy.cuda.runtime.getDeviceCount()
     except Exception:  # ImportError, or CUDARuntimeError without a driver
-        return False
+        return 0
+
+
+@functools.cache
+def gpu_available() -> bool:
+    """True when a real CUDA device is visible to CuPy (never under the simulator)."""
+    return device_count() > 0
+
+
+def device_free_memory() -> int:
+    """Free bytes on the current CUDA device, the free blocks of CuPy's memory pool included
+    (the driver counts them as used; CuPy reuses them first)."""
+    import cupy
+
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes())
 
 
 def resolve(device: str | None = None, owner: str = "simulate") -> str:

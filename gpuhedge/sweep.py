@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from . import _validation as check
-from . import backend
+from . import backend, memory
 from . import store as zstore
 from .costs import Costs
 from .engine import _as_book, _describe, _named, simulate
@@ -602,6 +602,7 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
                      for name, var in probes[0].data_vars.items() if "path" in var.dims)
     job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
                bool(antithetic), device, dtype, None)
+    memory.check_sweep(OWNER, job, probes, scheduler=scheduler, gpus=gpus, cores=_cores())
 
     if attrs is not None and not overwrite:
         _check_same(path, zstore.config_of(attrs), config)
