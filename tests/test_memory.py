@@ -222,6 +222,16 @@ def test_override_replaces_the_measured_memory(monkeypatch):
     gh.simulate(MARKET, BOOK, HEDGES, COSTS, n_paths=10_000, n_steps=21)
 
 
+def test_a_containers_cgroup_limit_bounds_host_memory(monkeypatch):
+    files = {"/sys/fs/cgroup/memory.max": "1000000000\n",
+             "/sys/fs/cgroup/memory.current": "400000000\n"}
+    monkeypatch.setattr(memory, "_read", files.get)
+    assert (600_000_000, "the cgroup's memory limit") in memory.host_memory()
+    files["/sys/fs/cgroup/memory.max"] = "max\n"  # no limit
+    assert [source for _, source in memory.host_memory()] == [
+        "the machine's available memory"]
+
+
 # ----------------------------------------------------------------------------- device
 def stub_cupy(monkeypatch, free, pooled=0):
     runtime = types.SimpleNamespace(memGetInfo=lambda: (free, 80 * 2**30))
