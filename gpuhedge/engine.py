@@ -479,7 +479,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     gpuhedge.MemoryBudgetError
         Before anything is allocated, when the run would hold more than 80% of the memory
         available: the host's (the per-path results stay on the host until the call returns,
-        about 37 to 71 bytes per path and strategy-cost cell), the address space a
+        about 30 to 70 bytes per path and strategy-cost cell), the address space a
         ``ulimit -v`` leaves, or the free device memory. The message gives the estimate, the
         memory available and the ways out: fewer paths, or ``gpuhedge.sweep`` into a store.
         The environment variable ``GPUHEDGE_MAX_MEMORY`` overrides the check: a budget such

@@ -114,7 +114,7 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
         scratch = (8 * n_hedgers * n_rows * chunk + 8 * fields * chunk + itemsize * chunk
                    + (itemsize * chunk * n_times if supplied else 0)
                    + tables + n_times * n_hedgers)
-    if simulator:  # the simulator's device arrays are NumPy arrays, the launch's out one
+    if simulator:  # the "device" arrays are host NumPy arrays, the outputs not copied back
         host, mapped = host + scratch, mapped + scratch
         scratch = 0
     else:

@@ -396,12 +396,7 @@ def _threads_plan(job, n_tasks, n_cells, workers):
 
 
 def _available_memory():
-    try:
-        import psutil
-
-        return psutil.virtual_memory().available
-    except Exception:
-        return None
+    return min(have for have, _ in memory.host_memory())
 
 
 def _is_client(obj):
