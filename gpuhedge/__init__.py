@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from .costs import Costs  # noqa: E402
 from .engine import hedge_paths, simulate  # noqa: E402
 from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
+from .memory import MemoryBudgetError  # noqa: E402
 from .metrics import summary  # noqa: E402
 from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
@@ -21,6 +22,6 @@ __all__ = [
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
     "ScheduleWarning",
-    "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
+    "greeks", "hedge_paths", "MemoryBudgetError", "open_store", "plot", "price", "simulate",
     "summary", "sweep",
 ]

@@ -42,6 +42,25 @@ def gpu_available() -> bool:
     return cuda_status()[0]
 
 
+
+def device_count() -> int:
+    """Real CUDA devices visible to CuPy (0 under the simulator or without a driver)."""
+    if not gpu_available():
+        return 0
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceCount()
+
+
+def device_free_memory() -> int:
+    """Free bytes on the current CUDA device, the free blocks of CuPy's memory pool included
+    (the driver counts them as used; CuPy reuses them first)."""
+    import cupy
+
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+
+
 def resolve(device: str | None = None, owner: str = "simulate") -> str:
     """Resolve a device request to "cpu" or "cuda", with a clear error when impossible."""
     if device is None:

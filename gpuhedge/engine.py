@@ -36,7 +36,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from . import __version__, backend
+from . import __version__, backend, memory
 from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
@@ -51,7 +51,6 @@ MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memo
 KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAND,
          _math.KIND_SPOT_MOVE, _math.KIND_WHALLEY_WILMOTT, _math.KIND_ZAKAMOULINE,
          _math.KIND_DELTA_GAMMA, _math.KIND_DELTA_VEGA, _math.KIND_SYNTHETIC_PUT, _math.KIND_CPPI)
-_SCRATCH_BYTES = 256 * 2**20  # device memory budget of one chunk's per-path arrays
 
 
 def _named(owner, name, value, kind):
@@ -293,13 +292,13 @@ def _describe(obj):
 def _default_chunk(device, n_paths, n_strategies, n_costs, dtype, max_lag=0):
     """Paths per kernel launch when the caller gives none. The CPU kernel keeps its state per
     block of paths and writes into the result itself: one launch. The GPU's state and outputs
-    are per path in device memory: as many paths as fit in ``_SCRATCH_BYTES``."""
+    are per path in device memory: as many paths as fit in ``memory.scratch_bytes()``."""
     if device != "cuda":
         return n_paths
     # rows <= strategies x costs; outputs are strategies x costs
     per_path = 8 * (_math.N_STATE + max_lag + _math.N_OUT) * n_strategies * n_costs + \
         dtype.itemsize
-    return max(1024, (_SCRATCH_BYTES // per_path) // 1024 * 1024)
+    return max(1024, (memory.scratch_bytes() // per_path) // 1024 * 1024)
 
 
 def _max_lag(cost_levels):
@@ -484,7 +483,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     chunk_paths : int, optional
         Paths per kernel launch (bounds device memory); results do not depend on it. Default:
         all paths on the CPU (the kernel writes the result in place), on the GPU as many as
-        fit in 256 MiB of per-path scratch and outputs.
+        fit in a quarter of the free device memory (64 MiB to 1 GiB) of per-path scratch
+        and outputs.
     first_path : int
         Global index of the first path: the run covers paths first_path .. first_path +
         n_paths - 1, exactly as they are in a larger run (sweeps split work this way).
@@ -501,6 +501,17 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         (strategy, cost, path), ``terminal_spot`` over path, ``premium`` over (strategy,
         cost); attributes record version, seed, device, precision and the full configuration
         as JSON.
+
+    Raises
+    ------
+    gpuhedge.MemoryBudgetError
+        Before anything is allocated, when the run would hold more than 80% of the memory
+        available: the host's (the per-path results stay on the host until the call returns,
+        about 30 to 70 bytes per path and strategy-cost cell), the address space a
+        ``ulimit -v`` leaves, or the free device memory. The message gives the estimate, the
+        memory available and the ways out: fewer paths, or ``gpuhedge.sweep`` into a store.
+        The environment variable ``GPUHEDGE_MAX_MEMORY`` overrides the check: a budget such
+        as ``"48GB"`` in place of the measured memory, or ``"off"`` (``gpuhedge.memory``).
     """
     owner = "simulate"
     if not isinstance(market, Market):
@@ -524,6 +535,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
                                  _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
+                     n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
+                     dtype=dtype, n_times=times.size, n_options=len(book_table))
     spot0, v0 = market.initial_state()
     result, spot = _run(
         market.family, spot0, v0, market.kernel_params(horizon / n_steps),
@@ -618,6 +632,9 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
                                  _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
+                     n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
+                     dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True)
     result, spot = _run(
         _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,

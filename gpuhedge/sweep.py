@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from . import _validation as check
-from . import backend
+from . import backend, memory
 from . import store as zstore
 from .costs import Costs
 from .engine import _as_book, _describe, _named, simulate
@@ -537,12 +537,7 @@ def _threads_plan(job, n_tasks, n_cells, workers):
 
 
 def _available_memory():
-    try:
-        import psutil
-
-        return psutil.virtual_memory().available
-    except Exception:
-        return None
+    return min(have for have, _ in memory.host_memory())
 
 
 def _is_client(obj):
@@ -772,6 +767,7 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         per_path = tuple(per_path.items())
     job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
                bool(antithetic), device, dtype, None)
+    memory.check_sweep(OWNER, job, scheduler=scheduler, gpus=gpus, cores=_cores())
     if not resume:
         device_name = "cuda" if device == "cuda" and distributed else backend.device_name(device)
         store_attrs = {**zstore.provenance(), "seed": seed, "stream": stream,
