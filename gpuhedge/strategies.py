@@ -11,6 +11,7 @@ with a second option (``DeltaGammaHedge``, ``DeltaVegaHedge``), and portfolio in
 owe a floor at the horizon instead of the book's payoff.
 """
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -102,6 +103,14 @@ class Strategy:
         """Whether the first hedge goes only to the band's edge (``initial="edge"``)."""
         return self.initial == "edge"
 
+    def __repr__(self):
+        # the start is shown only where it is not the rule's default: the repr names the
+        # strategies of a run that gives them no names
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                 if f.name not in ("initial", "initial_shares")
+                 or getattr(self, f.name) != f.default]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     def _check_start(self, band=False):
         """Check ``initial_shares`` (a finite number of shares) and, for a band rule,
         ``initial``."""
@@ -151,7 +160,7 @@ class RowSetting:
         return float(self.times[-1])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class NoHedge(Strategy):
     """Hold the book unhedged."""
 
@@ -167,7 +176,7 @@ class NoHedge(Strategy):
         return np.zeros(len(times) - 1, dtype=bool)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StaticHedge(Strategy):
     """Hedge once at t=0 with the Black-Scholes delta at ``vol`` and hold to the horizon."""
 
@@ -185,7 +194,7 @@ class StaticHedge(Strategy):
         return np.arange(len(times) - 1) == 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DeltaHedge(Strategy):
     """Rebalance to the Black-Scholes delta at hedge vol ``vol`` every ``every`` simulation steps.
 
@@ -210,7 +219,7 @@ class DeltaHedge(Strategy):
         return self._every_schedule(times)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HedgeAt(Strategy):
     """Rebalance to the delta at hedge vol ``vol`` at the listed ``times`` (years, each a point
     of the simulation grid; t=0 is always a hedge time)."""
@@ -245,7 +254,7 @@ class HedgeAt(Strategy):
         return marks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DeltaBand(Strategy):
     """Trade when the delta has moved more than ``band`` away from the shares held.
 
@@ -289,7 +298,7 @@ class DeltaBand(Strategy):
         return self.vol, self.band * notional, 1.0 if self.to == "edge" else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SpotMove(Strategy):
     """Trade back to the delta when the spot has moved more than ``pct`` (a fraction, e.g.
     0.01) since the last trade; checked at every grid point."""
@@ -310,7 +319,7 @@ class SpotMove(Strategy):
         return self.vol, self.pct, 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class WhalleyWilmott(Strategy):
     """Whalley and Wilmott's (1997) asymptotically optimal no-trade band around the delta.
 
@@ -349,7 +358,7 @@ class WhalleyWilmott(Strategy):
         return self.vol, costs.proportional, self.risk_aversion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Leland(DeltaHedge):
     """Leland's (1985) rule: rebalance every ``every`` steps to the delta at the adjusted vol
 
@@ -384,7 +393,7 @@ class Leland(DeltaHedge):
         return self.leland_vol(costs.proportional, dt, short_gamma), 0.0, 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Zakamouline(WhalleyWilmott):
     """Zakamouline's (2006) approximation of the utility-based hedge with proportional costs.
 
@@ -418,7 +427,7 @@ class Zakamouline(WhalleyWilmott):
 _OPTION_RULES = ("constant", "instantaneous", "expected-average")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DeltaGammaHedge(DeltaHedge):
     """Every ``every`` steps, hold n = -Gamma_book / Gamma_option hedge options and then
     -(Delta_book + n Delta_option) shares: the book's delta and gamma are zero after each
@@ -498,7 +507,7 @@ class DeltaGammaHedge(DeltaHedge):
                 _math.HEDGER_OPT_TENOR: hold, _math.HEDGER_OPT_MATURITY: maturity}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DeltaVegaHedge(DeltaGammaHedge):
     """As ``DeltaGammaHedge``, with n = -Vega_book / Vega_option (Black-Scholes vegas): the
     book's delta and vega are zero after each rebalance."""
@@ -516,7 +525,7 @@ def _capital(owner, capital, spot, floor, rate, horizon):
     return capital, floor_pv
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SyntheticPut(Strategy):
     """Portfolio insurance by a synthetic put: stock plus a put, replicated by trading shares.
 
@@ -571,7 +580,7 @@ class SyntheticPut(Strategy):
                 _math.HEDGER_PREMIUM: floor_pv - capital}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CPPI(Strategy):
     """Constant proportion portfolio insurance (Black and Jones 1987; Perold and Sharpe 1988).
 

@@ -33,7 +33,7 @@ def test_dataset_shape_units_and_provenance(base):
         assert "units" in base[v].attrs and "long_name" in base[v].attrs
     config = json.loads(base.attrs["config"])
     assert config["hedges"]["weekly"] == {"type": "DeltaHedge", "vol": 0.25, "every": 5,
-                                         "hedge_vol": "constant"}
+                                         "hedge_vol": "constant", "initial_shares": 0.0}
     assert base.attrs["seed"] == 11 and base.attrs["precision"] == "float64"
     assert base.attrs["gpuhedge_version"] == gh.__version__
     np.testing.assert_allclose(base.premium.sel(strategy="daily"),
