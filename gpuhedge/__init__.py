@@ -7,6 +7,7 @@ from .engine import hedge_paths, simulate  # noqa: E402
 from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
 from .metrics import summary  # noqa: E402
 from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
+from .optimize import Optimum, optimize  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
 from .risk import (  # noqa: E402
     CVaR, OCE, Entropic, ExpectedShortfall, MeanSquare, MeanVariance, RiskMeasure, SemiVariance,
@@ -25,7 +26,7 @@ __all__ = [
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
     "ScheduleWarning",
     "CVaR", "OCE", "Entropic", "ExpectedShortfall", "MeanSquare", "MeanVariance", "RiskMeasure",
-    "SemiVariance", "indifference_price", "risk",
+    "SemiVariance", "indifference_price", "risk", "Optimum", "optimize",
     "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
     "summary", "sweep",
 ]
