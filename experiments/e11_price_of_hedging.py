@@ -83,7 +83,7 @@ def optimise_cell(market, measure, cost, n_paths, seed, device):
             warnings.simplefilter("ignore", gh.ScheduleWarning)
             opt = gh.optimize(market, BOOK, family, bounds, costs, fixed=kw, integer=integer,
                               measure=measure, n_paths=n_paths, n_steps=DAYS, seed=seed,
-                              stream=0, test_stream=1, device=device)
+                              stream=0, test_stream=1, refine="scipy", device=device)
         rows[name] = dict(value=opt.value, se=opt.se, test_value=opt.test_value,
                           test_se=opt.test_se, params=opt.params, passes=opt.passes,
                           seconds=opt.seconds, landscape=opt.landscape)
@@ -326,7 +326,8 @@ def main(argv=None):
         f"cost convention against the network's {IMAKI_PRICE:.6f} "
         f"({'beats it' if diff < 0 else 'above it'} by {abs(diff):.6f}, "
         f"{abs(diff) / IMAKI_PRICE:.2%}, {abs(diff) / nt[best_nt]['theirs_se']:.1f} of our "
-        f"standard errors; the network's own Monte Carlo error is not published; Black-Scholes value of the 28-step call "
+        f"standard errors; the network's own Monte Carlo error is not published; "
+        f"Black-Scholes value of the 28-step call "
         f"{bs28:.6f}); tuning took {nt[best_nt]['seconds']:.0f} s on "
         f"{args.paths:,} paths ({nt[best_nt]['passes']} kernel passes).")
     size_note = ("" if args.paths >= 1_000_000 else
@@ -336,7 +337,8 @@ def main(argv=None):
     device = "cpu" if args.device is None else args.device
     md = (f"# E11: the price of hedging\n\n**Question.** {question}\n\n"
           f"**Set-up.** A written European call, S0 = K = {SPOT:g}, T = {DAYS}/365, r = 0, "
-          f"{DAYS} daily steps; markets: {', '.join(markets)} (Black-Scholes vol {VOL:g}; Heston (v0 = theta = "
+          f"{DAYS} daily steps; markets: {', '.join(markets)} (Black-Scholes vol {VOL:g}; "
+          f"Heston (v0 = theta = "
           f"{VOL**2:g}, kappa = 2, xi = 0.3, rho = -0.7)), hedged at the Black-Scholes delta at "
           f"vol {VOL:g}. Proportional costs {', '.join(f'{c:g}' for c in costs)} of the traded "
           f"notional, the set-up and the unwind included (Costs(ends=True)); band rules start "

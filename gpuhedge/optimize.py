@@ -13,11 +13,11 @@ and its upper bound at least 10 times larger, else linear; integer parameters ar
 1. a coarse grid, all its candidates as rows of one kernel pass (several passes when there
    are more than ``max_rows`` rows): the *landscape*, returned as an xarray Dataset;
 2. a refinement of the continuous parameters inside the grid cell around the best point,
-   the integers fixed at their grid optimum: ``"scipy"``, bounded Brent
+   the integers fixed at their grid optimum: ``"zoom"``, ``rounds`` grids shrinking
+   around the best point, each one kernel pass; or ``"scipy"``, bounded Brent
    (``minimize_scalar``) for one parameter, bounded Nelder-Mead for more, one candidate per
    kernel pass, stopped when steps change the objective by less than a tenth of its standard
-   error; or ``"zoom"``, ``rounds`` grids shrinking around the best point, each one kernel
-   pass; or None;
+   error; or None;
 3. the optimum on fresh paths of another stream (out of sample), one more pass.
 
 The in-sample optimum is biased low (it is the minimum of noisy values); the out-of-sample
@@ -161,7 +161,7 @@ class _Objective:
 
 
 def optimize(market, book, family, bounds, costs=None, *, measure, n_paths, n_steps,
-             fixed=None, integer=(), log=None, grid=None, refine="scipy", rounds=3, seed=0,
+             fixed=None, integer=(), log=None, grid=None, refine="zoom", rounds=3, seed=0,
              stream=0, test_stream=None, test_paths=None, max_rows=32, device=None,
              chunk_paths=None):
     """Parameters of a rule family that minimise a risk measure of the hedged book.
@@ -190,8 +190,10 @@ def optimize(market, book, family, bounds, costs=None, *, measure, n_paths, n_st
     grid : int, optional
         Coarse-grid points per parameter (default 9, 5, 3 for 1, 2, 3+ parameters; an integer
         parameter with at most 16 values takes them all).
-    refine : {"scipy", "zoom", None}
-        Refinement after the grid (module docstring).
+    refine : {"zoom", "scipy", None}
+        Refinement after the grid (module docstring). "zoom" (the default) needs far fewer
+        kernel passes: a delta band's (band, vol) under CVaR 99% on 50,000 paths took 5 passes
+        (2 s) zoomed and 39 (34 s) by Nelder-Mead, to the same optimum within its error.
     rounds : int
         Zoom rounds.
     seed, stream : int
