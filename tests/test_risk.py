@@ -158,3 +158,22 @@ def test_bad_input():
         gh.Entropic(1.0).evaluate(np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match="risk: 'measure' must be"):
         gh.risk(np.zeros(3), "entropic")
+
+
+def test_ask_above_bid_around_the_black_scholes_value():
+    """Writing the call: ask = price; buying it: bid = -price. Under costs and risk aversion
+    a hedger asks more and bids less than the Black-Scholes value, by more than 4 se."""
+    costs = {"20bp": gh.Costs(proportional=2e-3)}
+    hedge = {"daily": gh.DeltaHedge(vol=0.2, every=1)}
+    kw = dict(n_paths=4000, n_steps=20, seed=9)
+    measure = gh.Entropic(0.5)
+    short = gh.indifference_price(gh.simulate(MARKET, BOOK, hedge, costs, **kw), measure)
+    long_book = gh.Book.long(gh.EuropeanCall(100.0, 0.25), 1.0)
+    long = gh.indifference_price(gh.simulate(MARKET, long_book, hedge, costs, **kw), measure,
+                                 value=gh.price(MARKET, long_book))
+    ask, bid = float(short.price.squeeze()), -float(long.price.squeeze())
+    value = gh.price(MARKET, long_book)
+    assert ask - value > 4 * float(short.se.squeeze())
+    assert value - bid > 4 * float(long.se.squeeze())
+    # the spread of the bought book is value - bid
+    assert float(long.spread.squeeze()) == pytest.approx(value - bid, rel=1e-12)
