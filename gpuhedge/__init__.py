@@ -8,7 +8,11 @@ from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
 from .memory import MemoryBudgetError  # noqa: E402
 from .metrics import summary  # noqa: E402
 from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
+from .optimize import Optimum, optimize  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
+from .risk import (  # noqa: E402
+    CVaR, OCE, Entropic, ExpectedShortfall, MeanSquare, MeanVariance, RiskMeasure, SemiVariance,
+    indifference_price, risk)
 from . import plot  # noqa: E402
 from .store import open_store  # noqa: E402
 from .sweep import sweep  # noqa: E402
@@ -22,6 +26,8 @@ __all__ = [
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
     "ScheduleWarning",
+    "CVaR", "OCE", "Entropic", "ExpectedShortfall", "MeanSquare", "MeanVariance", "RiskMeasure",
+    "SemiVariance", "indifference_price", "risk", "Optimum", "optimize",
     "greeks", "hedge_paths", "MemoryBudgetError", "open_store", "plot", "price", "simulate",
     "summary", "sweep",
 ]
