@@ -106,7 +106,8 @@ class Strategy:
     def __repr__(self):
         # the start is shown only where it is not the rule's default: the repr names the
         # strategies of a run that gives them no names
-        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+        fields = dataclasses.fields(self) if dataclasses.is_dataclass(self) else ()
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields
                  if f.name not in ("initial", "initial_shares")
                  or getattr(self, f.name) != f.default]
         return f"{type(self).__name__}({', '.join(shown)})"
