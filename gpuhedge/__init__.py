@@ -1,7 +1,6 @@
 """gpuhedge: Monte Carlo hedging error of discretely hedged option books, on GPU and CPU."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__  # noqa: F401
 from .costs import Costs  # noqa: E402
 from .engine import hedge_paths, simulate  # noqa: E402
 from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402

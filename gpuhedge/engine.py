@@ -36,7 +36,8 @@ import math
 import numpy as np
 import xarray as xr
 
-from . import __version__, backend
+from . import backend
+from ._version import __version__
 from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
@@ -54,7 +55,7 @@ KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAN
 _SCRATCH_BYTES = 256 * 2**20  # device memory budget of one chunk's per-path arrays
 
 
-def _named(owner, name, value, kind):
+def named_items(owner, name, value, kind):
     """A dict name -> object from one object, a list or a dict (names default to the repr)."""
     if isinstance(value, kind):
         items = {repr(value): value}
@@ -84,7 +85,9 @@ def _named(owner, name, value, kind):
     return items
 
 
-def _as_book(owner, book):
+def as_book(owner, book):
+    """``book`` as a Book (a Position becomes a book of one); ``owner`` names the caller in
+    the error for anything else."""
     if isinstance(book, Position):
         return Book([book])
     if not isinstance(book, Book):
@@ -281,7 +284,7 @@ def _grid(times, rate, dividend):
     return np.column_stack([times, disc, div])
 
 
-def _describe(obj):
+def describe(obj):
     """JSON-ready description of a frozen dataclass (with its type)."""
     if isinstance(obj, Book):
         return {"type": "Book", "positions": [
@@ -406,9 +409,9 @@ def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_p
 
 
 def _common_checks(owner, book, hedges, costs, seed, stream, device, dtype):
-    book = _as_book(owner, book)
-    strategies = _named(owner, "hedges", hedges, Strategy)
-    cost_levels = _named(owner, "costs", Costs() if costs is None else costs, Costs)
+    book = as_book(owner, book)
+    strategies = named_items(owner, "hedges", hedges, Strategy)
+    cost_levels = named_items(owner, "costs", Costs() if costs is None else costs, Costs)
     seed = check.integer(owner, "seed", seed, low=0, high=2**32 - 1)
     stream = check.integer(owner, "stream", stream, low=0, high=2**32 - 1)
     device = backend.resolve(device, owner)
@@ -533,9 +536,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
 
-    config = {"market": _describe(market), "book": _describe(book),
-              "hedges": {k: _describe(v) for k, v in strategies.items()},
-              "costs": {k: _describe(v) for k, v in cost_levels.items()}, "premium": premium}
+    config = {"market": describe(market), "book": describe(book),
+              "hedges": {k: describe(v) for k, v in strategies.items()},
+              "costs": {k: describe(v) for k, v in cost_levels.items()}, "premium": premium}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=int(antithetic))
     ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times, first_path)
@@ -624,9 +627,9 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         n_paths=n_paths, seed=0, stream=0, antithetic=False, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
-              "book": _describe(book),
-              "hedges": {k: _describe(v) for k, v in strategies.items()},
-              "costs": {k: _describe(v) for k, v in cost_levels.items()}}
+              "book": describe(book),
+              "hedges": {k: describe(v) for k, v in strategies.items()},
+              "costs": {k: describe(v) for k, v in cost_levels.items()}}
     attrs = _attrs(owner, config, device=device, dtype=dtype, n_steps=times.size - 1,
                    n_paths=n_paths, **dates)
     return _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)
