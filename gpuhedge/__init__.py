@@ -1,6 +1,6 @@
 """gpuhedge: Monte Carlo hedging error of discretely hedged option books, on GPU and CPU."""
 
-from ._version import __version__  # noqa: F401
+from ._version import __version__
 from .costs import Costs  # noqa: E402
 from .engine import hedge_paths, simulate  # noqa: E402
 from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
@@ -21,5 +21,5 @@ __all__ = [
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
     "ScheduleWarning",
     "greeks", "hedge_paths", "open_store", "plot", "price", "simulate",
-    "summary", "sweep",
+    "summary", "sweep", "__version__",
 ]

@@ -42,7 +42,7 @@ from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
 from .kernels import _math
-from .models import BlackScholes, Heston, Market, Merton
+from .models import MODELS, Market, rule_markets
 from .pricing import price
 from .strategies import RowSetting, Strategy
 
@@ -117,9 +117,6 @@ def _book_tau(book_table, times, dividend):
     return np.stack([np.sqrt(tau), np.exp(-dividend * tau)], axis=-1)
 
 
-# hedge-vol rule -> the markets it applies to (the constant rule applies everywhere)
-RULE_MARKETS = {_math.RULE_INSTANTANEOUS: (Heston,), _math.RULE_EXPECTED_AVERAGE: (Heston,),
-                _math.RULE_MIN_VARIANCE: (Heston,), _math.RULE_MODEL: (BlackScholes, Merton)}
 PREMIUMS = ("hedge", "model")
 
 
@@ -137,14 +134,16 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
     first price instead.
     """
     if market is not None:
-        model_value = sum(p.quantity * float(price(market, p.option)) for p in book.positions)
+        # only premium="model" prices the book under the market (a model may have no pricer)
+        model_value = sum(p.quantity * float(price(market, p.option))
+                          for p in book.positions) if premium == "model" else None
         hp = market.hedge_params(book.horizon)
         spot0, rate, dividend = market.spot, market.rate, market.dividend
     dt = times[1] - times[0]
     groups = _cost_groups(cost_levels)
     rows, schedules = [], []
     for j, (name, s) in enumerate(strategies.items()):
-        allowed = RULE_MARKETS.get(s.rule)
+        allowed = rule_markets(s.rule)
         if allowed and not isinstance(market, allowed):
             raise ValueError(f"{owner}: 'hedges[{name!r}].hedge_vol' = {s.hedge_vol!r} needs a "
                              f"{' or '.join(m.__name__ for m in allowed)} market; got "
@@ -309,7 +308,7 @@ def _max_lag(cost_levels):
     return max(c.lag for c in cost_levels.values())
 
 
-def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
+def _run(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
          costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
          dtype, chunk_paths):
     """Run the kernel chunk by chunk; host arrays out: ``out`` (``_math.OUT_*`` fields x
@@ -321,12 +320,12 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
         from .kernels import cuda as target
 
         def launch(n, *args):
-            target.launch(family, dtype.name, n, *args)
+            target.launch(dynamics, dtype.name, n, *args)
     else:
         from .kernels import cpu as target
 
         def launch(n, *args):
-            target.kernel(family, dtype.name)(*args)
+            target.kernel(dynamics, dtype.name)(*args)
 
     grid = xp.asarray(_grid(times, rate, dividend))
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
@@ -466,8 +465,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
 
     Parameters
     ----------
-    market : BlackScholes, Merton, Kou, Heston or Bates
-        The market model (its family selects the compiled kernel).
+    market : Market
+        A market model of ``gpuhedge.models.MODELS`` (its ``dynamics`` select the compiled
+        kernel).
     book : Book or Position
         The options the hedger holds (negative quantities: written).
     hedges : Strategy, list or dict of name -> Strategy
@@ -507,8 +507,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     """
     owner = "simulate"
     if not isinstance(market, Market):
-        raise ValueError(f"{owner}: 'market' must be a market model (BlackScholes, Merton, Kou, "
-                         f"Heston, Bates); got {type(market).__name__}")
+        raise ValueError(f"{owner}: 'market' must be a market model "
+                         f"({', '.join(m.__name__ for m in MODELS)}); got {type(market).__name__}")
     book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
         owner, book, hedges, costs, seed, stream, device, dtype)
     n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)
@@ -529,7 +529,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     spot0, v0 = market.initial_state()
     result, spot = _run(
-        market.family, spot0, v0, market.kernel_params(horizon / n_steps),
+        market.dynamics, spot0, v0, market.kernel_params(horizon / n_steps),
         market.hedge_params(horizon), None, times, book_table, len(strategies), hedgers,
         schedule, costs_table,
         market.rate, market.dividend, first_path=first_path, n_paths=n_paths, seed=seed,
@@ -622,7 +622,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
                                  _max_lag(cost_levels)) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     result, spot = _run(
-        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
+        _math.SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,
         n_paths=n_paths, seed=0, stream=0, antithetic=False, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
