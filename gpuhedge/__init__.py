@@ -5,7 +5,7 @@ from .costs import Costs  # noqa: E402
 from .engine import hedge_paths, simulate  # noqa: E402
 from .instruments import Book, EuropeanCall, EuropeanPut, Position  # noqa: E402
 from .metrics import summary  # noqa: E402
-from .models import Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
+from .models import CEV, Bates, BlackScholes, FellerWarning, Heston, Kou, Merton  # noqa: E402
 from .pricing import greeks, price  # noqa: E402
 from . import plot  # noqa: E402
 from .store import open_store  # noqa: E402
@@ -15,7 +15,7 @@ from .strategies import (  # noqa: E402
     ScheduleWarning, SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott, Zakamouline)
 
 __all__ = [
-    "Bates", "FellerWarning", "Heston", "Kou", "Merton",
+    "Bates", "CEV", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",

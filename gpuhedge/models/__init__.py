@@ -17,15 +17,16 @@ discounted price plus dividends is a martingale under the pricing measure whatev
 from ..kernels import _math
 from ._base import Market
 from .black_scholes import BlackScholes
+from .cev import CEV
 from .heston import SCHEMES, Bates, FellerWarning, Heston
 from .kou import Kou
 from .merton import Merton
 
-__all__ = ["Bates", "BlackScholes", "FellerWarning", "Heston", "Kou", "Market", "Merton",
+__all__ = ["Bates", "BlackScholes", "CEV", "FellerWarning", "Heston", "Kou", "Market", "Merton",
            "MODELS", "SCHEMES", "DYNAMICS", "rule_markets", "priced_models"]
 
 # The registry: a new model is its module and its entry here.
-MODELS = (BlackScholes, Merton, Kou, Heston, Bates)
+MODELS = (BlackScholes, Merton, Kou, Heston, Bates, CEV)
 
 # every kernel's dynamics (the supplied prices of ``hedge_paths`` first), each once
 DYNAMICS = tuple(dict.fromkeys((_math.SUPPLIED, *(m.dynamics for m in MODELS))))
