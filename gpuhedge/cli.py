@@ -19,7 +19,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from . import __version__, backend
+from . import backend
+from ._version import __version__
 from . import _validation as check
 
 TOP = ("description", "run", "market", "markets", "book", "hedges", "costs", "grid",

@@ -36,12 +36,13 @@ import math
 import numpy as np
 import xarray as xr
 
-from . import __version__, backend, memory
+from . import backend, memory
+from ._version import __version__
 from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
 from .kernels import _math
-from .models import BlackScholes, Heston, Market, Merton
+from .models import MODELS, Market, rule_markets
 from .pricing import price
 from .strategies import RowSetting, Strategy
 
@@ -53,7 +54,7 @@ KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAN
          _math.KIND_DELTA_GAMMA, _math.KIND_DELTA_VEGA, _math.KIND_SYNTHETIC_PUT, _math.KIND_CPPI)
 
 
-def _named(owner, name, value, kind):
+def named_items(owner, name, value, kind):
     """A dict name -> object from one object, a list or a dict (names default to the repr)."""
     if isinstance(value, kind):
         items = {repr(value): value}
@@ -83,7 +84,9 @@ def _named(owner, name, value, kind):
     return items
 
 
-def _as_book(owner, book):
+def as_book(owner, book):
+    """``book`` as a Book (a Position becomes a book of one); ``owner`` names the caller in
+    the error for anything else."""
     if isinstance(book, Position):
         return Book([book])
     if not isinstance(book, Book):
@@ -113,9 +116,6 @@ def _book_tau(book_table, times, dividend):
     return np.stack([np.sqrt(tau), np.exp(-dividend * tau)], axis=-1)
 
 
-# hedge-vol rule -> the markets it applies to (the constant rule applies everywhere)
-RULE_MARKETS = {_math.RULE_INSTANTANEOUS: (Heston,), _math.RULE_EXPECTED_AVERAGE: (Heston,),
-                _math.RULE_MIN_VARIANCE: (Heston,), _math.RULE_MODEL: (BlackScholes, Merton)}
 PREMIUMS = ("hedge", "model")
 
 
@@ -133,14 +133,16 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
     first price instead.
     """
     if market is not None:
-        model_value = sum(p.quantity * float(price(market, p.option)) for p in book.positions)
+        # only premium="model" prices the book under the market (a model may have no pricer)
+        model_value = sum(p.quantity * float(price(market, p.option))
+                          for p in book.positions) if premium == "model" else None
         hp = market.hedge_params(book.horizon)
         spot0, rate, dividend = market.spot, market.rate, market.dividend
     dt = times[1] - times[0]
     groups = _cost_groups(cost_levels)
     rows, schedules = [], []
     for j, (name, s) in enumerate(strategies.items()):
-        allowed = RULE_MARKETS.get(s.rule)
+        allowed = rule_markets(s.rule)
         if allowed and not isinstance(market, allowed):
             raise ValueError(f"{owner}: 'hedges[{name!r}].hedge_vol' = {s.hedge_vol!r} needs a "
                              f"{' or '.join(m.__name__ for m in allowed)} market; got "
@@ -280,7 +282,7 @@ def _grid(times, rate, dividend):
     return np.column_stack([times, disc, div])
 
 
-def _describe(obj):
+def describe(obj):
     """JSON-ready description of a frozen dataclass (with its type)."""
     if isinstance(obj, Book):
         return {"type": "Book", "positions": [
@@ -305,7 +307,7 @@ def _max_lag(cost_levels):
     return max(c.lag for c in cost_levels.values())
 
 
-def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
+def _run(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
          costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
          dtype, chunk_paths):
     """Run the kernel chunk by chunk; host arrays out: ``out`` (``_math.OUT_*`` fields x
@@ -317,12 +319,12 @@ def _run(family, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedg
         from .kernels import cuda as target
 
         def launch(n, *args):
-            target.launch(family, dtype.name, n, *args)
+            target.launch(dynamics, dtype.name, n, *args)
     else:
         from .kernels import cpu as target
 
         def launch(n, *args):
-            target.kernel(family, dtype.name)(*args)
+            target.kernel(dynamics, dtype.name)(*args)
 
     grid = xp.asarray(_grid(times, rate, dividend))
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
@@ -405,9 +407,9 @@ def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_p
 
 
 def _common_checks(owner, book, hedges, costs, seed, stream, device, dtype):
-    book = _as_book(owner, book)
-    strategies = _named(owner, "hedges", hedges, Strategy)
-    cost_levels = _named(owner, "costs", Costs() if costs is None else costs, Costs)
+    book = as_book(owner, book)
+    strategies = named_items(owner, "hedges", hedges, Strategy)
+    cost_levels = named_items(owner, "costs", Costs() if costs is None else costs, Costs)
     seed = check.integer(owner, "seed", seed, low=0, high=2**32 - 1)
     stream = check.integer(owner, "stream", stream, low=0, high=2**32 - 1)
     device = backend.resolve(device, owner)
@@ -462,8 +464,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
 
     Parameters
     ----------
-    market : BlackScholes, Merton, Kou, Heston or Bates
-        The market model (its family selects the compiled kernel).
+    market : Market
+        A market model of ``gpuhedge.models.MODELS`` (its ``dynamics`` select the compiled
+        kernel).
     book : Book or Position
         The options the hedger holds (negative quantities: written).
     hedges : Strategy, list or dict of name -> Strategy
@@ -515,8 +518,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     """
     owner = "simulate"
     if not isinstance(market, Market):
-        raise ValueError(f"{owner}: 'market' must be a market model (BlackScholes, Merton, Kou, "
-                         f"Heston, Bates); got {type(market).__name__}")
+        raise ValueError(f"{owner}: 'market' must be a market model "
+                         f"({', '.join(m.__name__ for m in MODELS)}); got {type(market).__name__}")
     book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
         owner, book, hedges, costs, seed, stream, device, dtype)
     n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)
@@ -540,16 +543,16 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
                      dtype=dtype, n_times=times.size, n_options=len(book_table))
     spot0, v0 = market.initial_state()
     result, spot = _run(
-        market.family, spot0, v0, market.kernel_params(horizon / n_steps),
+        market.dynamics, spot0, v0, market.kernel_params(horizon / n_steps),
         market.hedge_params(horizon), None, times, book_table, len(strategies), hedgers,
         schedule, costs_table,
         market.rate, market.dividend, first_path=first_path, n_paths=n_paths, seed=seed,
         stream=stream, antithetic=antithetic, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
 
-    config = {"market": _describe(market), "book": _describe(book),
-              "hedges": {k: _describe(v) for k, v in strategies.items()},
-              "costs": {k: _describe(v) for k, v in cost_levels.items()}, "premium": premium}
+    config = {"market": describe(market), "book": describe(book),
+              "hedges": {k: describe(v) for k, v in strategies.items()},
+              "costs": {k: describe(v) for k, v in cost_levels.items()}, "premium": premium}
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=int(antithetic))
     ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times, first_path)
@@ -636,14 +639,14 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
                      dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True)
     result, spot = _run(
-        _math.FAMILY_SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
+        _math.SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,
         n_paths=n_paths, seed=0, stream=0, antithetic=False, device=device, dtype=dtype,
         chunk_paths=min(chunk_paths, n_paths))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
-              "book": _describe(book),
-              "hedges": {k: _describe(v) for k, v in strategies.items()},
-              "costs": {k: _describe(v) for k, v in cost_levels.items()}}
+              "book": describe(book),
+              "hedges": {k: describe(v) for k, v in strategies.items()},
+              "costs": {k: describe(v) for k, v in cost_levels.items()}}
     attrs = _attrs(owner, config, device=device, dtype=dtype, n_steps=times.size - 1,
                    n_paths=n_paths, **dates)
     return _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)

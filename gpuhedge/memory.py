@@ -282,7 +282,7 @@ def sweep_footprints(job):
     (``terminal_spot`` one value per path, the others one per strategy and cost level; the
     engine's floats are float64) and the write's buffers. On a GPU a launch's outputs come
     back in pieces no larger than the task's: counted as the task's, an upper bound."""
-    from .engine import _as_book, _costs_table, kernel_rows  # the engine imports this module
+    from .engine import _costs_table, as_book, kernel_rows  # the engine imports this module
 
     out, n = {}, min(job.chunk_paths, job.n_paths)
     for sc in job.scenarios:
@@ -292,7 +292,7 @@ def sweep_footprints(job):
             costs_table=costs_table, n_hedgers=kernel_rows(sc.hedges, sc.costs),
             n_rows=_math.N_STATE + max(c.lag for c in sc.costs.values()), dtype=job.dtype,
             device=job.device, n_times=sc.n_steps + 1,
-            n_options=len(_as_book("sweep", sc.book).positions))
+            n_options=len(as_book("sweep", sc.book).positions))
         cells = len(sc.hedges) * len(sc.costs)
         stored = {name: np.dtype(storage).itemsize * (1 if name == "terminal_spot" else cells)
                   * n for name, storage in job.per_path}

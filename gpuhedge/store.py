@@ -25,7 +25,7 @@ Compression (measured on 2^20 paths x 8 hedgers on this project's 2-core CPU mac
 low mantissa bits, so nothing compresses it much: about 0.87 of its raw size; ``cost_paid``
 about 0.67, ``trades`` (small integers, one per rebalance) about 0.02, at 700-900 MB/s per
 core. ``"zstd"`` (Blosc Zstd, clevel 3, bit shuffle) saves about 1 % more at a third of the
-speed; ``"none"`` stores raw bytes. The sweep benchmark's store (``gpuhedge.bench_sweep``, 8
+speed; ``"none"`` stores raw bytes. The sweep benchmark's store (``benchmarks/bench_sweep.py``, 8
 rules, 1 cost level) holds 52.3 bytes per scenario and path against 100 raw (6.5 bytes per
 cell and path for pnl, cost_paid and trades, plus the terminal spot); ``bytes_per_path``
 reports it for any store.
@@ -74,7 +74,7 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
-from . import __version__
+from ._version import __version__
 
 DONE = "chunk_done"
 PATH_CHUNK = "path_chunk"

@@ -42,8 +42,9 @@ import xarray as xr
 from . import _validation as check
 from . import backend, memory
 from . import store as zstore
+from ._version import __version__
 from .costs import Costs
-from .engine import _as_book, _describe, _named, simulate
+from .engine import as_book, describe, named_items, simulate
 from .instruments import Book, Position
 from .models import Heston, Market
 from .strategies import Strategy
@@ -188,7 +189,7 @@ def _coordinate(dim, values):
 
 def _jsonable(value):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _describe(value)
+        return describe(value)
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -722,8 +723,8 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     device, distributed = _check_execution(scheduler, gpus, device)
     keys = _swept_keys(grid if isinstance(grid, dict) else None,
                        scenarios if isinstance(scenarios, dict) else None)
-    hedges = _labels(_named(OWNER, "hedges", hedges, Strategy), "hedges", keys)
-    costs = _labels(_named(OWNER, "costs", Costs() if costs is None else costs, Costs),
+    hedges = _labels(named_items(OWNER, "hedges", hedges, Strategy), "hedges", keys)
+    costs = _labels(named_items(OWNER, "costs", Costs() if costs is None else costs, Costs),
                     "costs", keys)
     try:
         dtype = np.dtype(dtype).name
@@ -741,16 +742,16 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         chunk_paths = _default_chunk(n_paths, n_cells, device)
     chunk_paths = check.integer(OWNER, "chunk_paths", chunk_paths, low=1)
     config = json.loads(json.dumps({
-        **({"markets": {k: _describe(v) for k, v in market.items()}} if isinstance(market, dict)
-           else {"market": _describe(market)}),
-        "book": _describe(_as_book(OWNER, book)),
-        "hedges": {k: _describe(v) for k, v in hedges.items()},
-        "costs": {k: _describe(v) for k, v in costs.items()},
+        **({"markets": {k: describe(v) for k, v in market.items()}} if isinstance(market, dict)
+           else {"market": describe(market)}),
+        "book": describe(as_book(OWNER, book)),
+        "hedges": {k: describe(v) for k, v in hedges.items()},
+        "costs": {k: describe(v) for k, v in costs.items()},
         "grid": _jsonable(grid or {}), "scenarios": _jsonable(scenarios or {}),
         "n_paths": n_paths, "n_steps": n_steps, "seed": seed, "stream": stream,
         "antithetic": bool(antithetic), "device": device, "precision": dtype,
         "storage": storage, "chunk_paths": chunk_paths, "compression": compression,
-        "gpuhedge_version": zstore.__version__,
+        "gpuhedge_version": __version__,
     }, sort_keys=True))
 
     if resume:

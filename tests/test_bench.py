@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpuhedge as gh
-from gpuhedge import bench
+from benchmarks import bench
 
 # the benchmark's cases (every 1..16 steps, the rule zoo's schedules) are sized for 252 steps;
 # the tiny grids here make their longest schedules trade only at t=0, which is expected
@@ -30,6 +30,8 @@ RELATIVE_FIELDS = {"reference_case", "reference_all_seconds", "reference_seconds
 NUMPY_CASES = [name for name, case in bench.CASES.items() if "reference" not in case]
 BLACK_SCHOLES_CASES = ["1 hedger", "16 x 4"]
 MODEL_CASES = ["Merton", "Heston QE", "Bates QE"]
+# at the smoke tests' few steps, the schedules of more steps trade only at t=0 (and warn)
+TINY_GRID = pytest.mark.filterwarnings("ignore::gpuhedge.ScheduleWarning")
 
 
 def test_cases_cover_every_model_and_the_rule_zoo():
@@ -54,6 +56,7 @@ def test_cases_cover_every_model_and_the_rule_zoo():
     assert "max_ratio" not in bench.CASES["rule zoo x 4 costs"]
 
 
+@TINY_GRID
 @pytest.mark.parametrize("name", list(bench.CASES))
 def test_run_case_reports_finite_positive_rates(name):
     row = bench.run_case(name, n_paths=300, n_steps=6, device="cpu", repeat=2)
@@ -70,12 +73,14 @@ def test_run_case_reports_finite_positive_rates(name):
         assert math.isfinite(row[key]) and row[key] > 0, key
 
 
+@TINY_GRID
 @pytest.mark.parametrize("name", BLACK_SCHOLES_CASES)
 def test_run_case_in_float32(name):
     row = bench.run_case(name, n_paths=300, n_steps=6, device="cpu", dtype="float32", repeat=1)
     assert row["precision"] == "float32" and math.isfinite(row["speedup"])
 
 
+@TINY_GRID
 def test_rule_zoo_dates_are_grid_points_at_any_size():
     for n_steps in (1, 6, 7, 252):
         hedges, costs = bench.case_inputs("rule zoo x 4 costs", n_steps)
@@ -174,6 +179,7 @@ def test_interleaved_times_alternate_the_order():
         bench.interleaved_times({"a": lambda: None}, 0)
 
 
+@TINY_GRID
 def test_main_writes_json_and_markdown(tmp_path, capsys):
     assert bench.main(["--paths", "256", "--steps", "4", "--repeat", "1", "--device", "cpu",
                        "--out", str(tmp_path)]) == 0
@@ -214,6 +220,7 @@ def test_main_picks_cases_tag_and_threads(tmp_path):
         bench.benchmark(n_paths=16, n_steps=2, device="cpu", repeat=1, cases=["nope"])
 
 
+@TINY_GRID
 def test_smaller_numpy_run_is_flagged_as_scaled():
     report = bench.benchmark(n_paths=256, n_steps=4, device="cpu", repeat=1, numpy_paths=128,
                              cases=["1 hedger", "Heston QE", "rule zoo"])

@@ -139,8 +139,8 @@ rule = "DeltaHedge"
     ({"[run]": "[run]\nantithetic = 1"}, r"'run.antithetic' must be true or false; got 1"),
     ({"[market]": "[markt]"}, r"unknown key 'markt'; expected one of 'description', 'run'"),
     ({'model = "BlackScholes"': 'model = "GBM"'},
-     r"'market.model' must be one of 'BlackScholes', 'Merton', 'Kou', 'Heston', 'Bates'; "
-     r"got 'GBM'"),
+     r"'market.model' must be one of 'BlackScholes', 'Merton', 'Kou', 'Heston', 'Bates', "
+     r"'CEV'; got 'GBM'"),
     ({"vol = 0.2": "volatility = 0.2"},
      r"'market.volatility' is not a field of BlackScholes; expected 'model', 'spot', 'vol'"),
     ({"rate = 0.0": ""}, r"'market' must give 'rate' for BlackScholes"),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gpuhedge as gh
-from gpuhedge.kernels import _math
+from gpuhedge.models import DYNAMICS
 
 MARKET = gh.BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -3.0),
@@ -161,7 +161,7 @@ def test_kernels_compile_to_ptx(monkeypatch):
         return types.Array(dtype, nd, "C")
 
     for dtype_name, ft in (("float64", types.float64), ("float32", types.float32)):
-        for family in _math.FAMILIES:
+        for family in DYNAMICS:  # every kernel: the supplied prices and each model
             sig = (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
                    types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
                    array(2), array(2, types.uint8), array(2), types.float64, types.float64,

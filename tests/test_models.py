@@ -256,3 +256,32 @@ def test_merton_model_delta_and_premium_use_the_series():
                                               rel=1e-12)
     s = gh.summary(ds).squeeze()
     assert abs(float(s["mean"])) < 4 * float(s.se_mean)  # sold at the model price
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_declared_jump_mean_is_the_steps_lam_dt(name):
+    market, dt = MODELS[name], 1.0 / 252
+    assert type(market) in gh.models.MODELS
+    dynamics = type(market).dynamics
+    if getattr(market, "lam", 0.0) > 0.0:
+        assert market.kernel_params(dt)[dynamics.jump_mean] == pytest.approx(market.lam * dt)
+    else:
+        assert dynamics.jump_mean == -1
+
+
+def test_a_model_without_a_pricer_simulates_with_the_hedge_premium():
+    @dataclasses.dataclass(frozen=True)
+    class Unpriced(gh.BlackScholes):
+        @staticmethod
+        def pricer():
+            return None
+
+    kw = dict(spot=100.0, vol=0.2, rate=0.05)
+    book = gh.Book.short(gh.EuropeanCall(100.0, 1.0))
+    run = dict(n_paths=256, n_steps=12, seed=3, device="cpu")
+    ds = gh.simulate(Unpriced(**kw), book, gh.DeltaHedge(vol=0.2), **run)
+    reference = gh.simulate(gh.BlackScholes(**kw), book, gh.DeltaHedge(vol=0.2), **run)
+    np.testing.assert_array_equal(ds.pnl.values, reference.pnl.values)
+    with pytest.raises(ValueError, match=r"price: 'market' must be one of BlackScholes, .*; got "
+                                         r"Unpriced"):
+        gh.simulate(Unpriced(**kw), book, gh.DeltaHedge(vol=0.2), premium="model", **run)

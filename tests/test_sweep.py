@@ -136,7 +136,7 @@ def test_progress_bar_of_the_threaded_scheduler(tmp_path, capsys):
 def test_benchmark_runs_at_small_size(tmp_path):
     import json
 
-    from gpuhedge import bench_sweep
+    from benchmarks import bench_sweep
 
     assert bench_sweep.main(["--paths", "3000", "--out", str(tmp_path)]) == 0
     (report,) = tmp_path.glob("sweep-*.json")

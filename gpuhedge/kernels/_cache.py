@@ -3,12 +3,12 @@
 Compiling one market family's CPU block loop (``cpu.kernel``) takes about 40 s; numba's
 ``cache=True`` keeps the machine code on disk so that the next process loads it instead. numba
 judges a cached function fresh by the modification time of the file that defines it, but the
-block loop (defined in ``_math``) also inlines ``_fastmath``: an edit there would leave a stale
-kernel. The locators here serve the functions defined in this package only, in the places
+block loop (defined in ``_math``) also inlines ``_fastmath`` and the market models' step
+functions (``gpuhedge/models``): an edit there would leave a stale kernel. The locators here serve the functions defined in this package only, in the places
 numba's own locators would choose (the folder in ``NUMBA_CACHE_DIR``, the package's
 ``__pycache__``, or the user-wide cache folder), and stamp them with a hash of every source file
-of the package, so that any edit recompiles. numba also keys each cached function by its numba
-version, the CPU and the contents of its closure (here the market family and precision).
+of the kernels and models folders (``SOURCES``), so that any edit recompiles. numba also keys each cached function by its numba
+version, the CPU and the contents of its closure (here the market model's ``Dynamics`` and precision).
 """
 
 import functools
@@ -18,14 +18,18 @@ from pathlib import Path
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
+# the folders whose code a kernel compiles: the kernels, and the models with their step functions
+SOURCES = (PACKAGE, PACKAGE.parent / "models")
 
 
 @functools.cache
-def source_stamp(folder=PACKAGE):
-    """SHA-256 of the names and contents of the ``.py`` files in ``folder`` (sorted)."""
+def source_stamp(folders=SOURCES):
+    """SHA-256 of the names and contents of the ``.py`` files in ``folders`` (each sorted)."""
     digest = hashlib.sha256()
-    for path in sorted(Path(folder).glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            name = f"{path.parent.name}/{path.name}"
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -21,6 +21,7 @@ Salmon, Moraes, Dror, Shaw (2011), "Parallel random numbers: as easy as 1, 2, 3"
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba.extending import register_jitable
@@ -274,19 +275,45 @@ def merton_delta(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call,
 # for the move from grid point k to k+1; ``sign`` is -1 for the antithetic twin of a path
 # (its normals are negated) and +1 otherwise; ``draw`` is what the hedging loop drew for the
 # step beforehand, for all lanes at once: the Poisson count of jumps (``jump_counts``) for the
-# families with jumps, the standard normal for GBM (``PAIRED``), 0 for the others.
+# families with jumps, the standard normal for GBM (``Dynamics.paired``), 0 for the others.
 # ``s`` is the spot, ``v`` a second state variable
 # (variance for stochastic-volatility families, unused otherwise), ``mp`` the family's float
 # parameters prepared by the Python model class, ``paths`` a (paths x points) array used only by
 # the supplied-path family. ``path`` is the global path index (random numbers), ``local`` the
-# row within the chunk (supplied prices).
+# row within the chunk (supplied prices). A market model declares its functions and their
+# traits in a ``Dynamics`` (``gpuhedge.models``); the engine picks the kernel by it in Python.
 # ---------------------------------------------------------------------------------------------
-FAMILY_GBM = 0
-FAMILY_SUPPLIED = 1
-FAMILY_MERTON = 2
-FAMILY_KOU = 3
-FAMILY_HESTON = 4
-FAMILY_BATES = 5
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """What the hedging loop needs of a market model: one compiled kernel per ``Dynamics`` and
+    precision.
+
+    Attributes
+    ----------
+    start : function
+        ``start(spot0, paths, local) -> S_0`` of a path (jitable).
+    step : function
+        The step function (signature above, jitable); the CUDA kernel calls it.
+    lane_step : function
+        Its inlined copy (``_fastmath.inline_copy`` with every function it calls replaced by
+        its inlined copy), which the CPU's lane loops call so that they vectorise.
+    jump_mean : int
+        Index in ``mp`` of the mean number of jumps per step, Poisson(mp[jump_mean]) counts
+        drawn for all lanes before the step (``jump_counts``) and passed as ``draw``; -1: no
+        jumps.
+    paired : bool
+        The step takes its standard normal as ``draw``: the loop draws one Box-Muller pair
+        (counter (path, j), block 0) for steps 2j and 2j + 1, so that each normal is computed
+        once (drawing the pair at both steps cost 40 % of a GBM run).
+    """
+
+    start: object
+    step: object
+    lane_step: object
+    jump_mean: int = -1
+    paired: bool = False
 
 
 @register_jitable
@@ -306,7 +333,7 @@ def gbm_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     """Exact log-normal step: S_{k+1} = S_k exp(mp[0] + mp[1] z), z = ``draw``.
 
     mp = ((mu - vol^2/2) dt, vol sqrt(dt)) with mu the drift of the spot (real-world or
-    risk-neutral r - q). One Box-Muller pair serves two steps (``PAIRED``): step 2j takes the
+    risk-neutral r - q). One Box-Muller pair serves two steps (``Dynamics.paired``): step 2j takes the
     first normal of the pair of counter j, step 2j+1 the second.
     """
     return s * fexp(mp[0] + mp[1] * sign * draw), v
@@ -445,21 +472,6 @@ def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     return paths[local, k + 1], v
 
 
-# family code -> (start, step) functions; the engine picks the family in Python.
-# JUMP_MEAN[step function name]: the index in ``mp`` of the mean number of jumps per step.
-# PAIRED: the families whose step takes its normal as ``draw``; the hedging loop draws one
-# Box-Muller pair (counter (path, j), block 0) for steps 2j and 2j + 1, so that each normal
-# is computed once (drawing the pair at both steps cost 40 % of a GBM run).
-JUMP_MEAN = {"merton_step": 2, "kou_step": 2, "bates_step": 14}
-PAIRED = ("gbm_step",)
-FAMILIES = {
-    FAMILY_GBM: (given_start, gbm_step),
-    FAMILY_SUPPLIED: (supplied_start, supplied_step),
-    FAMILY_MERTON: (given_start, merton_step),
-    FAMILY_KOU: (given_start, kou_step),
-    FAMILY_HESTON: (given_start, heston_step),
-    FAMILY_BATES: (given_start, bates_step),
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -901,7 +913,7 @@ def charges(costs, c, field):
 # Rows of a block's lane scratch ``lanes[row, lane]``.
 LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED = range(4)
 LANE_DRAW, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(4, 9)
-LANE_NEXT = 9  # the second normal of a pair, for the next step (``PAIRED``)
+LANE_NEXT = 9  # the second normal of a pair, for the next step (``Dynamics.paired``)
 LANE_BAND = 10  # ``whalley_wilmott_path_part`` of one greeks row at one grid point
 N_LANE = 11
 
@@ -1069,30 +1081,22 @@ def unwind_lane(state, h, local, s, v, k, disc, grid, hedgers, hp, rate, div, im
 # Inlined copies of what the CPU's lane loops call (the same code; ``_fastmath.inline_copy``).
 _philox_i = inline_copy(philox4x32)
 _uniform53_i = inline_copy(uniform53)
-_uniform_pair_i = inline_copy(uniform_pair, philox4x32=_philox_i, uniform53=_uniform53_i)
+uniform_pair_inline = inline_copy(uniform_pair, philox4x32=_philox_i, uniform53=_uniform53_i)
 _box_muller_i = inline_copy(box_muller, flog=flog_inline, sincos_2pi=sincos_2pi_inline)
-_normal_pair_i = inline_copy(normal_pair, uniform_pair=_uniform_pair_i,
+normal_pair_inline = inline_copy(normal_pair, uniform_pair=uniform_pair_inline,
                              box_muller=_box_muller_i)
 _d1_from_i = inline_copy(d1_from)
 _band_quantity_i = inline_copy(band_quantity)
 _norm_pdf_i = inline_copy(norm_pdf, fexp=fexp_inline)
-_heston_increment_i = inline_copy(heston_increment, normal_pair=_normal_pair_i, flog=flog_inline,
+heston_increment_inline = inline_copy(heston_increment, normal_pair=normal_pair_inline, flog=flog_inline,
                                   norm_cdf=norm_cdf_inline)
-_lognormal_jumps_i = inline_copy(lognormal_jumps, normal_pair=_normal_pair_i)
-# name -> (called function, inlined copy)
+lognormal_jumps_inline = inline_copy(lognormal_jumps, normal_pair=normal_pair_inline)
+# The supplied prices of ``hedge_paths`` (no model).
+SUPPLIED = Dynamics(supplied_start, supplied_step, inline_copy(supplied_step))
+# role -> (called function, inlined copy); the model steps' copies are in their ``Dynamics``
 LANE_FUNCTIONS = {
-    "gbm_step": (gbm_step, inline_copy(gbm_step, fexp=fexp_inline)),
-    "normal_pair": (normal_pair, _normal_pair_i),
-    "supplied_step": (supplied_step, inline_copy(supplied_step)),
-    "merton_step": (merton_step, inline_copy(merton_step, normal_pair=_normal_pair_i,
-                                             fexp=fexp_inline,
-                                             lognormal_jumps=_lognormal_jumps_i)),
-    "bates_step": (bates_step, inline_copy(bates_step, heston_increment=_heston_increment_i,
-                                           lognormal_jumps=_lognormal_jumps_i,
-                                           fexp=fexp_inline)),
-    "jump_counts": (jump_counts, inline_copy(jump_counts, uniform_pair=_uniform_pair_i)),
-    "heston_step": (heston_step, inline_copy(heston_step, fexp=fexp_inline,
-                                             heston_increment=_heston_increment_i)),
+    "normal_pair": (normal_pair, normal_pair_inline),
+    "jump_counts": (jump_counts, inline_copy(jump_counts, uniform_pair=uniform_pair_inline)),
     "log": (flog, flog_inline),
     "delta": (delta_from, inline_copy(delta_from, d1_from=_d1_from_i,
                                       norm_cdf=norm_cdf_inline)),
@@ -1109,15 +1113,16 @@ LANE_FUNCTIONS = {
 }
 
 
-def make_run_block(start, step, cast, n_lanes, inline):
-    """Build the hedging loop over a block of ``n_lanes`` paths for one market family and one
-    state precision.
+def make_run_block(dynamics, cast, n_lanes, inline):
+    """Build the hedging loop over a block of ``n_lanes`` paths for one market model's
+    ``Dynamics`` and one state precision.
 
-    ``start`` and ``step`` are the family's start and step functions (above) and ``cast`` the
+    ``dynamics`` gives the model's start and step functions and their traits, ``cast`` the
     numpy scalar type of the simulated state (float32 or float64): the spot is rounded to it
     at every grid point, while the arithmetic and every accumulator stay float64 (so that both
     targets round identically; numba and NumPy promote mixed float32 expressions differently).
-    ``inline``: the lane loops call the inlined copies of ``LANE_FUNCTIONS`` (the CPU, where
+    ``inline``: the lane loops call the inlined copies of ``LANE_FUNCTIONS`` and the model's
+    ``Dynamics.lane_step`` (the CPU, where
     they vectorise; numba's CUDA target fails to type some of them inlined), else the called
     functions. The returned plain function is compiled by both targets; one compiled kernel
     serves any mix of hedgers, costs and books. Every lane computes exactly what a loop over
@@ -1139,8 +1144,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
     floor at the horizon.
     """
     pick = 1 if inline else 0
-    step_name = step.__name__
-    lane_step = LANE_FUNCTIONS[step_name][pick] if step_name in LANE_FUNCTIONS else step
+    start = dynamics.start
+    lane_step = dynamics.lane_step if inline else dynamics.step
     lane_log = LANE_FUNCTIONS["log"][pick]
     lane_delta = LANE_FUNCTIONS["delta"][pick]
     lane_gamma = LANE_FUNCTIONS["gamma"][pick]
@@ -1152,8 +1157,8 @@ def make_run_block(start, step, cast, n_lanes, inline):
     lane_amounts = LANE_FUNCTIONS["amounts"][pick]
     lane_jumps = LANE_FUNCTIONS["jump_counts"][pick]
     lane_normal_pair = LANE_FUNCTIONS["normal_pair"][pick]
-    jump_mean = JUMP_MEAN.get(step_name, -1)
-    paired = step_name in PAIRED
+    jump_mean = dynamics.jump_mean
+    paired = dynamics.paired
 
     def lane_jit(fn):
         # A fresh decorator per function: numba's register_jitable(inline=...) decorator pops

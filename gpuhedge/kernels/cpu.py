@@ -4,7 +4,7 @@ Each block runs its paths in lockstep (``_math.make_run_block``): the model step
 book's greeks and the plain rules are loops over the block's lanes that LLVM vectorises (AVX2 /
 AVX-512 on x86). A block's state is a small (hedger rows x rows x ``LANES``) array of its own,
 lanes the fast axis. The block loop ``run_block`` is cached on disk (``_cache``): a process
-after the first loads it instead of compiling it (about 40 s per market family and precision).
+after the first loads it instead of compiling it (about 40 s per market model and precision).
 """
 
 import functools
@@ -26,8 +26,9 @@ LANES = 128
 
 
 @functools.cache
-def kernel(family: int, dtype: str):
-    """The compiled CPU kernel of one market family and spot precision (cached per process).
+def kernel(dynamics: _math.Dynamics, dtype: str):
+    """The compiled CPU kernel of one market model's ``dynamics`` and spot precision (cached per
+    process).
 
     Called as ``kernel(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
     book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot)`` (tables described
@@ -35,13 +36,12 @@ def kernel(family: int, dtype: str):
     ``out_spot`` for paths path_offset .. path_offset + len(out_spot) - 1. Only the shape of
     ``state`` (hedger rows, state rows, any) is used: each block keeps its own.
     """
-    start, step = _math.FAMILIES[family]
     # error_model="numpy": a division by zero gives inf / NaN instead of a raise, so that the
     # lane loops carry no branch to raise from (the maths never divides by zero). _nrt=False:
     # run_block allocates nothing, and without reference counting the arrays that inlined
     # functions take carry no incref / decref calls, which keep LLVM from vectorising.
     run_block = numba.njit(error_model="numpy", _nrt=False, cache=True)(
-        _math.make_run_block(start, step, np.dtype(dtype).type, LANES, True))
+        _math.make_run_block(dynamics, np.dtype(dtype).type, LANES, True))
 
     # Not cached: numba keys a cached function by its closure, and this one holds the
     # run_block dispatcher, which pickles with an id of its own per process (every process

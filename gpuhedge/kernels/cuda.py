@@ -23,14 +23,14 @@ def simulator_enabled() -> bool:
 
 
 @functools.cache
-def kernel(family: int, dtype: str):
-    """The CUDA kernel of one market family and spot precision, same call as ``cpu.kernel``.
+def kernel(dynamics: _math.Dynamics, dtype: str):
+    """The CUDA kernel of one market model's ``dynamics`` and spot precision, same call as
+    ``cpu.kernel``.
 
     Launch as ``kernel[blocks, THREADS_PER_BLOCK](...)``.
     """
-    start, step = _math.FAMILIES[family]
     run_block = cuda.jit(device=True)(
-        _math.make_run_block(start, step, np.dtype(dtype).type, 1, False))
+        _math.make_run_block(dynamics, np.dtype(dtype).type, 1, False))
 
     @cuda.jit
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
@@ -47,9 +47,9 @@ def kernel(family: int, dtype: str):
     return run
 
 
-def launch(family, dtype, n, *args):
+def launch(dynamics, dtype, n, *args):
     """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
     blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-    kernel(family, dtype)[blocks, THREADS_PER_BLOCK](*args)
+    kernel(dynamics, dtype)[blocks, THREADS_PER_BLOCK](*args)
     if not simulator_enabled():
         cuda.synchronize()

@@ -1,6 +1,6 @@
 """Closed-form and transform prices: hedge inputs and test references.
 
-``price`` and ``greeks`` dispatch on the market model:
+``price`` and ``greeks`` dispatch on the market model (its ``pricer``):
 
 * ``BlackScholes``: Black-Scholes-Merton closed forms (``black_scholes``);
 * ``Merton``: Merton's (1976) series of Black-Scholes prices (``merton``);
@@ -11,23 +11,12 @@
 import numpy as np
 
 from ..instruments import Book, EuropeanCall, Position
-from ..models import Bates, BlackScholes, Heston, Kou, Merton
-from . import black_scholes, merton, transform
+from ..models import Market, priced_models
 from .black_scholes import bs_delta, bs_gamma, bs_price, bs_vega
 from .merton import merton_delta, merton_price
 
 __all__ = ["bs_delta", "bs_gamma", "bs_price", "bs_vega", "greeks", "merton_delta",
            "merton_price", "price"]
-
-# model -> (values function, name of the state argument it takes: a vol or a variance)
-_PRICERS = {
-    BlackScholes: (black_scholes.values, "vol"),
-    Merton: (merton.values, "vol"),
-    Kou: (transform.kou_values, "vol"),
-    Heston: (transform.heston_values, "v"),
-    Bates: (transform.heston_values, "v"),
-}
-
 
 def price(market, option, spot=None, t=0.0, vol=None, v=None):
     """Price of a European ``option`` at time ``t`` under ``market``.
@@ -77,12 +66,13 @@ def _values(verb, market, option, spot, t, vol, v, greeks):
     if not isinstance(option, EuropeanCall):  # EuropeanPut is a subclass
         raise ValueError(f"{verb}: 'option' must be an EuropeanCall, EuropeanPut, Position or "
                          f"Book; got {type(option).__name__}")
-    try:
-        values, state = _PRICERS[type(market)]
-    except KeyError:
+    # (values function, name of the state argument it takes: a vol or a variance)
+    pricer = market.pricer() if isinstance(market, Market) else None
+    if pricer is None:
         raise ValueError(f"{verb}: 'market' must be one of "
-                         f"{', '.join(m.__name__ for m in _PRICERS)}; "
-                         f"got {type(market).__name__}") from None
+                         f"{', '.join(m.__name__ for m in priced_models())}; "
+                         f"got {type(market).__name__}")
+    values, state = pricer
     given = {"vol": vol, "v": v}
     for name, value in given.items():
         if name != state and value is not None:

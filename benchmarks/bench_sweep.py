@@ -1,6 +1,6 @@
 """Sweep benchmark: how much do storage and scheduling add to the kernel time?
 
-Run as ``python -m gpuhedge.bench_sweep [--paths N] [--device cpu|cuda]``. The case: a short
+Run as ``python benchmarks/bench_sweep.py [--paths N] [--device cpu|cuda]``. The case: a short
 ATM call book, 8 scenarios (market vol 0.1, 0.15, 0.2, 0.3 x strike 90, 110), 8 rules
 (no hedge, static, delta every 1, 2, 4, 13, 26 steps at vol 0.2, and every step at vol 0.25),
 one cost level (10 bp + 1 per trade), 52 steps; 10^7 paths per scenario on a CPU and 10^8
@@ -44,16 +44,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, backend
-from . import store as zstore
-from .costs import Costs
-from .engine import simulate
-from .instruments import Book, EuropeanCall
-from .models import BlackScholes
-from .strategies import DeltaHedge, NoHedge, StaticHedge
+from gpuhedge import __version__, backend
+from gpuhedge import store as zstore
+from gpuhedge.costs import Costs
+from gpuhedge.engine import simulate
+from gpuhedge.instruments import Book, EuropeanCall
+from gpuhedge.models import BlackScholes
+from gpuhedge.strategies import DeltaHedge, NoHedge, StaticHedge
 
 # the module (``gpuhedge.sweep`` the attribute is the function, exported by the package)
-sweep_module = importlib.import_module(f"{__package__}.sweep")
+sweep_module = importlib.import_module("gpuhedge.sweep")
 
 MARKET = BlackScholes(spot=100.0, vol=0.2, rate=0.02)
 BOOK = Book.short(EuropeanCall(strike=100.0, maturity=1.0), 1000.0)
@@ -268,7 +268,7 @@ def markdown(r):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gpuhedge.bench_sweep",
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench_sweep.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--paths", type=int, help="paths per scenario (default 10^7 on a "
                         "CPU, 10^8 on a GPU)")

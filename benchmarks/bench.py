@@ -1,6 +1,6 @@
 """Throughput benchmark: ``gpuhedge.simulate`` against NumPy implementations of the same work.
 
-Run as ``python -m gpuhedge.bench`` (``--case NAME`` picks cases). Every case hedges a short
+Run as ``python benchmarks/bench.py`` (``--case NAME`` picks cases). Every case hedges a short
 ATM call (K = 100, T = 1 year, r = 0.05, S_0 = 100) with Black-Scholes deltas at hedge vol 0.2:
 
 * ``1 hedger``: Black-Scholes market (vol 0.2), one delta hedger rebalancing every step, one
@@ -48,12 +48,12 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from . import __version__, backend
-from .costs import Costs
-from .engine import kernel_rows, simulate
-from .instruments import Book, EuropeanCall
-from .models import Bates, BlackScholes, Heston, Merton
-from .strategies import DeltaBand, DeltaHedge, HedgeAt, Leland, SpotMove, WhalleyWilmott
+from gpuhedge import __version__, backend
+from gpuhedge.costs import Costs
+from gpuhedge.engine import kernel_rows, simulate
+from gpuhedge.instruments import Book, EuropeanCall
+from gpuhedge.models import Bates, BlackScholes, Heston, Merton
+from gpuhedge.strategies import DeltaBand, DeltaHedge, HedgeAt, Leland, SpotMove, WhalleyWilmott
 
 MARKET = BlackScholes(spot=100.0, vol=0.2, rate=0.05)
 MERTON = Merton(spot=100.0, vol=0.2, rate=0.05, lam=0.5, mu_j=-0.1, sigma_j=0.15)
@@ -564,8 +564,9 @@ def run_case(name, *, n_paths, n_steps, device, dtype="float64", repeat=3, numpy
 def source_version():
     """Git commit of the package source and whether ``gpuhedge/`` differs from it.
 
-    This module itself is left out of the comparison: it only holds the NumPy baseline and the
-    report, so a committed result file can say whether the code it timed was committed.
+    The benchmarks (outside the package) are left out of the comparison: they only hold the
+    NumPy baseline and the report, so a committed result file can say whether the code it timed
+    was committed.
 
     Returns
     -------
@@ -580,7 +581,7 @@ def source_version():
                               check=True).stdout.strip()
 
     try:
-        changed = git("status", "--porcelain", "--", "gpuhedge", ":!gpuhedge/bench.py")
+        changed = git("status", "--porcelain", "--", "gpuhedge")
         return git("rev-parse", "HEAD"), bool(changed)
     except (OSError, subprocess.CalledProcessError):
         return None, None
@@ -650,7 +651,7 @@ def markdown(report):
     if against_numpy:
         lines += [
             "", "## gpuhedge against NumPy", "",
-            "NumPy is `gpuhedge.bench.numpy_hedge` (one thread, in the same process; one "
+            "NumPy is `benchmarks/bench.py`'s `numpy_hedge` (one thread, in the same process; one "
             "`numpy_*_step` function per market). z: largest |difference| / standard error of "
             "the P&L mean and std between the two, over all hedger x cost scenarios.", "",
             "| case | market | hedgers x costs | n_paths | n_steps | gpuhedge s "
@@ -770,7 +771,7 @@ def benchmark(*, n_paths=None, n_steps=252, device="auto", dtype="float64", repe
     rows = [run_case(name, n_paths=n_paths, n_steps=n_steps, device=device, dtype=dtype,
                      repeat=repeat, numpy_paths=numpy_paths) for name in cases]
     return {
-        "benchmark": "gpuhedge.bench", "date": datetime.date.today().isoformat(),
+        "benchmark": "benchmarks/bench.py", "date": datetime.date.today().isoformat(),
         "device_kind": device_kind(device),
         "machine": {**machine_info(device), "git_commit_at_start": commit,
                     "git_dirty_at_start": dirty, "load_average_before": load,
@@ -784,7 +785,7 @@ def benchmark(*, n_paths=None, n_steps=252, device="auto", dtype="float64", repe
 
 def main(argv=None):
     """Command line: run the benchmark, print the Markdown tables and write the result files."""
-    parser = argparse.ArgumentParser(prog="python -m gpuhedge.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", type=int, default=None,
                         help=f"paths (default {CPU_PATHS:_} on CPU, {GPU_PATHS:_} on a GPU)")
