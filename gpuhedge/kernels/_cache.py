@@ -4,11 +4,13 @@ Compiling one market family's CPU block loop (``cpu.kernel``) takes about 40 s; 
 ``cache=True`` keeps the machine code on disk so that the next process loads it instead. numba
 judges a cached function fresh by the modification time of the file that defines it, but the
 block loop (defined in ``_math``) also inlines ``_fastmath`` and the market models' step
-functions (``gpuhedge/models``): an edit there would leave a stale kernel. The locators here serve the functions defined in this package only, in the places
-numba's own locators would choose (the folder in ``NUMBA_CACHE_DIR``, the package's
-``__pycache__``, or the user-wide cache folder), and stamp them with a hash of every source file
-of the kernels and models folders (``SOURCES``), so that any edit recompiles. numba also keys each cached function by its numba
-version, the CPU and the contents of its closure (here the market model's ``Dynamics`` and precision).
+functions (``gpuhedge/models``): an edit there would leave a stale kernel. The locators here
+serve the functions defined in this package only, in the places numba's own locators would
+choose (the folder in ``NUMBA_CACHE_DIR``, the package's ``__pycache__``, or the user-wide
+cache folder), and stamp them with a hash of every source file of the kernels and models
+folders (``SOURCES``), so that any edit recompiles. numba also keys each cached function by its
+numba version, the CPU and the contents of its closure (here the market model's ``Dynamics``
+and precision).
 """
 
 import functools
