@@ -14,7 +14,9 @@
 import argparse
 import dataclasses
 import importlib.metadata
+import itertools
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -344,9 +346,6 @@ def _setup(ds, path):
 
 
 def _report(args):
-    import itertools
-    import re
-
     from . import plot
     from .metrics import summary
     from .store import open_store
