@@ -225,6 +225,7 @@ def test_hitting_time_rules_against_equal_steps_at_equal_trades():
     assert out["band"][0] * (1 - 4 * se["band"]) > c["efficient"]
     assert out["band"][0] / c["delta_band"] == pytest.approx(1, abs=0.1)
 
+
 def test_bertsimas_kogan_lo_constant():
     """N E[e^2] at N = 512 equal steps within 3% of the limit (measured 0.975-0.98 at N = 256
     to 1024, rising towards 1 as N grows), the standard error 0.6%."""
