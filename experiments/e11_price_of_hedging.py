@@ -4,7 +4,8 @@ Question: What premium does a risk-averse writer of a 30-day ATM call need, once
 best classical rule under proportional costs from 0 to 1%? For the entropic risk (a = 1) and
 CVaR 99%, under Black-Scholes and Heston: the indifference prices of no hedge, the daily delta,
 the best time schedule, the best delta band, Whalley-Wilmott and Zakamouline with optimised
-scale, each tuned on one set of paths and priced on fresh ones; does the price spread grow
+scale, and the schedule-or-band rule (to the delta on a time schedule, between its dates past a
+band), each tuned on one set of paths and priced on fresh ones; does the price spread grow
 like cost^(2/3) (Whalley-Wilmott); and does the best tuned classical rule match the
 no-transaction band network of Imaki et al. (2021) on its own setting?
 
@@ -34,7 +35,7 @@ BOOK = gh.Book.short(gh.EuropeanCall(SPOT, T), 1.0)
 COSTS = (0.0, 1e-4, 1e-3, 3e-3, 1e-2)
 MEASURES = {"entropic a=1": gh.Entropic(1.0), "CVaR 99%": gh.ExpectedShortfall(0.99)}
 RULES = ("no hedge", "daily delta", "best time schedule", "best delta band",
-         "Whalley-Wilmott", "Zakamouline")
+         "Whalley-Wilmott", "Zakamouline", "schedule-or-band")
 
 # The tuned families: (family, bounds, fixed, integer). Band rules start at the band's edge
 # (their default, initial="edge") and pay the set-up and the unwind (Costs(ends=True)).
@@ -43,6 +44,10 @@ FAMILIES = {
     "best delta band": (gh.DeltaBand, {"band": (1e-3, 1.0)}, {"vol": VOL, "to": "edge"}, ()),
     "Whalley-Wilmott": (gh.WhalleyWilmott, {"risk_aversion": (1e-3, 1e3)}, {"vol": VOL}, ()),
     "Zakamouline": (gh.Zakamouline, {"risk_aversion": (1e-3, 1e3)}, {"vol": VOL}, ()),
+    # to the delta every `every` days, to the band's edge between; at every = DAYS no date is
+    # left (initial="edge"): the family holds the best delta band
+    "schedule-or-band": (gh.ScheduleBand, {"every": (1, DAYS), "band": (1e-3, 1.0)},
+                         {"vol": VOL, "to": "edge", "initial": "edge"}, ("every",)),
 }
 FIXED_RULES = {"no hedge": gh.NoHedge(), "daily delta": gh.DeltaHedge(vol=VOL, every=1)}
 
@@ -79,7 +84,8 @@ def optimise_cell(market, measure, cost, n_paths, seed, device):
                           seconds=0.0, landscape=None)
     for name, (family, bounds, kw, integer) in FAMILIES.items():
         with warnings.catch_warnings():
-            # every = DAYS is the static hedge, a candidate on purpose
+            # every = DAYS is the static hedge (the delta band for the schedule-or-band rule),
+            # a candidate on purpose
             warnings.simplefilter("ignore", gh.ScheduleWarning)
             opt = gh.optimize(market, BOOK, family, bounds, costs, fixed=kw, integer=integer,
                               measure=measure, n_paths=n_paths, n_steps=DAYS, seed=seed,
@@ -346,11 +352,14 @@ def main(argv=None):
           f"(gpuhedge.risk: entropic a = 1 per currency unit, CVaR 99%), in currency, for the "
           f"writer (the ask). Tuned: the rebalancing interval (1-{DAYS} days, all in one "
           f"kernel pass), the delta band's half-width (1e-3 to 1 share, to the edge), "
-          f"Whalley-Wilmott's and Zakamouline's risk aversion (band scale, 1e-3 to 1e3), each "
+          f"Whalley-Wilmott's and Zakamouline's risk aversion (band scale, 1e-3 to 1e3), and "
+          f"the schedule-or-band rule's two parameters (gh.ScheduleBand: to the delta every "
+          f"1-{DAYS} days, between those dates to the edge of a band of 1e-3 to 1 share; at "
+          f"{DAYS} days no date is left and it is the delta band), each "
           f"by gh.optimize: a coarse grid as rows of one pass, bounded Brent on common random "
-          f"numbers ({args.paths:,} paths, stream 0, seed {args.seed}), then priced on "
-          f"{args.paths:,} fresh paths (stream 1); the fixed rules on stream 1. The "
-          f"schedule-or-band rule does not exist in gpuhedge yet and is left out. "
+          f"numbers ({args.paths:,} paths, stream 0, seed {args.seed}; for the "
+          f"schedule-or-band rule Brent in the band at the best interval of a 5 x 5 grid), "
+          f"then priced on {args.paths:,} fresh paths (stream 1); the fixed rules on stream 1. "
           f"Section 3: the network's setting (S0 = K = 1, {IMAKI_STEPS} daily steps of 1/365, "
           f"vol {VOL:g}, drift -vol^2/{IMAKI_STEPS}, cost {IMAKI_COST:g}, entropic a = 1), the "
           f"hedge vol tuned with the band or the scale: a 5 x 5 grid, then three zooming "

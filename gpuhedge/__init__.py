@@ -17,14 +17,15 @@ from .store import open_store  # noqa: E402
 from .sweep import sweep  # noqa: E402
 from .strategies import (  # noqa: E402
     CPPI, DeltaBand, DeltaGammaHedge, DeltaHedge, DeltaVegaHedge, HedgeAt, Leland, NoHedge,
-    ScheduleWarning, SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott, Zakamouline)
+    ScheduleBand, ScheduleWarning, SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott,
+    Zakamouline)
 
 __all__ = [
     "Bates", "CEV", "FellerWarning", "Heston", "Kou", "Merton",
     "BlackScholes", "Book", "Costs", "DeltaHedge", "EuropeanCall", "EuropeanPut", "NoHedge",
     "Position", "StaticHedge", "Strategy", "DeltaBand", "HedgeAt", "Leland", "SpotMove",
     "WhalleyWilmott", "Zakamouline", "DeltaGammaHedge", "DeltaVegaHedge", "SyntheticPut", "CPPI",
-    "ScheduleWarning",
+    "ScheduleBand", "ScheduleWarning",
     "CVaR", "OCE", "Entropic", "ExpectedShortfall", "MeanSquare", "MeanVariance", "RiskMeasure",
     "SemiVariance", "indifference_price", "risk", "Optimum", "optimize",
     "greeks", "hedge_paths", "MemoryBudgetError", "open_store", "plot", "price", "simulate",

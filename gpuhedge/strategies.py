@@ -75,8 +75,8 @@ class Strategy:
     def __new__(cls, *args, **kwargs):
         if cls is Strategy:
             raise ValueError("Strategy: is an abstract base and cannot be built; use NoHedge, "
-                             "StaticHedge, DeltaHedge, HedgeAt, DeltaBand, SpotMove, "
-                             "WhalleyWilmott, Zakamouline, Leland, DeltaGammaHedge, "
+                             "StaticHedge, DeltaHedge, HedgeAt, DeltaBand, ScheduleBand, "
+                             "SpotMove, WhalleyWilmott, Zakamouline, Leland, DeltaGammaHedge, "
                              "DeltaVegaHedge, SyntheticPut or CPPI")
         return super().__new__(cls)
 
@@ -129,15 +129,17 @@ class Strategy:
         object.__setattr__(self, "every",
                            check.integer(type(self).__name__, "every", self.every, low=1))
 
-    def _every_schedule(self, times):
+    def _every_schedule(self, times, only="trades only at t=0",
+                        plainly="StaticHedge for one hedge"):
         """Every ``every``-th grid point from t_0 (the time schedules' table). A schedule that
-        never trades after t_0 warns (``ScheduleWarning``): on a grid of ``n_steps`` steps,
-        ``every >= n_steps`` hedges once, which ``StaticHedge`` says plainly."""
+        has no date after t_0 warns (``ScheduleWarning``): on a grid of ``n_steps`` steps,
+        ``every >= n_steps`` hedges once, which ``StaticHedge`` says plainly (``only`` and
+        ``plainly`` word the warning for other rules)."""
         n_steps = len(times) - 1
         if n_steps > 1 and self.every >= n_steps:
-            warnings.warn(f"{self!r} trades only at t=0: 'every' = {self.every} >= n_steps = "
-                          f"{n_steps} grid steps; choose 'every' < {n_steps}, or StaticHedge "
-                          f"for one hedge", ScheduleWarning, stacklevel=2)
+            warnings.warn(f"{self!r} {only}: 'every' = {self.every} >= n_steps = "
+                          f"{n_steps} grid steps; choose 'every' < {n_steps}, or {plainly}",
+                          ScheduleWarning, stacklevel=2)
         return np.arange(n_steps) % self.every == 0
 
     def _check(self, name, **allowed):
@@ -297,6 +299,55 @@ class DeltaBand(Strategy):
     def row_params(self, book, costs, dt, short_gamma):
         notional = sum(abs(p.quantity) for p in book.positions)
         return self.vol, self.band * notional, 1.0 if self.to == "edge" else 0.0
+
+
+@dataclass(frozen=True, repr=False)
+class ScheduleBand(Strategy):
+    """Hedge to the delta on a time schedule and, between its dates, whenever the delta leaves
+    a band around the shares held (the desk's "hedge at the close, and intraday past a limit").
+
+    On the dates t_0, t_k, t_2k, ... (k = ``every`` grid steps) the rule trades to the target
+    -Delta, as ``DeltaHedge(vol, every)``; at every other grid point it trades only when
+    |-Delta - H| > b, with H the shares held and b = ``band`` * sum_i |q_i| (per unit of book
+    notional, as ``DeltaBand``), back to the target (``to="target"``) or to the band's nearest
+    edge (``to="edge"``). A band wider than any move is ``DeltaHedge(vol, every)``; with
+    ``every >= n_steps`` t_0 is the only date and the rule is ``DeltaBand(vol, band, to,
+    initial="target")`` (``ScheduleWarning``).
+
+    ``initial``: ``"target"`` (the default) makes t_0 a date, hedged to the delta from the
+    ``initial_shares`` held; ``"edge"`` (only with ``to="edge"``) applies the band at t_0
+    instead, as ``DeltaBand(to="edge")`` does.
+    """
+
+    vol: float = 0.2
+    every: int = 1
+    band: float = 0.05
+    to: str = "target"
+    hedge_vol: str = "constant"
+    initial: str = field(default="target", kw_only=True)
+    initial_shares: float = field(default=0.0, kw_only=True)
+
+    kind = _math.KIND_BAND  # a band rule whose schedule table marks its dates
+
+    def __post_init__(self):
+        name = type(self).__name__
+        self._check_vol(required=True)
+        self._check_every()
+        self._check("band", low=0.0, high=1e6)
+        check.choice(name, "to", self.to, ("target", "edge"))
+        self._check_start(band=True)
+        if self.to == "target" and self.initial == "edge":
+            check.fail(name, "initial", "'target' when to='target' (a band that trades to the "
+                       "target has no edge to start at)", self.initial)
+
+    def schedule(self, times):
+        dates = self._every_schedule(times, only="has no date after t=0",
+                                     plainly="DeltaBand for the band alone")
+        if self.initial == "edge":
+            dates[0] = False
+        return np.where(dates, _math.SCHEDULE_TO_TARGET, 1).astype(np.uint8)
+
+    row_params = DeltaBand.row_params
 
 
 @dataclass(frozen=True, repr=False)

@@ -27,12 +27,15 @@ def test_e11_price_of_hedging_tiny(tmp_path):
     assert "nan" not in md.lower()
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ds = xr.open_zarr(store)
-    assert dict(ds.sizes) == {"market": 1, "measure": 1, "cost": 3, "rule": 6}
+    assert dict(ds.sizes) == {"market": 1, "measure": 1, "cost": 3, "rule": 7}
     for (i, j, k), rows in result["cells"].items():
         # the fixed rules and the out-of-sample tests share stream 1: a tuned interval of one
         # step is the daily delta, path for path
         if rows["best time schedule"]["params"] == {"every": 1}:
             assert rows["best time schedule"]["test_value"] == rows["daily delta"]["test_value"]
+        # the schedule-or-band rule is tuned in both its parameters, the interval an integer
+        params = rows["schedule-or-band"]["params"]
+        assert set(params) == {"every", "band"} and type(params["every"]) is int
         # costs raise every hedging rule's price; no hedge pays none
         if k > 0:
             before = result["cells"][(i, j, k - 1)]

@@ -74,6 +74,20 @@ def test_two_parameters_and_max_rows():
     assert isinstance(opt.strategy, gh.DeltaBand) and opt.strategy.to == "edge"
 
 
+def test_schedule_band_tunes_its_interval_and_its_band():
+    """The schedule-or-band rule's two parameters, an integer and a real: without costs a date
+    at every step is best, and there the band never decides (the landscape is flat in it)."""
+    opt = gh.optimize(MARKET, BOOK, gh.ScheduleBand, {"every": (1, 4), "band": (0.05, 0.5)},
+                      integer=("every",), fixed={"vol": 0.2}, measure=gh.MeanVariance(1.0),
+                      n_paths=2000, n_steps=16, seed=1, grid=3, rounds=1)
+    value = opt.landscape.value
+    assert value.dims == ("every", "band") and list(value["every"].values) == [1, 2, 3, 4]
+    assert isinstance(opt.strategy, gh.ScheduleBand) and opt.strategy.every == 1
+    assert type(opt.params["every"]) is int
+    assert np.ptp(value.sel(every=1).values) == 0.0
+    assert opt.value == float(value.sel(every=1)[0]) < float(value.sel(every=[2, 3, 4]).min())
+
+
 def test_bad_input():
     kw = dict(measure=gh.Entropic(1.0), n_paths=10, n_steps=2)
     with pytest.raises(ValueError, match=r"optimize: 'bounds\['band'\] high' must be"):

@@ -492,6 +492,10 @@ KIND_DELTA_GAMMA = 7  # shares and a hedge option: book delta and gamma to zero
 KIND_DELTA_VEGA = 8  # shares and a hedge option: book delta and Black-Scholes vega to zero
 KIND_SYNTHETIC_PUT = 9  # shares replicating stock + put on own capital (portfolio insurance)
 KIND_CPPI = 10  # constant proportion portfolio insurance on own capital
+# Schedule table entries: 0 the row does not trade at the grid point, 1 its rule decides there,
+# SCHEDULE_TO_TARGET a date on which a plain rule hedges to its target whatever its band (the
+# dates of ``ScheduleBand``, which between them is a band rule).
+SCHEDULE_TO_TARGET = 2
 
 # Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
 # constants the rules need: (kappa, theta, xi, rho) of Heston-type models; (vol, lam, mu_j,
@@ -1210,12 +1214,13 @@ def make_run_block(dynamics, cast, n_lanes, inline):
                   to_target, impact):
         """``order`` without lag for every lane of a plain row at a grid point where its rule
         may trade (``first``: the first grid point; ``to_target``: the row hedges to the target
-        there whatever its rule, the start of every rule but the band rules that start at the
-        edge). Without lag, orders fill at once: the row compares its target with the shares
-        it holds (``STATE_ORDERED`` is not kept). ``width`` < -1: the Whalley-Wilmott band of each
-        lane, ``lanes[LANE_BAND]`` (set by the caller) times (p1 / p2)^{1/3}, else the band's
-        edge. Only the spot-move rule reads and keeps the spot of its last trade (and divides
-        by it): the other rules' loop skips that work."""
+        there whatever its rule: the start of every rule but the band rules that start at the
+        edge, and the dates ``SCHEDULE_TO_TARGET``). Without lag, orders fill at once: the row
+        compares its target with the shares it holds (``STATE_ORDERED`` is not kept).
+        ``width`` < -1: the Whalley-Wilmott band of each lane, ``lanes[LANE_BAND]`` (set by
+        the caller) times (p1 / p2)^{1/3}, else the band's edge. Only the spot-move rule reads
+        and keeps the spot of its last trade (and divides by it): the other rules' loop skips
+        that work."""
         per_lane = width < -1.5
         # (lambda / gamma)^{1/3} per row and grid point, not once per strategy: taking it from
         # the hedger table instead (no call left in this function) made LLVM run every plain
@@ -1515,6 +1520,7 @@ def make_run_block(dynamics, cast, n_lanes, inline):
                     p2 = hedgers[h, HEDGER_P2]
                     lag = int(hedgers[h, HEDGER_LAG])
                     start_edge = hedgers[h, HEDGER_START_EDGE] > 0.5
+                    dated = schedule[k, h] == SCHEDULE_TO_TARGET
                     if lag > 0:
                         for j in range(n_lanes):
                             local = base + j
@@ -1522,7 +1528,7 @@ def make_run_block(dynamics, cast, n_lanes, inline):
                             deviation = -state[g, STATE_DELTA, local] - \
                                 state[h, STATE_ORDERED, local]
                             qty = deviation
-                            if k > 0 or start_edge:  # else the first hedge is to the target
+                            if (k > 0 or start_edge) and not dated:  # else to the target
                                 qty = rebalance_quantity(
                                     kind, deviation, p1,
                                     plain_width(kind, p1, p2, state[g, STATE_GAMMA, local], s,
@@ -1555,8 +1561,8 @@ def make_run_block(dynamics, cast, n_lanes, inline):
                                         flat[at(gb, STATE_GAMMA, stride, base + j)],
                                         lanes[LANE_SPOT, j], discount)
                         lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
-                                  base, lanes, p1, p2, disc, k == 0, k == 0 and not start_edge,
-                                  impact)
+                                  base, lanes, p1, p2, disc, k == 0,
+                                  (k == 0 and not start_edge) or dated, impact)
                 elif kind != KIND_NONE:
                     for j in range(n_lanes):
                         hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
