@@ -1,7 +1,9 @@
 """Device resolution and host/device arrays. The only module that imports CuPy.
 
 ``device`` is "auto", "cpu" or "cuda" (the environment variable ``GPUHEDGE_DEVICE`` supplies
-the default). "auto" picks "cuda" when CuPy sees a CUDA device. Under numba's CUDA simulator
+the default). "auto" picks "cuda" when CuPy sees a CUDA device, and says which device it chose
+and why (``choose``; results carry it as ``device_reason``). An explicit "cuda" never falls back:
+without a usable device it raises, naming the reason. Under numba's CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) "cuda" runs the CUDA kernels in the simulator on NumPy arrays.
 """
 
@@ -26,11 +28,13 @@ def cuda_status() -> tuple[bool, str]:
         return False, "NUMBA_ENABLE_CUDASIM=1: 'cuda' runs numba's CUDA simulator"
     try:
         import cupy
-    except ImportError:
+    except ModuleNotFoundError as error:
+        if error.name != "cupy":
+            raise
         return False, "CuPy is not installed (pip install -e '.[gpu]' on a CUDA machine)"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as error:  # CUDARuntimeError: no driver, or the driver refuses
+    except cupy.cuda.runtime.CUDARuntimeError as error:  # no driver, or the driver refuses
         return False, f"CuPy finds no usable CUDA driver ({type(error).__name__}: {error})"
     if count < 1:
         return False, "the CUDA driver sees no device"
@@ -38,9 +42,9 @@ def cuda_status() -> tuple[bool, str]:
 
 
 def gpu_available() -> bool:
-    """True when a real CUDA device is visible to CuPy (never under the simulator)."""
+    """True when a real CUDA device is visible to CuPy (never under the simulator). Only the
+    expected failures (no CuPy, a CUDA runtime error) mean False; anything else raises."""
     return cuda_status()[0]
-
 
 
 def device_count() -> int:
@@ -61,18 +65,31 @@ def device_free_memory() -> int:
     return int(free) + int(cupy.get_default_memory_pool().free_bytes())
 
 
-def resolve(device: str | None = None, owner: str = "simulate") -> str:
-    """Resolve a device request to "cpu" or "cuda", with a clear error when impossible."""
+def choose(device: str | None = None, owner: str = "simulate") -> tuple[str, str]:
+    """(device, why): a device request resolved to "cpu" or "cuda", and the reason in words.
+
+    "auto" takes "cuda" when a real device is usable, else "cpu", and the reason says why
+    (``cuda_status``). An explicit "cuda" without a usable device (and outside the simulator)
+    raises a ValueError naming the reason: it never falls back to the CPU.
+    """
+    source = "device"
     if device is None:
         device = os.environ.get("GPUHEDGE_DEVICE", "auto")
+        source = "GPUHEDGE_DEVICE"
     check.choice(owner, "device", device, DEVICES)
+    usable, why = cuda_status()
     if device == "auto":
-        return "cuda" if gpu_available() else "cpu"
-    if device == "cuda" and not (gpu_available() or _simulator()):
-        raise ValueError(f"{owner}: 'device' is 'cuda' but no CUDA device is visible to CuPy "
-                         "(install the 'gpu' extra, or set NUMBA_ENABLE_CUDASIM=1 to run the "
-                         "CUDA kernels in numba's simulator); got 'cuda'")
-    return device
+        return ("cuda", f"auto: {why}") if usable else ("cpu", f"auto: no usable GPU: {why}")
+    if device == "cuda" and not (usable or _simulator()):
+        raise ValueError(f"{owner}: 'device' is 'cuda' but there is no usable CUDA device: "
+                         f"{why} (set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in "
+                         "numba's simulator); got 'cuda'")
+    return device, f"{source}={device!r} requested" + (f"; {why}" if device == "cuda" else "")
+
+
+def resolve(device: str | None = None, owner: str = "simulate") -> str:
+    """Resolve a device request to "cpu" or "cuda" (``choose`` without the reason)."""
+    return choose(device, owner)[0]
 
 
 def array_module(device: str):

@@ -46,11 +46,14 @@ def _info():
             print(f"{pkg} {importlib.metadata.version(pkg)}")
         except importlib.metadata.PackageNotFoundError:
             pass
-    device = backend.resolve("auto")
-    usable, why = backend.cuda_status()
-    print(f"device (auto): {device}: {backend.device_name(device)}")
-    print(f"cuda: {'used' if usable else 'not used'}: {why}")
     print(f"GPUHEDGE_DEVICE={os.environ.get('GPUHEDGE_DEVICE', '')}")
+    try:
+        device, why = backend.choose(None, "gpuhedge info")
+    except ValueError as error:  # GPUHEDGE_DEVICE=cuda without a usable device
+        print(f"device: none: {error}")
+        return
+    print(f"device: {device}: {backend.device_name(device)}")
+    print(f"device_reason: {why}")
 
 
 # ----------------------------------------------------------------------------- config

@@ -412,21 +412,23 @@ def _common_checks(owner, book, hedges, costs, seed, stream, device, dtype):
     cost_levels = named_items(owner, "costs", Costs() if costs is None else costs, Costs)
     seed = check.integer(owner, "seed", seed, low=0, high=2**32 - 1)
     stream = check.integer(owner, "stream", stream, low=0, high=2**32 - 1)
-    device = backend.resolve(device, owner)
+    device, reason = backend.choose(device, owner)
     try:
         name = np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in DTYPES:
         check.fail(owner, "dtype", "float64 or float32", dtype)
-    return book, strategies, cost_levels, seed, stream, device, np.dtype(name)
+    return book, strategies, cost_levels, seed, stream, (device, reason), np.dtype(name)
 
 
-def _attrs(owner, config, *, device, dtype, n_steps, n_paths, **extra):
-    """The result's attributes; ``extra``: what only some runs have (a simulation's seed,
-    stream and antithetic flag; the dates of supplied paths)."""
+def _attrs(owner, config, *, device, device_reason, dtype, n_steps, n_paths, **extra):
+    """The result's attributes; ``device_reason``: why the run took its device
+    (``backend.choose``); ``extra``: what only some runs have (a simulation's seed, stream and
+    antithetic flag; the dates of supplied paths)."""
     return {"owner": owner, "gpuhedge_version": __version__, **extra,
-            "device": backend.device_name(device), "precision": dtype.name,
+            "device": backend.device_name(device), "device_reason": device_reason,
+            "precision": dtype.name,
             "n_steps": n_steps, "n_paths": n_paths,
             "config": json.dumps(config, sort_keys=True)}
 
@@ -520,7 +522,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     if not isinstance(market, Market):
         raise ValueError(f"{owner}: 'market' must be a market model "
                          f"({', '.join(m.__name__ for m in MODELS)}); got {type(market).__name__}")
-    book, strategies, cost_levels, seed, stream, device, dtype = _common_checks(
+    book, strategies, cost_levels, seed, stream, (device, reason), dtype = _common_checks(
         owner, book, hedges, costs, seed, stream, device, dtype)
     n_paths = check.integer(owner, "n_paths", n_paths, low=1, high=MAX_PATHS)
     first_path = check.integer(owner, "first_path", first_path, low=0, high=MAX_PATHS - n_paths)
@@ -553,7 +555,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     config = {"market": describe(market), "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},
               "costs": {k: describe(v) for k, v in cost_levels.items()}, "premium": premium}
-    attrs = _attrs(owner, config, seed=seed, stream=stream, device=device, dtype=dtype,
+    attrs = _attrs(owner, config, seed=seed, stream=stream, device=device,
+                   device_reason=reason, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=int(antithetic))
     ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times, first_path)
     ds["premium"] = (("strategy", "cost"),
@@ -587,7 +590,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     no seed: nothing is random).
     """
     owner = "hedge_paths"
-    book, strategies, cost_levels, _, _, device, dtype = _common_checks(
+    book, strategies, cost_levels, _, _, (device, reason), dtype = _common_checks(
         owner, book, hedges, costs, 0, 0, device, dtype)
     times, dates = _year_fractions(owner, times, day_count)
     times = check.finite_array(owner, "times", times, 1)
@@ -647,6 +650,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
               "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},
               "costs": {k: describe(v) for k, v in cost_levels.items()}}
-    attrs = _attrs(owner, config, device=device, dtype=dtype, n_steps=times.size - 1,
+    attrs = _attrs(owner, config, device=device, device_reason=reason, dtype=dtype,
+                   n_steps=times.size - 1,
                    n_paths=n_paths, **dates)
     return _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)

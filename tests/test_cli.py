@@ -23,7 +23,7 @@ def test_info_runs_as_the_entry_point():
     command = [str(script)] if script.exists() else [sys.executable, "-m", "gpuhedge.cli"]
     out = subprocess.run(command + ["info"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert f"gpuhedge {gh.__version__}" in out.stdout and "device (auto):" in out.stdout
+    assert f"gpuhedge {gh.__version__}" in out.stdout and "\ndevice_reason: " in out.stdout
 
 
 def test_example_configuration_reads_into_objects():

@@ -8,6 +8,7 @@
 """
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -146,27 +147,76 @@ def test_cuda_simulator_suite(tmp_path):
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
 
 
-@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="real compiler only")
-def test_kernels_compile_to_ptx(monkeypatch):
+# libdevice functions that are exact or correctly rounded on the GPU as their libm and LLVM
+# counterparts are on the CPU; any other (exp, log, pow, erf, ...) would differ by an ulp.
+EXACT_LIBDEVICE = {"sqrt", "fabs", "floor", "ceil", "trunc", "rint", "round", "fmin", "fmax",
+                   "copysign", "fma"}
+
+
+@pytest.fixture
+def compiler(monkeypatch):
+    """The CUDA compiler without a GPU: the kernels' module, with the current device stubbed
+    (compiling calls to device functions asks for its compute capability)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        pytest.skip("real compiler only")
     pytest.importorskip("numba_cuda", reason="the 'gpu' extra brings the CUDA compiler")
-    from numba import cuda, types
     import numba.cuda.dispatcher
 
     from gpuhedge.kernels import cuda as target
 
-    class _Device:  # compiling device-function calls asks for the current device's capability
-        compute_capability = (8, 0)
+    class _Device:
+        compute_capability = (9, 0)
 
     monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: _Device())
+    return target
 
-    def array(nd, dtype=types.float64):
-        return types.Array(dtype, nd, "C")
 
-    for dtype_name, ft in (("float64", types.float64), ("float32", types.float32)):
-        for family in DYNAMICS:  # every kernel: the supplied prices and each model
-            sig = (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
-                   types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
-                   array(2), array(2, types.uint8), array(2), types.float64, types.float64,
-                   array(3), array(4), array(1, ft))
-            ptx, _ = cuda.compile_ptx(target.kernel(family, dtype_name).py_func, sig, cc=(8, 0))
+def test_kernels_compile_to_ptx(compiler):
+    """Every kernel (the supplied prices and each model, both precisions) compiles for sm_90,
+    as launches build it: every float64 multiply and add carries ``.rn``, which ptxas may not
+    fuse either (plain ``mul.f64`` / ``add.f64`` it may)."""
+    for dtype_name in ("float64", "float32"):
+        for family in DYNAMICS:
+            ptx = compiler.ptx(family, dtype_name, cc=(9, 0))
             assert ".entry" in ptx
+            assert "mul.rn.f64" in ptx
+            assert not re.search(r"\b(mul|add|sub)\.f64", ptx), (family, dtype_name)
+
+
+def test_kernels_call_no_libm_transcendental(compiler):
+    """The kernels' code (before NVVM links libdevice) calls no transcendental of libdevice or
+    LLVM: every one comes from ``_fastmath``, compiled alike for both targets."""
+    from numba import types
+    from numba.cuda.compiler import compile_cuda
+
+    for family in DYNAMICS:
+        cres = compile_cuda(compiler.kernel(family, "float64").py_func, types.void,
+                            compiler.signature("float64"), cc=(9, 0))
+        ir = cres.library.get_llvm_str()
+        called = set(re.findall(r'@"?__nv_(\w+)', ir))
+        assert called, "the scan sees libdevice calls"  # sqrt, floor, ... are there
+        assert called <= EXACT_LIBDEVICE, (family.step.__name__, called - EXACT_LIBDEVICE)
+        assert not re.search(r'@"?llvm\.(exp|exp2|log|log2|log10|pow|powi|sin|cos)\.', ir)
+
+
+def test_parity_build_compiles_without_contraction(compiler):
+    """The option reaches NVVM: ``a * b + c`` fuses by default and not in the parity build.
+    In the GBM kernel the fused multiply-adds left are the explicit ones of ``_fastmath``."""
+    from numba import cuda, types
+
+    def probe(a, out):
+        out[0] = a[0] * a[1] + a[2]
+
+    sig = (types.float64[::1], types.float64[::1])
+    fused = {}
+    for contract in (True, False):
+        with compiler.contraction(contract):
+            ptx, _ = cuda.compile_ptx(probe, sig, cc=(9, 0))
+        fused[contract] = ptx.count("fma.rn.f64")
+    assert fused == {True: 1, False: 0}
+    gbm = gh.BlackScholes.dynamics
+    counts = {c: compiler.ptx(gbm, "float64", cc=(9, 0), contract=c).count("fma.rn.f64")
+              for c in (True, False)}
+    print(f"GBM kernel, float64, sm_90: fma.rn.f64 {counts[True]} (NVVM default) -> "
+          f"{counts[False]} (parity build)")
+    assert counts[False] < counts[True]

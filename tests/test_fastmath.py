@@ -32,6 +32,19 @@ _LOG = numba.njit(lambda x: fm.flog(x))
 _NCDF = numba.njit(lambda x: fm.norm_cdf(x))
 _NCDF_INLINE = numba.njit(lambda x: fm.norm_cdf_inline(x))
 _CBRT = numba.njit(lambda x: fm.cbrt(x))
+_EXPM1 = numba.njit(lambda x: fm.fexpm1(x))
+
+
+@numba.njit
+def _pow(f, x, y):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = f(x[i], y[i])
+    return out
+
+
+_POW = numba.njit(lambda x, y: fm.fpow(x, y))
+_POW_INLINE = numba.njit(lambda x, y: fm.fpow_inline(x, y))
 
 
 @numba.njit
@@ -74,6 +87,32 @@ def test_cbrt_within_5e_14_relative():
     assert [fm.cbrt(v) for v in x[:300]] == _map(_CBRT, x[:300]).tolist()
 
 
+def test_expm1_within_2_ulp_of_libm():
+    x = np.concatenate([RNG.uniform(-1e-8, 1e-8, 10_000), RNG.uniform(-0.35, 0.35, 100_000),
+                        RNG.uniform(-5.0, 5.0, 100_000), RNG.uniform(-40.0, 709.0, 100_000),
+                        [1e-300, 5e-324, -1e-300, 0.5, -0.5, 1.0, -1.0, 40.0, 709.0]])
+    assert _ulps(_map(_EXPM1, x), np.expm1(x)) <= 2.0
+    special = np.array([0.0, -40.0, -41.0, -1e4, 709.78, 710.0, 1e4])
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(_map(_EXPM1, special), np.expm1(special))
+
+
+@pytest.mark.parametrize("f", [_POW, _POW_INLINE], ids=["called", "inlined"])
+def test_pow_within_2_ulp_of_libm(f):
+    """The double-double ln x keeps y ln x exact enough that only exp's error is left."""
+    n = 100_000
+    x = np.concatenate([np.exp(RNG.uniform(-700.0, 700.0, n)), np.exp(RNG.uniform(-5, 5, n)),
+                        RNG.uniform(0.0, 1e-310, 1000), [1.0, 2.0, 4.0, 1e-3, 0.5]])
+    y = np.concatenate([RNG.uniform(-1.0, 1.0, n), RNG.uniform(-100.0, 100.0, n),
+                        RNG.uniform(0.01, 0.3, 1000), [0.78, 10.0, 0.5, -0.02, 3.0]])
+    want = np.power(x, y)
+    assert _ulps(_pow(f, x, y), want) <= 2.0
+    np.testing.assert_array_equal(_pow(f, np.array([1.0, 2.0, 4.0]), np.array([7.0, 10.0, 0.5])),
+                                  [1.0, 1024.0, 2.0])
+    zero = np.zeros(3)
+    np.testing.assert_array_equal(_pow(f, zero, np.array([0.5, 0.0, -1.0])), [0.0, 1.0, np.inf])
+
+
 def test_sincos_2pi_within_1e_15():
     u = np.concatenate([RNG.uniform(0.0, 1.0, 100_000), np.arange(9) / 8.0])
     c, s = _sincos(u)
@@ -109,6 +148,10 @@ def test_python_versions_agree_with_compiled():
     assert [fm.flog(v) for v in x] == _map(_LOG, x).tolist()
     x = np.concatenate([RNG.uniform(-38.0, 38.0, 300), [-30.0, -5.0, -0.1, 0.0, 2.0, 9.0]])
     assert [fm.norm_cdf(v) for v in x] == _map(_NCDF, x).tolist()
+    x = np.concatenate([RNG.uniform(-40.0, 40.0, 300), [-1e-9, 0.0, 0.3, 700.0]])
+    assert [fm.fexpm1(v) for v in x] == _map(_EXPM1, x).tolist()
+    x, y = np.exp(RNG.uniform(-50.0, 50.0, 300)), RNG.uniform(-3.0, 3.0, 300)
+    assert [fm.fpow(u, v) for u, v in zip(x, y)] == _pow(_POW, x, y).tolist()
     a, b, c = RNG.normal(size=(3, 1000))
     assert [fm.fma(*v) for v in zip(a, b, c)] == _map3(a, b, c).tolist()
     for u in (0.0, 0.1, 0.37, 0.5, 0.93):

@@ -1,5 +1,9 @@
-"""Branch-free double-precision exp, log, cube root, sin/cos(2 pi u) and the normal CDF for the
-kernels.
+"""Branch-free double-precision exp, expm1, log, pow, cube root, sin/cos(2 pi u) and the normal
+CDF: every transcendental of the kernels.
+
+Written once and compiled for both targets, these give the CPU and the GPU the same bits (libm
+on the CPU and libdevice on the GPU differ by an ulp here and there): the kernels call no
+``math.exp/log/expm1/pow`` or ``**`` (``tests/test_cuda.py`` scans the compiled kernels).
 
 The kernels' hot loops (Box-Muller, the model steps, ln S, the book's greeks, the
 Whalley-Wilmott band) call these instead of libm so that a CPU loop over a block of paths
@@ -17,10 +21,13 @@ once too (Python 3.11 has no ``math.fma``: Dekker's exact product and ``math.fsu
 the simulator agrees with compiled code bit for bit.
 
 Accuracy (``tests/test_fastmath.py``): ``fexp`` within 2 ulp of ``math.exp`` on
-[-700, 700]; ``flog`` within 2 ulp of ``math.log`` on positive normal numbers; ``sincos_2pi``
+[-700, 700]; ``fexpm1`` within 2 ulp of ``math.expm1`` on [-40, 709]; ``flog`` within 2 ulp of
+``math.log`` on positive normal numbers; ``fpow`` within 2 ulp of ``math.pow`` for x > 0
+(subnormals too) and |y ln x| <= 700; ``sincos_2pi``
 within 2e-16 (absolute) of cos/sin(2 pi u) on [0, 1]; ``norm_cdf`` within 1e-15 absolute and
 5e-15 relative (tails) of ``scipy.special.ndtr`` on [-37, 37]. Special values are not handled
 except where stated: ``fexp`` clamps its argument to [-746, 710] (0 and inf beyond),
+``fexpm1`` to [-40, 710] (-1 and inf), ``fpow`` takes x >= 0 (0^y is 0, 1 or inf),
 ``flog`` assumes a positive normal number, ``cbrt`` (within 5e-14 relative, from exp and log)
 gives 0 at and below 1e-300, ``norm_cdf`` saturates to 0 / 1 beyond |x| = 40 and propagates
 NaN.
@@ -198,6 +205,89 @@ def flog(x):
     return fma(dk, _LN2HI, -((hfsq - fma(s, hfsq + big_r, dk * _LN2LO)) - f))
 
 
+# ---------------------------------------------------------------------------------------------
+# expm1: the reduction of exp, expm1(r) = r + r^2 (1/2 + r/6 + ...) by the same Taylor
+# polynomial, then 2^k (1 + e) - 1 = 2^k2 (2^k1 e + (2^k1 - 2^-k2)) with one rounding (fma) and
+# an exact scaling (k = k1 + k2 as in fexp: covers k = 1024). At k = 0 (|x| <= ln2/2) r = x
+# exactly, so small arguments lose nothing to cancellation.
+# ---------------------------------------------------------------------------------------------
+_EXPM1_MIN = -40.0  # expm1(x) rounds to -1 below
+
+
+@register_jitable
+def fexpm1(x):
+    """exp(x) - 1, branch-free, accurate near 0; x clamped to [-40, 710] (-1 and inf beyond)."""
+    x = min(max(x, _EXPM1_MIN), _EXP_MAX)
+    k = int(math.floor(x * _INVLN2 + 0.5))
+    kf = float(k)
+    r = fma(-kf, _LN2LO, fma(-kf, _LN2HI, x))
+    q = fma(_E13, r, _E12)
+    q = fma(q, r, _E11)
+    q = fma(q, r, _E10)
+    q = fma(q, r, _E9)
+    q = fma(q, r, _E8)
+    q = fma(q, r, _E7)
+    q = fma(q, r, _E6)
+    q = fma(q, r, _E5)
+    q = fma(q, r, _E4)
+    q = fma(q, r, _E3)
+    q = fma(q, r, _E2)
+    e = fma(r * r, q, r)  # expm1(r)
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = f64_from_bits((k1 + 1023) << 52)
+    return fma(s1, e, s1 - f64_from_bits((1023 - k2) << 52)) * f64_from_bits((k2 + 1023) << 52)
+
+
+# ---------------------------------------------------------------------------------------------
+# pow: x^y = exp(y ln x) with ln x in double-double (the fdlibm log reduction, its terms summed
+# without rounding the leading ones: ln x = k ln2 + 2s + s R(s^2), s = f / (2 + f) as
+# s + s_lo), so that y ln x carries ~2^-59 relative error and exp(p + p_lo) = e^p (1 + p_lo).
+# ---------------------------------------------------------------------------------------------
+_MIN_NORMAL = 2.2250738585072014e-308
+_TWO54 = 18014398509481984.0
+
+
+@register_jitable
+def _log_dd(x):
+    """ln x as hi + lo (|lo| <= ulp(hi)) for a positive x (normal or subnormal)."""
+    tiny = x < _MIN_NORMAL  # subnormal: scaled by 2^54 first
+    xs = x * _TWO54 if tiny else x
+    ix = bits_from_f64(xs) - _OFF
+    k = (ix >> 52) - (54 if tiny else 0)
+    m = f64_from_bits((ix & _MANT) + _OFF)
+    f = m - 1.0  # exact (Sterbenz)
+    u = 2.0 + f
+    u_lo = f - (u - 2.0)  # 2 + f = u + u_lo exactly
+    s = f / u
+    s_lo = (fma(-s, u, f) - s * u_lo) / u  # f / (2 + f) = s + s_lo
+    z = s * s
+    w = z * z
+    t1 = w * fma(w, fma(w, _LG6, _LG4), _LG2)
+    t2 = z * fma(w, fma(w, fma(w, _LG7, _LG5), _LG3), _LG1)
+    dk = float(k)
+    a = dk * _LN2HI  # exact
+    b = 2.0 * s
+    hi = a + b  # two-sum of the two leading terms
+    bb = hi - a
+    lo = ((a - (hi - bb)) + (b - bb)) + (fma(dk, _LN2LO, 2.0 * s_lo) + s * (t1 + t2))
+    top = hi + lo
+    return top, lo - (top - hi)
+
+
+@register_jitable
+def fpow(x, y):
+    """x^y for x >= 0 (normal, subnormal or 0) and finite y, branch-free: 0^y is 0 (y > 0),
+    1 (y = 0) or inf (y < 0)."""
+    hi, lo = _log_dd(x if x > 0.0 else 1.0)
+    p = y * hi
+    p_lo = fma(y, hi, -p) + y * lo
+    r = fexp(p)
+    r = fma(r, p_lo, r) if r < math.inf else r
+    zero = 0.0 if y > 0.0 else (1.0 if y == 0.0 else math.inf)
+    return r if x > 0.0 else zero
+
+
 @register_jitable
 def cbrt(x):
     """x^(1/3) for x >= 0 as exp(ln(x) / 3), branch-free; 0 for x <= 0 (and tiny x)."""
@@ -328,3 +418,4 @@ flog_inline = inline_copy(flog)
 sincos_2pi_inline = inline_copy(sincos_2pi)
 norm_cdf_inline = inline_copy(norm_cdf, fexp=fexp_inline)
 cbrt_inline = inline_copy(cbrt, fexp=fexp_inline, flog=flog_inline)
+fpow_inline = inline_copy(fpow, fexp=fexp_inline, _log_dd=inline_copy(_log_dd))

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba.extending import register_jitable
 
-from ._fastmath import (cbrt, cbrt_inline, fexp, fexp_inline, flog, flog_inline, inline_copy,
-                        norm_cdf, norm_cdf_inline, sincos_2pi, sincos_2pi_inline)
+from ._fastmath import (cbrt, cbrt_inline, fexp, fexp_inline, fexpm1, flog, flog_inline, fpow,
+                        inline_copy, norm_cdf, norm_cdf_inline, sincos_2pi, sincos_2pi_inline)
 
 # ---------------------------------------------------------------------------------------------
 # Philox4x32-10 (Salmon et al. 2011). Each 32-bit word lives in a uint64 so that the 32x32->64
@@ -134,7 +134,7 @@ def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
 
 @register_jitable
 def bs_d1(spot, strike, tau, vol, rate, div):
-    return d1_from(math.log(spot / strike), math.sqrt(tau), vol, rate, div)
+    return d1_from(flog(spot / strike), math.sqrt(tau), vol, rate, div)
 
 
 @register_jitable
@@ -144,8 +144,8 @@ def bs_price(spot, strike, tau, vol, rate, div, is_call):
     C = S e^{-q tau} N(d1) - K e^{-r tau} N(d2), P = K e^{-r tau} N(-d2) - S e^{-q tau} N(-d1).
     At tau = 0 or vol = 0 the price is the discounted intrinsic value of the forward.
     """
-    fwd = spot * math.exp(-div * tau)
-    pvk = strike * math.exp(-rate * tau)
+    fwd = spot * fexp(-div * tau)
+    pvk = strike * fexp(-rate * tau)
     if tau <= 0.0 or vol <= 0.0:
         # Deterministic world: the option is worth its discounted forward intrinsic value.
         return max(fwd - pvk, 0.0) if is_call else max(pvk - fwd, 0.0)
@@ -175,7 +175,7 @@ def delta_from(log_moneyness, sqrt_tau, div_discount, vol, rate, div, is_call):
 @register_jitable
 def bs_delta(spot, strike, tau, vol, rate, div, is_call):
     """dV/dS of a European call (is_call=1) or put (is_call=0); see ``delta_from``."""
-    return delta_from(math.log(spot / strike), math.sqrt(max(tau, 0.0)), math.exp(-div * tau),
+    return delta_from(flog(spot / strike), math.sqrt(max(tau, 0.0)), fexp(-div * tau),
                       vol, rate, div, is_call)
 
 
@@ -193,7 +193,7 @@ def gamma_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
 def bs_gamma(spot, strike, tau, vol, rate, div):
     """d2V/dS2 = e^{-q tau} n(d1) / (S vol sqrt(tau)), the same for calls and puts."""
     tau = max(tau, 0.0)
-    return gamma_from(spot, math.log(spot / strike), math.sqrt(tau), math.exp(-div * tau), vol,
+    return gamma_from(spot, flog(spot / strike), math.sqrt(tau), fexp(-div * tau), vol,
                       rate, div)
 
 
@@ -210,7 +210,7 @@ def vega_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
 def bs_vega(spot, strike, tau, vol, rate, div):
     """dV/dvol = S e^{-q tau} n(d1) sqrt(tau), the same for calls and puts."""
     tau = max(tau, 0.0)
-    return vega_from(spot, math.log(spot / strike), math.sqrt(tau), math.exp(-div * tau), vol,
+    return vega_from(spot, flog(spot / strike), math.sqrt(tau), fexp(-div * tau), vol,
                      rate, div)
 
 
@@ -236,21 +236,21 @@ def merton_series(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call
             return bs_delta(spot, strike, tau, vol, rate, div, is_call)
         return bs_price(spot, strike, tau, vol, rate, div, is_call)
     log_growth = mu_j + 0.5 * sigma_j * sigma_j  # ln(1 + k)
-    drift_rate = rate - lam * math.expm1(log_growth)  # r - lam k
-    mean = lam * math.exp(log_growth) * tau  # lam' tau
-    log_mean = math.log(mean)
+    drift_rate = rate - lam * fexpm1(log_growth)  # r - lam k
+    mean = lam * fexp(log_growth) * tau  # lam' tau
+    log_mean = flog(mean)
     log_weight = -mean
     total = 0.0
     for n in range(n_terms):
         if n > 0:
-            log_weight += log_mean - math.log(n)
+            log_weight += log_mean - flog(float(n))
         vol_n = math.sqrt(vol * vol + n * sigma_j * sigma_j / tau)
         rate_n = drift_rate + n * log_growth / tau
         if delta:
             value = bs_delta(spot, strike, tau, vol_n, rate_n, div, is_call)
         else:
             value = bs_price(spot, strike, tau, vol_n, rate_n, div, is_call)
-        total += math.exp(log_weight) * value
+        total += fexp(log_weight) * value
     return total
 
 
@@ -375,9 +375,9 @@ def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     for j in range(int(draw)):
         direction, size = uniform_pair(key0, key1, path, k, 2 + j)
         if direction <= mp[3]:
-            x -= math.log(size) / mp[4]
+            x -= flog(size) / mp[4]
         else:
-            x += math.log(size) / mp[5]
+            x += flog(size) / mp[5]
     return s * fexp(x), v
 
 
@@ -595,7 +595,7 @@ def expected_average_vol(v, kappa, theta, tau):
     if tau <= 0.0:
         return math.sqrt(max(v, 0.0))
     x = kappa * tau
-    return math.sqrt(max(theta + (v - theta) * (-math.expm1(-x) / x), 0.0))
+    return math.sqrt(max(theta + (v - theta) * (-fexpm1(-x) / x), 0.0))
 
 
 @register_jitable
@@ -639,7 +639,7 @@ def book_delta(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
                            book[i, BOOK_IS_CALL] > 0.5)
             if rule == RULE_MIN_VARIANCE and sigma > 0.0 and tau > 0.0:
                 x = hp[HP_KAPPA] * tau
-                w = -math.expm1(-x) / x
+                w = -fexpm1(-x) / x
                 d += (hp[HP_RHO] * hp[HP_XI] / spot
                       * vega_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
                       * w / (2.0 * sigma))
@@ -696,7 +696,7 @@ def whalley_wilmott_log_scale(quantity, sqrt_tau, div_discount, vol, discount):
     if sqrt_tau <= 0.0 or vol <= 0.0 or quantity == 0.0:
         return 0.0
     ratio = quantity * div_discount / (vol * sqrt_tau)
-    return math.log(0.75 / math.pi * discount * ratio * ratio)
+    return flog(0.75 / math.pi * discount * ratio * ratio)
 
 
 @register_jitable
@@ -725,13 +725,13 @@ def zakamouline_rule(gamma, spot, vol, cost, risk_aversion, tau, discount, short
     """
     if cost <= 0.0 or tau <= 0.0:
         return vol, 0.0
-    scale = (discount / vol) ** 0.25
-    big_k = -4.76 * cost ** 0.78 * tau ** -0.02 * scale * (
-        risk_aversion * spot * spot * abs(gamma)) ** 0.15
+    scale = fpow(discount / vol, 0.25)
+    big_k = -4.76 * fpow(cost, 0.78) * fpow(tau, -0.02) * scale * fpow(
+        risk_aversion * spot * spot * abs(gamma), 0.15)
     factor = 1.0 - big_k if short_gamma else 1.0 + big_k
     vol_m = vol * math.sqrt(max(factor, 0.1))
     h0 = cost / (risk_aversion * spot * vol * vol * tau)
-    h1 = 1.12 * cost ** 0.31 * tau ** 0.05 * scale * math.sqrt(abs(gamma) / risk_aversion)
+    h1 = 1.12 * fpow(cost, 0.31) * fpow(tau, 0.05) * scale * math.sqrt(abs(gamma) / risk_aversion)
     return vol_m, h0 + h1
 
 
@@ -847,8 +847,8 @@ def option_greeks(strike, is_call, tau, s, v, rule, vol, hp, rate, div):
     tau = max(tau, 0.0)
     sigma = hp[HP_VOL] if rule == RULE_MODEL else rule_vol(rule, vol, v, hp, tau)
     sqrt_tau = math.sqrt(tau)
-    div_discount = math.exp(-div * tau)
-    moneyness = math.log(s / strike)
+    div_discount = fexp(-div * tau)
+    moneyness = flog(s / strike)
     return (bs_price(s, strike, tau, sigma, rate, div, is_call),
             delta_from(moneyness, sqrt_tau, div_discount, sigma, rate, div, is_call),
             gamma_from(s, moneyness, sqrt_tau, div_discount, sigma, rate, div),
@@ -931,7 +931,7 @@ def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
     scalar inversion (p_n = p_{n-1} mean / n, cdf += p_n), so the counts are the same.
     ``first_path``: the global path of lane 0; ``pair``: 1 for antithetic pairs (twins share
     their jumps), else 0."""
-    p0 = math.exp(-mean)
+    p0 = fexp(-mean)
     for j in range(n_lanes):
         u, _ = uniform_pair(key0, key1, (first_path + j) >> pair, k, 1)
         lanes[LANE_U, j] = u
@@ -1009,8 +1009,8 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
         target = exposure / s
     elif kind == KIND_SYNTHETIC_PUT:
         tau = horizon - grid[k, GRID_TIME]
-        put = delta_from(log_spot - math.log(hedgers[h, HEDGER_P1]), math.sqrt(tau),
-                         math.exp(-div * tau), rule_vol(rule, vol, v, hp, tau), rate, div,
+        put = delta_from(log_spot - flog(hedgers[h, HEDGER_P1]), math.sqrt(tau),
+                         fexp(-div * tau), rule_vol(rule, vol, v, hp, tau), rate, div,
                          False)
         target = hedgers[h, HEDGER_P2] * (1.0 + put)
     else:

@@ -2,12 +2,24 @@
 
 Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run in numba's CUDA simulator on host arrays,
 which is how CI checks CPU/GPU parity without a GPU.
+
+The kernels compile without floating-point contraction, so that the GPU rounds every
+multiply and add as the CPU build does (bitwise parity; the explicit ``fma`` of ``_fastmath``
+stays fused on both). NVVM contracts ``a * b + c`` into ``fma.rn.f64`` by default (its
+``-fma=1``), and numba-cuda (0.30) passes no ``fma`` option of its own: only ``fastmath=True``,
+which turns it on. So ``nvvm.compile_ir``, the call through which numba-cuda hands every kernel
+to NVVM, is wrapped to add ``fma=False`` while ``contraction(False)`` is active (launches and
+``ptx``; other numba-cuda users in the process are untouched). With contraction off, NVVM writes
+``mul.rn.f64`` / ``add.rn.f64``, which ptxas may not fuse either. The kernels are linked without
+LTO: with LTO the final code generation runs in nvJitLink, which does not see NVVM's options.
 """
 
+import contextlib
+import contextvars
 import functools
 
 import numpy as np
-from numba import cuda, float64
+from numba import cuda, float64, types
 
 from . import _math
 
@@ -22,17 +34,52 @@ def simulator_enabled() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
+_CONTRACT = contextvars.ContextVar("gpuhedge_fma_contraction", default=True)
+
+
+@functools.cache
+def _wrap_nvvm_compile():
+    """Route numba-cuda's NVVM compilations through ``_CONTRACT`` (once per process)."""
+    from numba.cuda.cudadrv import nvvm
+
+    compile_ir = nvvm.compile_ir
+
+    @functools.wraps(compile_ir)
+    def compile_ir_contraction(llvmir, **options):
+        if not _CONTRACT.get():
+            options["fma"] = False
+        return compile_ir(llvmir, **options)
+
+    nvvm.compile_ir = compile_ir_contraction
+
+
+@contextlib.contextmanager
+def contraction(enabled: bool):
+    """Within this block, kernels compiled by NVVM contract multiply-adds into FMAs or not."""
+    if not simulator_enabled():
+        _wrap_nvvm_compile()
+    token = _CONTRACT.set(enabled)
+    try:
+        yield
+    finally:
+        _CONTRACT.reset(token)
+
+
+# no LTO (see the module docstring); the simulator's jit takes no such option
+_JIT_OPTIONS = {} if simulator_enabled() else {"lto": False}
+
+
 @functools.cache
 def kernel(dynamics: _math.Dynamics, dtype: str):
     """The CUDA kernel of one market model's ``dynamics`` and spot precision, same call as
     ``cpu.kernel``.
 
-    Launch as ``kernel[blocks, THREADS_PER_BLOCK](...)``.
+    Launch through ``launch``, which compiles it (at its first launch) without contraction.
     """
     run_block = cuda.jit(device=True)(
         _math.make_run_block(dynamics, np.dtype(dtype).type, 1, False))
 
-    @cuda.jit
+    @cuda.jit(**_JIT_OPTIONS)
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
             hedgers, schedule, costs, rate, div, state, out, out_spot):
         local = cuda.grid(1)
@@ -50,6 +97,29 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
 def launch(dynamics, dtype, n, *args):
     """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
     blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-    kernel(dynamics, dtype)[blocks, THREADS_PER_BLOCK](*args)
+    with contraction(False):
+        kernel(dynamics, dtype)[blocks, THREADS_PER_BLOCK](*args)
     if not simulator_enabled():
         cuda.synchronize()
+
+
+def signature(dtype: str):
+    """numba argument types of ``kernel(dynamics, dtype)`` (as ``engine`` launches it)."""
+    ft = types.float32 if dtype == "float32" else types.float64
+
+    def array(nd, dt=types.float64):
+        return types.Array(dt, nd, "C")
+
+    return (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
+            types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
+            array(2), array(2, types.uint8), array(2), types.float64, types.float64, array(3),
+            array(4), array(1, ft))
+
+
+def ptx(dynamics: _math.Dynamics, dtype: str, cc=(9, 0), contract: bool = False) -> str:
+    """PTX of ``kernel(dynamics, dtype)`` for compute capability ``cc``, as launches compile it
+    (``contract=True``: NVVM's default contraction instead). Needs the CUDA compiler (the
+    ``gpu`` extra), not a GPU."""
+    with contraction(contract):
+        code, _ = cuda.compile_ptx(kernel(dynamics, dtype).py_func, signature(dtype), cc=cc)
+    return code

@@ -13,7 +13,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from ..kernels import _math
-from ..kernels._fastmath import inline_copy
+from ..kernels._fastmath import fpow, fpow_inline, inline_copy
 from ._base import COMMON, Market
 
 
@@ -25,7 +25,7 @@ def cev_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     the paired normal (as ``_math.gbm_step``). E[S' | S] = S e^{mu dt} up to the floor, whose
     part is of the order of the probability of reaching 0 within a step.
     """
-    power = math.exp(mp[2] * math.log(s)) if s > 0.0 else 0.0
+    power = fpow(s, mp[2]) if s > 0.0 else 0.0
     return max(s * mp[0] + mp[1] * power * sign * draw, 0.0), v
 
 
@@ -60,7 +60,7 @@ class CEV(Market):
     _ranges: ClassVar[dict] = {**COMMON, "sigma": dict(low=0.0, high=1e4, low_open=True),
                                "beta": dict(low=0.0, high=1.0, high_open=True)}
     dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, cev_step, inline_copy(cev_step), paired=True)
+        _math.given_start, cev_step, inline_copy(cev_step, fpow=fpow_inline), paired=True)
 
     @property
     def reference_vol(self) -> float:
