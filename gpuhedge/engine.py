@@ -47,6 +47,7 @@ from .pricing import price
 from .strategies import RowSetting, Strategy
 
 DTYPES = ("float64", "float32")
+STORAGE = ("float64", "float32")  # per-path floats returned (the sweep store's choices)
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
 MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memory
 KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAND,
@@ -367,18 +368,40 @@ def _launches(n_paths, chunk_paths):
             for start in range(0, n_paths, chunk_paths)]
 
 
-def _run(run, *, n_paths, chunk_paths, n_strategies, n_costs, device, dtype):
-    """Every launch of ``run`` (``_launcher``) into host arrays: ``out`` (``_math.OUT_*``
-    fields x strategy x cost x path) and the terminal spot."""
-    # np.zeros maps fresh zero pages: the cost fields no level charges cost nothing
-    result = np.zeros((_math.N_OUT, n_strategies, n_costs, n_paths))
+def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, storage):
+    """Every launch of ``run`` (``_launcher``) into host arrays: the outputs by field
+    (``_math.OUT_*`` -> strategy x cost x path) and the terminal spot.
+
+    One CPU launch writes the result itself, float64 (``_dataset`` casts it). Otherwise each
+    launch's outputs come back field by field, only the cost levels that charge a cost field
+    (``_math.charges``; the others stay zero), trades as int32 and the other fields in the
+    ``storage`` precision, cast where the kernel ran: on a GPU, a float32 download is half
+    the bytes of a float64 one."""
+    n_costs = costs.shape[0]
+    shape = (n_strategies, n_costs, n_paths)
     spot = np.empty(n_paths, dtype=dtype)
+    if device != "cuda" and chunk_paths >= n_paths:
+        # np.zeros maps fresh zero pages: the cost fields no level charges cost nothing
+        result = np.zeros((_math.N_OUT,) + shape)
+        run(0, n_paths, (result, spot))
+        return result, spot
+    result, levels = {}, {}
+    for field in range(_math.N_OUT):
+        result[field] = np.zeros(shape, dtype=np.int32 if field == _math.OUT_TRADES
+                                 else storage)
+        levels[field] = [c for c in range(n_costs) if field not in memory.COST_FIELDS
+                         or _math.charges(costs, c, field)]
     for start, n in _launches(n_paths, chunk_paths):
-        if device != "cuda" and n == n_paths:
-            run(0, n, (result, spot))  # one CPU launch writes the result itself (no copy)
-            continue
+        out, out_spot = run(start, n)
         sl = slice(start, start + n)
-        result[..., sl], spot[sl] = map(backend.to_numpy, run(start, n))
+        spot[sl] = backend.to_numpy(out_spot)
+        for field, served in levels.items():
+            if len(served) == n_costs:
+                result[field][..., sl] = backend.to_numpy(
+                    out[field].astype(result[field].dtype, copy=False))
+            elif served:
+                result[field][:, served, sl] = backend.to_numpy(
+                    out[field][:, served].astype(result[field].dtype, copy=False))
     return result, spot
 
 
@@ -426,28 +449,35 @@ COST_KINDS = {
 }
 
 
-def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_path=0):
-    """The result Dataset (cost kinds that no level of ``costs_table`` charges left out); a
-    non-finite P&L is an error naming the scenario."""
+def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_path=0,
+             storage=np.dtype("float64")):
+    """The result Dataset (cost kinds that no level of ``costs_table`` charges left out), its
+    floats in ``storage`` precision and its trades int32 (``_run``'s outputs cast where they
+    are not); a non-finite P&L is an error naming the scenario."""
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
     dims = ("strategy", "cost", "path")
-    pnl = result[_math.OUT_PNL]
+
+    def values(field):  # cast only the fields that the Dataset holds
+        return result[field].astype(np.int32 if field == _math.OUT_TRADES else storage,
+                                    copy=False)
+
+    pnl = values(_math.OUT_PNL)
     variables = {
         "pnl": (dims, pnl, {"long_name": "hedger's P&L, present value at t=0",
                             "units": "currency"}),
-        "cost_paid": (dims, result[_math.OUT_COST],
+        "cost_paid": (dims, values(_math.OUT_COST),
                       {"long_name": "trading and funding costs paid, present value at t=0",
                        "units": "currency"}),
     }
     for name, (field, text) in COST_KINDS.items():
         if any(_math.charges(costs_table, c, field) for c in range(len(costs_table))):
-            variables[name] = (dims, result[field], {"long_name": f"{text}, present value at t=0",
+            variables[name] = (dims, values(field), {"long_name": f"{text}, present value at t=0",
                                                      "units": "currency"})
-    variables["trades"] = (dims, result[_math.OUT_TRADES].astype(np.int32),
+    variables["trades"] = (dims, values(_math.OUT_TRADES),
                            {"long_name": "number of share trades (incl. final unwind)",
                             "units": "1"})
-    variables["turnover"] = (dims, result[_math.OUT_TURNOVER],
+    variables["turnover"] = (dims, values(_math.OUT_TURNOVER),
                              {"long_name": "traded share notional sum |q| S, present value at "
                                            "t=0 (incl. the initial hedge and the final unwind)",
                               "units": "currency"})
@@ -512,7 +542,7 @@ def _year_fractions(owner, times, day_count):
 
 def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
              antithetic=False, device=None, dtype="float64", chunk_paths=None, first_path=0,
-             premium="hedge", keep="paths"):
+             premium="hedge", keep="paths", storage="float64"):
     """Simulate ``n_paths`` paths of ``market`` and hedge ``book`` along each with every strategy.
 
     All strategies and cost levels see the same paths (common random numbers) in one kernel
@@ -551,6 +581,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         Price at which the book changes hands at t=0: the strategy's own hedge model
         (Black-Scholes at its hedge vol, or the model delta's model), or the market model's
         value for every strategy (then the risk-neutral mean P&L is 0 without costs).
+    storage : {"float64", "float32"}
+        Precision of the per-path floats returned with ``keep="paths"`` (the sweep's
+        ``storage``): the kernel accumulates in float64 and rounds once, where it ran, so
+        that a GPU's downloads are half the bytes with "float32". Trades are int32.
     keep : {"paths", "stats"}
         What comes back: every path's results, or only their statistics per strategy x cost,
         reduced launch by launch where the paths are (on the GPU, in device memory), so that
@@ -597,6 +631,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
                              f"horizon / n_steps = {horizon / n_steps:.6g}")
     check.choice(owner, "premium", premium, PREMIUMS)
     keep = check.choice(owner, "keep", keep, reductions.KEEPS)
+    storage = np.dtype(check.choice(owner, "storage", storage, STORAGE))
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
     costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
@@ -606,7 +641,8 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     chunk_paths = min(chunk_paths, n_paths)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
-                     dtype=dtype, n_times=times.size, n_options=len(book_table), keep=keep)
+                     dtype=dtype, n_times=times.size, n_options=len(book_table), keep=keep,
+                     storage=storage)
     spot0, v0 = market.initial_state()
     run = _launcher(
         market.dynamics, spot0, v0, market.kernel_params(horizon / n_steps),
@@ -625,10 +661,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         ds.attrs["horizon"] = float(times[-1])
     else:
         result, spot = _run(run, n_paths=n_paths, chunk_paths=chunk_paths,
-                            n_strategies=len(strategies), n_costs=len(costs_table),
-                            device=device, dtype=dtype)
+                            n_strategies=len(strategies), costs=costs_table, device=device,
+                            dtype=dtype, storage=storage)
         ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times,
-                      first_path)
+                      first_path, storage)
     ds["premium"] = (("strategy", "cost"),
                      _premium_table(hedgers, costs_table, len(strategies)),
                      {"long_name": "value paid for the book at t=0 (negative: received)",
@@ -716,8 +752,8 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend, seed=0,
         stream=0, antithetic=False, device=device, dtype=dtype)
     result, spot = _run(run, n_paths=n_paths, chunk_paths=min(chunk_paths, n_paths),
-                        n_strategies=len(strategies), n_costs=len(costs_table), device=device,
-                        dtype=dtype)
+                        n_strategies=len(strategies), costs=costs_table, device=device,
+                        dtype=dtype, storage=np.dtype("float64"))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},

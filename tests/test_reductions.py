@@ -130,7 +130,7 @@ def test_footprint_of_1e8_paths_and_64_cells():
     for device in ("cpu", "cuda"):
         paths = memory.run_footprint(device=device, **kw)
         stats = memory.run_footprint(device=device, keep="stats", **kw)
-        assert paths.host > 400e9  # fields x 64 cells x 10^8 paths in float64
+        assert paths.host > 1e11  # pnl, trades, turnover of 64 cells x 10^8 paths
         # on the host: the brackets' values (~250 MB), and on the CPU one launch's outputs
         # and the passes' temporaries (13 floats x 64 cells x 2^20 paths, ~7 GB)
         assert stats.host < (8e9 if device == "cpu" else 0.5e9)
@@ -157,3 +157,31 @@ def test_statistics_of_a_like_array_without_paths():
                                    err_msg=name)
     np.testing.assert_allclose(stats["hedge_effectiveness"].sel(strategy="a"), 1 - 1 / 9,
                                atol=0.05)
+
+
+@pytest.mark.parametrize("chunk_paths", [None, 1000])
+def test_per_path_results_in_the_storage_precision(paths, chunk_paths):
+    narrow = gh.simulate(MARKET, BOOK, HEDGES, COSTS, storage="float32", chunk_paths=chunk_paths,
+                         **KW)
+    for name in paths.data_vars:
+        if name in ("terminal_spot", "premium"):
+            np.testing.assert_array_equal(narrow[name], paths[name])
+        elif name == "trades":
+            assert narrow[name].dtype == np.int32
+            np.testing.assert_array_equal(narrow[name], paths[name])
+        else:  # rounded once from the kernel's float64
+            assert narrow[name].dtype == np.float32, name
+            np.testing.assert_array_equal(narrow[name], paths[name].astype(np.float32))
+
+
+def test_launches_copied_in_field_by_field_equal_one_launch(paths):
+    chunked = gh.simulate(MARKET, BOOK, HEDGES, COSTS, chunk_paths=1000, **KW)
+    xr.testing.assert_identical(chunked, paths)
+    # the levels that charge no fee were never copied: zero
+    assert (chunked["cost_fee"].sel(cost=["free", "50bp"]) == 0).all()
+
+
+def test_bad_storage_is_refused():
+    with pytest.raises(ValueError, match=r"simulate: 'storage' must be one of 'float64', "
+                                         r"'float32'; got 'float16'"):
+        gh.simulate(MARKET, BOOK, HEDGES, COSTS, storage="float16", **KW)
