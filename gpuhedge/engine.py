@@ -351,8 +351,9 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
             buffers.clear()
             buffers.update(n=n, state=xp.empty((nh, n_rows, n if device == "cuda" else 0)))
         if out is None:
-            out = buffers.setdefault("out", (xp.zeros((_math.N_OUT, ns, nc, n)),
-                                             xp.empty(n, dtype=dtype)))
+            if "out" not in buffers:
+                buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
+            out = buffers["out"]
         chunk = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
                float(spot0), float(v0), tables[0], tables[1], chunk, grid, *tables[2:],

@@ -41,9 +41,10 @@ KEEPS = ("paths", "stats")
 # the variables averaged besides the P&L (``summary``'s names) and their kernel outputs
 _MEANS = {"mean_cost": _math.OUT_COST, "mean_trades": _math.OUT_TRADES,
           "turnover": _math.OUT_TURNOVER}
-# float64 temporaries per cell and path of pass 2 (sorted copy, deviations, their powers and
-# two running sums)
-_PASS_TEMPORARIES = 5
+# float64 temporaries per cell and path alive at once in pass 2: the sorted copy, the
+# deviations, their powers, the squared deviations, a running sum and its padded copy (the
+# traced peak of tests/test_memory.py)
+_PASS_TEMPORARIES = 7
 
 
 def work_bytes(cells, chunk):
