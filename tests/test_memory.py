@@ -88,7 +88,6 @@ def test_statistics_estimate_within_25_percent_of_the_traced_peak(warm, footprin
     peak = traced_peak(lambda: gh.simulate(MARKET, BOOK, HEDGES, COSTS, n_paths=n_paths,
                                            n_steps=21, chunk_paths=chunk_paths, keep="stats"))
     assert footprints["run"][-1].mapped == pytest.approx(peak, rel=0.25)
-    assert footprints["run"][-1].mapped < 8 * 8 * 8 * n_paths  # less than the paths' result
 
 
 @pytest.mark.parametrize("n_paths", [30_000, 120_000])
