@@ -346,12 +346,10 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
             # Scratch state, indexed state[row, field, path] by the CUDA kernel (the path axis
             # the fast one, so that neighbouring threads touch neighbouring addresses). The
             # CPU kernel keeps a small state per block of paths and reads only the shape.
-            # zeros: the kernel leaves the cost fields of levels that do not charge them
-            # untouched.
             buffers.clear()
             buffers.update(n=n, state=xp.empty((nh, n_rows, n if device == "cuda" else 0)))
         if out is None:
-            if "out" not in buffers:
+            if "out" not in buffers:  # zeros: the kernel leaves uncharged cost fields untouched
                 buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
             out = buffers["out"]
         chunk = no_paths if paths is None else xp.asarray(paths[start:start + n])
