@@ -105,6 +105,16 @@ def to_device(array, device):
     return array_module(device).asarray(array)
 
 
+def namespace(array):
+    """The array module of ``array``: cupy for a CuPy array, else numpy (CuPy is imported only
+    when such an array exists), so that one code path reduces arrays where they are."""
+    if type(array).__module__.partition(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
 def to_numpy(array) -> np.ndarray:
     """Host copy of a NumPy or CuPy array."""
     get = getattr(array, "get", None)

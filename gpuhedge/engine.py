@@ -36,7 +36,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from . import backend, memory
+from . import backend, memory, metrics, reductions
 from ._version import __version__
 from . import _validation as check
 from .costs import Costs
@@ -47,6 +47,7 @@ from .pricing import price
 from .strategies import RowSetting, Strategy
 
 DTYPES = ("float64", "float32")
+STORAGE = ("float64", "float32")  # per-path floats returned (the sweep store's choices)
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
 MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memory
 KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAND,
@@ -291,27 +292,34 @@ def describe(obj):
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
 
 
-def _default_chunk(device, n_paths, n_strategies, n_costs, dtype, max_lag=0):
+def _default_chunk(device, n_paths, n_strategies, n_costs, dtype, max_lag=0, keep="paths"):
     """Paths per kernel launch when the caller gives none. The CPU kernel keeps its state per
-    block of paths and writes into the result itself: one launch. The GPU's state and outputs
-    are per path in device memory: as many paths as fit in ``memory.scratch_bytes()``."""
-    if device != "cuda":
+    block of paths and writes a per-path result itself: one launch. The GPU's state and outputs
+    are per path in device memory, and so are a launch's outputs and the reduction's
+    temporaries when only statistics are kept: as many paths as fit in
+    ``memory.scratch_bytes``."""
+    if device != "cuda" and keep == "paths":
         return n_paths
-    # rows <= strategies x costs; outputs are strategies x costs
-    per_path = 8 * (_math.N_STATE + max_lag + _math.N_OUT) * n_strategies * n_costs + \
-        dtype.itemsize
-    return max(1024, (memory.scratch_bytes() // per_path) // 1024 * 1024)
+    cells = n_strategies * n_costs
+    per_path = 8 * _math.N_OUT * cells + dtype.itemsize
+    if device == "cuda":  # rows <= strategies x costs
+        per_path += 8 * (_math.N_STATE + max_lag) * cells
+    if keep == "stats":
+        per_path += reductions.work_bytes(cells, 1)
+    return max(1024, (memory.scratch_bytes(device) // per_path) // 1024 * 1024)
 
 
 def _max_lag(cost_levels):
     return max(c.lag for c in cost_levels.values())
 
 
-def _run(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers, schedule,
-         costs, rate, dividend, *, first_path=0, n_paths, seed, stream, antithetic, device,
-         dtype, chunk_paths):
-    """Run the kernel chunk by chunk; host arrays out: ``out`` (``_math.OUT_*`` fields x
-    strategy x cost x path) and the terminal spot."""
+def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers,
+              schedule, costs, rate, dividend, *, first_path=0, seed, stream, antithetic, device,
+              dtype):
+    """``run(start, n, out=None)``: one kernel launch on paths first_path + start ..
+    first_path + start + n - 1, returning its outputs (``_math.OUT_*`` fields x strategy x
+    cost x path, and the terminal spot) where the kernel ran (CuPy arrays on a GPU). Without
+    ``out`` the outputs go to buffers reused by the next launch of the same size."""
     nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
     n_rows = _math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max())
     xp = backend.array_module(device)
@@ -330,29 +338,104 @@ def _run(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, he
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
                                       _book_tau(book_table, times, dividend), hedgers,
                                       schedule, costs)]
-    # zeros: the kernel leaves the cost fields of levels that do not charge them untouched
-    # (np.zeros maps fresh zero pages; untouched, they cost nothing)
-    result = np.zeros((_math.N_OUT, ns, nc, n_paths))
-    spot = np.empty(n_paths, dtype=dtype)
     no_paths = xp.zeros((1, 1), dtype=dtype)
-    for start in range(0, n_paths, chunk_paths):
-        n = min(chunk_paths, n_paths - start)
-        if start == 0 or n != chunk_paths:
+    buffers = {}
+
+    def run(start, n, out=None):
+        if buffers.get("n") != n:
             # Scratch state, indexed state[row, field, path] by the CUDA kernel (the path axis
             # the fast one, so that neighbouring threads touch neighbouring addresses). The
             # CPU kernel keeps a small state per block of paths and reads only the shape.
-            state = xp.empty((nh, n_rows, n if device == "cuda" else 0))
-            # one chunk on the CPU: the kernel writes the result itself (no copy)
-            out = (result, spot) if device != "cuda" and n == n_paths else (
-                xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
-        chunk_paths_arr = no_paths if paths is None else xp.asarray(paths[start:start + n])
+            buffers.clear()
+            buffers.update(n=n, state=xp.empty((nh, n_rows, n if device == "cuda" else 0)))
+        if out is None:
+            if "out" not in buffers:  # zeros: the kernel leaves uncharged cost fields untouched
+                buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
+            out = buffers["out"]
+        chunk = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
-               float(spot0), float(v0), tables[0], tables[1], chunk_paths_arr, grid,
-               *tables[2:], float(rate), float(dividend), state, *out)
-        if out[0] is not result:
-            sl = slice(start, start + n)
-            result[..., sl], spot[sl] = map(backend.to_numpy, out)
+               float(spot0), float(v0), tables[0], tables[1], chunk, grid, *tables[2:],
+               float(rate), float(dividend), buffers["state"], *out)
+        return out
+
+    return run
+
+
+def _launches(n_paths, chunk_paths):
+    """(first path, paths) of each launch."""
+    return [(start, min(chunk_paths, n_paths - start))
+            for start in range(0, n_paths, chunk_paths)]
+
+
+def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, storage):
+    """Every launch of ``run`` (``_launcher``) into host arrays: the outputs by field
+    (``_math.OUT_*`` -> strategy x cost x path) and the terminal spot.
+
+    One CPU launch writes the result itself, float64 (``_dataset`` casts it). Otherwise each
+    launch's outputs come back field by field, only the cost levels that charge a cost field
+    (``_math.charges``; the others stay zero), trades as int32 and the other fields in the
+    ``storage`` precision, cast where the kernel ran: on a GPU, a float32 download is half
+    the bytes of a float64 one."""
+    n_costs = costs.shape[0]
+    shape = (n_strategies, n_costs, n_paths)
+    spot = np.empty(n_paths, dtype=dtype)
+    if device != "cuda" and chunk_paths >= n_paths:
+        # np.zeros maps fresh zero pages: the cost fields no level charges cost nothing
+        result = np.zeros((_math.N_OUT,) + shape)
+        run(0, n_paths, (result, spot))
+        return result, spot
+    result, levels = {}, {}
+    for field in range(_math.N_OUT):
+        result[field] = np.zeros(shape, dtype=np.int32 if field == _math.OUT_TRADES
+                                 else storage)
+        levels[field] = [c for c in range(n_costs) if field not in memory.COST_FIELDS
+                         or _math.charges(costs, c, field)]
+    for start, n in _launches(n_paths, chunk_paths):
+        out, out_spot = run(start, n)
+        sl = slice(start, start + n)
+        spot[sl] = backend.to_numpy(out_spot)
+        for field, served in levels.items():
+            if len(served) == n_costs:
+                result[field][..., sl] = backend.to_numpy(
+                    out[field].astype(result[field].dtype, copy=False))
+            elif served:
+                result[field][:, served, sl] = backend.to_numpy(
+                    out[field][:, served].astype(result[field].dtype, copy=False))
     return result, spot
+
+
+def _statistics(run, *, n_paths, chunk_paths, strategies, costs, attrs):
+    """``reductions.reduce`` of every launch of ``run`` (``_launcher``): the statistics
+    Dataset, with the run's attributes; a non-finite P&L is an error naming the scenario."""
+    names_s = np.array(list(strategies), dtype=object)
+    names_c = np.array(list(costs), dtype=object)
+    dims = ("strategy", "cost", "path")
+    launches = _launches(n_paths, chunk_paths)
+
+    def outputs():
+        for start, n in launches:
+            out = run(start, n)[0]
+            _check_finite(out[_math.OUT_PNL], names_s, names_c, attrs)
+            yield out
+
+    like = xr.DataArray(np.empty((len(names_s), len(names_c), 0)), dims=dims,
+                        coords={"strategy": names_s, "cost": names_c})
+    unhedged = metrics._unhedged(xr.Dataset(coords=like.coords, attrs=attrs), None)
+    ds = reductions.reduce(outputs, [n for _, n in launches], like, unhedged)
+    ds.attrs.update({k: v for k, v in attrs.items() if k != "owner"}, keep="stats")
+    return ds
+
+
+def _check_finite(pnl, names_s, names_c, attrs):
+    """Refuse a P&L (strategy x cost x path, NumPy or CuPy) with a NaN or an inf, naming the
+    first such scenario."""
+    xp = backend.namespace(pnl)
+    bad = backend.to_numpy(~xp.isfinite(pnl).all(axis=-1))
+    if bad.any():
+        h, c = (int(i) for i in np.argwhere(bad)[0])
+        raise FloatingPointError(f"{attrs['owner']}: NaN or inf in the P&L of strategy "
+                                 f"{names_s[h]!r}, cost {names_c[c]!r} (configuration: "
+                                 f"{attrs['config']})")
 
 
 # Cost kinds reported per path when some cost level charges them (``_math.charges``):
@@ -365,28 +448,35 @@ COST_KINDS = {
 }
 
 
-def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_path=0):
-    """The result Dataset (cost kinds that no level of ``costs_table`` charges left out); a
-    non-finite P&L is an error naming the scenario."""
+def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_path=0,
+             storage=np.dtype("float64")):
+    """The result Dataset (cost kinds that no level of ``costs_table`` charges left out), its
+    floats in ``storage`` precision and its trades int32 (``_run``'s outputs cast where they
+    are not); a non-finite P&L is an error naming the scenario."""
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
     dims = ("strategy", "cost", "path")
-    pnl = result[_math.OUT_PNL]
+
+    def values(field):  # cast only the fields that the Dataset holds
+        return result[field].astype(np.int32 if field == _math.OUT_TRADES else storage,
+                                    copy=False)
+
+    pnl = values(_math.OUT_PNL)
     variables = {
         "pnl": (dims, pnl, {"long_name": "hedger's P&L, present value at t=0",
                             "units": "currency"}),
-        "cost_paid": (dims, result[_math.OUT_COST],
+        "cost_paid": (dims, values(_math.OUT_COST),
                       {"long_name": "trading and funding costs paid, present value at t=0",
                        "units": "currency"}),
     }
     for name, (field, text) in COST_KINDS.items():
         if any(_math.charges(costs_table, c, field) for c in range(len(costs_table))):
-            variables[name] = (dims, result[field], {"long_name": f"{text}, present value at t=0",
+            variables[name] = (dims, values(field), {"long_name": f"{text}, present value at t=0",
                                                      "units": "currency"})
-    variables["trades"] = (dims, result[_math.OUT_TRADES].astype(np.int32),
+    variables["trades"] = (dims, values(_math.OUT_TRADES),
                            {"long_name": "number of share trades (incl. final unwind)",
                             "units": "1"})
-    variables["turnover"] = (dims, result[_math.OUT_TURNOVER],
+    variables["turnover"] = (dims, values(_math.OUT_TURNOVER),
                              {"long_name": "traded share notional sum |q| S, present value at "
                                            "t=0 (incl. the initial hedge and the final unwind)",
                               "units": "currency"})
@@ -395,12 +485,7 @@ def _dataset(result, spot, strategies, costs, costs_table, attrs, times, first_p
     ds = xr.Dataset(variables, coords={"strategy": names_s, "cost": names_c,
                                        "path": np.arange(first_path, first_path + pnl.shape[-1])},
                     attrs=attrs)
-    bad = ~np.isfinite(pnl).all(axis=-1)
-    if bad.any():
-        h, c = (int(i) for i in np.argwhere(bad)[0])
-        raise FloatingPointError(f"{attrs['owner']}: NaN or inf in the P&L of strategy "
-                                 f"{names_s[h]!r}, cost {names_c[c]!r} (configuration: "
-                                 f"{attrs['config']})")
+    _check_finite(pnl, names_s, names_c, attrs)
     ds.attrs["horizon"] = float(times[-1])
     del ds.attrs["owner"]
     return ds
@@ -458,7 +543,7 @@ def _year_fractions(owner, times, day_count):
 
 def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
              antithetic=False, device=None, dtype="float64", chunk_paths=None, first_path=0,
-             premium="hedge"):
+             premium="hedge", keep="paths", storage="float64"):
     """Simulate ``n_paths`` paths of ``market`` and hedge ``book`` along each with every strategy.
 
     All strategies and cost levels see the same paths (common random numbers) in one kernel
@@ -497,22 +582,34 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         Price at which the book changes hands at t=0: the strategy's own hedge model
         (Black-Scholes at its hedge vol, or the model delta's model), or the market model's
         value for every strategy (then the risk-neutral mean P&L is 0 without costs).
+    storage : {"float64", "float32"}
+        Precision of the per-path floats returned with ``keep="paths"`` (the sweep's
+        ``storage``): the kernel accumulates in float64 and rounds once, where it ran, so
+        that a GPU's downloads are half the bytes with "float32". Trades are int32.
+    keep : {"paths", "stats"}
+        What comes back: every path's results, or only their statistics per strategy x cost,
+        reduced launch by launch where the paths are (on the GPU, in device memory), so that
+        no per-path result is held on the host (``gpuhedge.reductions``). The statistics
+        equal ``gpuhedge.summary`` of the per-path result to rounding, the quantiles, VaR and
+        CVaR exactly; a run of more than one launch simulates its paths twice for that.
 
     Returns
     -------
     xarray.Dataset
-        ``pnl``, ``cost_paid``, ``trades``, ``turnover`` and the costs by kind that some cost
-        level has (``cost_spread``, ``cost_fee``, ``cost_impact``, ``cost_funding``) over
-        (strategy, cost, path), ``terminal_spot`` over path, ``premium`` over (strategy,
-        cost); attributes record version, seed, device, precision and the full configuration
-        as JSON.
+        With ``keep="paths"``: ``pnl``, ``cost_paid``, ``trades``, ``turnover`` and the costs
+        by kind that some cost level has (``cost_spread``, ``cost_fee``, ``cost_impact``,
+        ``cost_funding``) over (strategy, cost, path), ``terminal_spot`` over path,
+        ``premium`` over (strategy, cost). With ``keep="stats"``: ``summary``'s variables
+        and the P&L's ``min`` and ``max`` over (strategy, cost), and ``premium``. Attributes
+        record version, seed, device, precision and the full configuration as JSON.
 
     Raises
     ------
     gpuhedge.MemoryBudgetError
         Before anything is allocated, when the run would hold more than 80% of the memory
         available: the host's (the per-path results stay on the host until the call returns,
-        about 30 to 70 bytes per path and strategy-cost cell), the address space a
+        about 30 to 70 bytes per path and strategy-cost cell with ``keep="paths"``; with
+        ``keep="stats"`` one launch's and a few bytes per cell), the address space a
         ``ulimit -v`` leaves, or the free device memory. The message gives the estimate, the
         memory available and the ways out: fewer paths, or ``gpuhedge.sweep`` into a store.
         The environment variable ``GPUHEDGE_MAX_MEMORY`` overrides the check: a budget such
@@ -534,23 +631,25 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     book_table = _book_table(owner, book, times, f"choose 'n_steps' so that it is a multiple of "
                              f"horizon / n_steps = {horizon / n_steps:.6g}")
     check.choice(owner, "premium", premium, PREMIUMS)
+    keep = check.choice(owner, "keep", keep, reductions.KEEPS)
+    storage = np.dtype(check.choice(owner, "storage", storage, STORAGE))
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
     costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
     chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
-                                 _max_lag(cost_levels)) if chunk_paths is None \
+                                 _max_lag(cost_levels), keep) if chunk_paths is None \
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    chunk_paths = min(chunk_paths, n_paths)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
-                     dtype=dtype, n_times=times.size, n_options=len(book_table))
+                     dtype=dtype, n_times=times.size, n_options=len(book_table), keep=keep,
+                     storage=storage)
     spot0, v0 = market.initial_state()
-    result, spot = _run(
+    run = _launcher(
         market.dynamics, spot0, v0, market.kernel_params(horizon / n_steps),
         market.hedge_params(horizon), None, times, book_table, len(strategies), hedgers,
-        schedule, costs_table,
-        market.rate, market.dividend, first_path=first_path, n_paths=n_paths, seed=seed,
-        stream=stream, antithetic=antithetic, device=device, dtype=dtype,
-        chunk_paths=min(chunk_paths, n_paths))
+        schedule, costs_table, market.rate, market.dividend, first_path=first_path, seed=seed,
+        stream=stream, antithetic=antithetic, device=device, dtype=dtype)
 
     config = {"market": describe(market), "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},
@@ -558,7 +657,16 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     attrs = _attrs(owner, config, seed=seed, stream=stream, device=device,
                    device_reason=reason, dtype=dtype,
                    n_steps=n_steps, n_paths=n_paths, antithetic=int(antithetic))
-    ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times, first_path)
+    if keep == "stats":
+        ds = _statistics(run, n_paths=n_paths, chunk_paths=chunk_paths, strategies=strategies,
+                         costs=cost_levels, attrs=attrs)
+        ds.attrs["horizon"] = float(times[-1])
+    else:
+        result, spot = _run(run, n_paths=n_paths, chunk_paths=chunk_paths,
+                            n_strategies=len(strategies), costs=costs_table, device=device,
+                            dtype=dtype, storage=storage)
+        ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times,
+                      first_path, storage)
     ds["premium"] = (("strategy", "cost"),
                      _premium_table(hedgers, costs_table, len(strategies)),
                      {"long_name": "value paid for the book at t=0 (negative: received)",
@@ -641,11 +749,13 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
                      dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True)
-    result, spot = _run(
+    run = _launcher(
         _math.SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
-        book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend,
-        n_paths=n_paths, seed=0, stream=0, antithetic=False, device=device, dtype=dtype,
-        chunk_paths=min(chunk_paths, n_paths))
+        book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend, seed=0,
+        stream=0, antithetic=False, device=device, dtype=dtype)
+    result, spot = _run(run, n_paths=n_paths, chunk_paths=min(chunk_paths, n_paths),
+                        n_strategies=len(strategies), costs=costs_table, device=device,
+                        dtype=dtype, storage=np.dtype("float64"))
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},

@@ -39,7 +39,7 @@ ENV = "GPUHEDGE_MAX_MEMORY"
 SCRATCH_SHARE = 0.25
 SCRATCH_MIN, SCRATCH_MAX = 64 * 2**20, 2**30
 # Cost fields of the result the kernel writes only at the levels that charge them.
-_COST_FIELDS = (_math.OUT_COST, _math.OUT_SPREAD, _math.OUT_FEE, _math.OUT_IMPACT,
+COST_FIELDS = (_math.OUT_COST, _math.OUT_SPREAD, _math.OUT_FEE, _math.OUT_IMPACT,
                 _math.OUT_FUNDING)
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -78,42 +78,69 @@ class Footprint:
 def written_fields(costs_table, n_strategies):
     """Result fields x (strategy, cost) cells the kernel writes: P&L, trades and turnover
     everywhere, each cost field only at the levels that charge it (``_math.charges``)."""
-    per_strategy = sum(3 + sum(bool(_math.charges(costs_table, c, f)) for f in _COST_FIELDS)
+    per_strategy = sum(3 + sum(bool(_math.charges(costs_table, c, f)) for f in COST_FIELDS)
                        for c in range(costs_table.shape[0]))
     return n_strategies * per_strategy
 
 
 def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers, n_rows,
-                  dtype, device, n_times, n_options, supplied=False):
+                  dtype, device, n_times, n_options, supplied=False, keep="paths",
+                  storage="float64"):
     """The footprint of one ``simulate`` / ``hedge_paths`` call (``gpuhedge.engine``).
 
-    Host: the result, fields x strategy x cost x path in float64 (zeroed, written where the
-    kernel writes, or wholly when chunks are copied in); the Dataset's int32 trades and the
-    finiteness mask of the P&L; the terminal spot and the path coordinate; the per-step
+    Host: the result, fields x strategy x cost x path (zeroed, written where the kernel writes):
+    float64 from one CPU launch, with the Dataset's int32 trades and ``storage`` copies; in
+    ``storage`` precision and int32 trades when launches are copied in; the finiteness mask
+    of the P&L; the terminal spot and the path coordinate; the per-step
     tables; a launch's outputs copied back from the device; supplied prices in ``dtype``
     (and their validated float64 copy, ``held``). Device: a launch's state, outputs, spot,
     supplied prices and per-step tables.
+
+    With ``keep="stats"`` nothing per path of the whole run: one launch's outputs and the
+    reduction's temporaries where the paths are (host on the CPU), and on the host what the
+    reduction holds across launches (``reductions.held_bytes``).
     """
+    from . import reductions  # imports the engine's modules, which import this one
+
     n, chunk = int(n_paths), int(min(chunk_paths, n_paths))
     itemsize = np.dtype(dtype).itemsize
     cells = n_strategies * costs_table.shape[0]
     fields = _math.N_OUT * cells
     simulator = device == "cuda" and backend._simulator()
     chunked = device == "cuda" or chunk < n
-    result = 8 * fields * n
-    written = result if chunked else 8 * written_fields(costs_table, n_strategies) * n
-    dataset = 5 * cells * n + (itemsize + 8) * n     # int32 trades, mask; spot, path index
     tables = 8 * n_times * (3 + 2 * n_options)       # grid and the book's sqrt(tau), e^{-q tau}
-    launch = (8 * fields + itemsize) * chunk if chunked else 0
     prices = itemsize * n * n_times if supplied else 0
     held = 8 * n * n_times if supplied else 0
-    host = written + dataset + tables + prices + held
-    mapped = result + dataset + tables + prices + held
+    outputs = (8 * fields + itemsize) * chunk        # one launch's outputs and spot
+    if keep == "stats":
+        launches = -(-n // chunk) if chunk else 0
+        work = outputs + reductions.work_bytes(cells, chunk)
+        result = written = dataset = launch = 0
+        held_stats = reductions.held_bytes(n, cells, launches) if n else 0
+        on_host = device != "cuda"
+    else:
+        floats = written_fields(costs_table, n_strategies) - cells  # all but the trades
+        storage = np.dtype(storage).itemsize
+        if chunked:  # downloaded by field: floats in storage precision, int32 trades
+            result = (storage * (_math.N_OUT - 1) + 4) * cells * n
+            written = (storage * floats + 4 * cells) * n
+            dataset = cells * n + (itemsize + 8) * n     # P&L mask; spot, path index
+        else:  # the kernel's float64 result, cast for the Dataset
+            result = 8 * fields * n
+            written = 8 * (floats + cells) * n
+            dataset = ((4 * floats if storage == 4 else 0) + 5 * cells) * n \
+                + (itemsize + 8) * n                      # casts, int32 trades, mask; spot, path
+        launch = outputs if chunked else 0
+        work = held_stats = 0
+        on_host = False
+    host = written + dataset + tables + prices + held + held_stats + (work if on_host else 0)
+    mapped = result + dataset + tables + prices + held + held_stats + (work if on_host else 0)
     scratch = 0
     if device == "cuda":
         scratch = (8 * n_hedgers * n_rows * chunk + 8 * fields * chunk + itemsize * chunk
                    + (itemsize * chunk * n_times if supplied else 0)
-                   + tables + n_times * n_hedgers)
+                   + tables + n_times * n_hedgers
+                   + (work - outputs if keep == "stats" else 0))
     if simulator:  # the "device" arrays are host NumPy arrays, the outputs not copied back
         host, mapped = host + scratch, mapped + scratch
         scratch = 0
@@ -185,10 +212,12 @@ def address_space():
     return out
 
 
-def scratch_bytes():
-    """Device bytes of one GPU launch when the caller gives no ``chunk_paths``: a share of the
-    free device memory (host memory under the simulator), within [64 MiB, 1 GiB]."""
-    free = backend.device_free_memory() if not backend._simulator() else host_memory()[0][0]
+def scratch_bytes(device="cuda"):
+    """Bytes of one launch when the caller gives no ``chunk_paths``: a share of the free memory
+    where the paths are (the device's; the host's on the CPU and under the simulator), within
+    [64 MiB, 1 GiB]."""
+    on_device = device == "cuda" and not backend._simulator()
+    free = backend.device_free_memory() if on_device else host_memory()[0][0]
     return int(min(SCRATCH_MAX, max(SCRATCH_MIN, SCRATCH_SHARE * free)))
 
 
@@ -240,7 +269,7 @@ def _refused(owner, subject, over, advice):
 
 
 def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table, hedgers,
-              dtype, n_times, n_options, supplied=False):
+              dtype, n_times, n_options, supplied=False, keep="paths", storage="float64"):
     """Refuse a ``simulate`` / ``hedge_paths`` call that would not fit, before it allocates,
     with ``MemoryBudgetError``; the arguments are the engine's tables and sizes
     (``run_footprint``). The advice names the paths (or, on the device, the paths per
@@ -250,7 +279,8 @@ def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table,
         return
     kw = dict(n_strategies=n_strategies, costs_table=costs_table, n_hedgers=hedgers.shape[0],
               n_rows=_math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max()), dtype=dtype,
-              device=device, n_times=n_times, n_options=n_options, supplied=supplied)
+              device=device, n_times=n_times, n_options=n_options, supplied=supplied,
+              keep=keep, storage=storage)
     memories = {"host memory": host_memory(), "host address space": address_space()}
     if device == "cuda" and not backend._simulator():
         memories["device memory"] = [(backend.device_free_memory(), "free device memory")]
@@ -260,7 +290,11 @@ def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table,
         return
     what, need, allowed, _ = over
     fixed = _needs(run_footprint(n_paths=0, chunk_paths=0, **kw))[what]
-    if what == "device memory":
+    if keep == "stats":  # bounded by the launch's size, not the run's (nearly)
+        chunk = min(chunk_paths, n_paths)
+        subject = f"{n_paths:,} paths in launches of {chunk:,}"
+        advice = "pass a smaller chunk_paths"
+    elif what == "device memory":
         chunk = min(chunk_paths, n_paths)
         fit = max(1, int(chunk * (allowed - fixed) / (need - fixed)))
         subject = f"one launch of {chunk:,} paths"
@@ -270,7 +304,8 @@ def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table,
         subject = f"{n_paths:,} paths"
         advice = f"run at most about {fit:,} paths per call"
         if owner == "simulate":
-            advice += (", or gpuhedge.sweep(..., store=...), which streams the paths through "
+            advice += (", or simulate(..., keep='stats'), which keeps no per-path result, or "
+                       "gpuhedge.sweep(..., store=...), which streams the paths through "
                        "chunks of bounded memory into a Zarr store")
     raise _refused(owner, subject, over, advice)
 

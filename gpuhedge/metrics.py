@@ -70,6 +70,8 @@ import math
 import numpy as np
 import xarray as xr
 
+from . import backend
+
 LEVELS = (0.95, 0.99)
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _MAX_MOMENT = 8
@@ -96,18 +98,20 @@ def _virtual_index(n, p):
 
 
 # ----------------------------------------------------------------------------- blocks
+# The block functions take NumPy or CuPy blocks (``backend.namespace``): the same code reduces
+# a block where it is, and returns host (NumPy) results.
 def _block_quantiles(block, probs):
     """(..., 1, P): the block's quantiles at the probabilities ``probs``."""
-    q = np.quantile(block, probs, axis=-1)  # (P, ...)
-    return np.moveaxis(q, 0, -1)[..., None, :]
+    xp = backend.namespace(block)
+    q = xp.quantile(block, xp.asarray(probs), axis=-1)  # (P, ...)
+    return backend.to_numpy(xp.moveaxis(q, 0, -1)[..., None, :])
 
 
 def _run_lengths(values):
-    """Sorted values as (distinct values, counts)."""
-    if values.size == 0:
-        return values, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    return values[starts], np.diff(np.r_[starts, values.size])
+    """Sorted values (not empty) as (distinct values, counts)."""
+    xp = backend.namespace(values)
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), values[1:] != values[:-1]]))
+    return values[starts], xp.diff(xp.concatenate([starts, xp.asarray([values.size])]))
 
 
 def _block_pass2(block, lo, hi, mean, offset, lead_shape):
@@ -117,50 +121,61 @@ def _block_pass2(block, lo, hi, mean, offset, lead_shape):
     k = 2 .. 8 (..., 7); per target j the count and the sums of d and d^2 of the values below
     lo_j (..., T); and, by (flat cell, j), the values in [lo_j, hi_j] as (values, counts).
     """
-    srt = np.sort(block, axis=-1)
-    d = srt - mean[..., None]
-    powers = np.empty(block.shape[:-1] + (_MAX_MOMENT - 1,))
+    xp = backend.namespace(block)
+    srt = xp.sort(block, axis=-1)
+    d = srt - xp.asarray(mean)[..., None]
+    powers = xp.empty(block.shape[:-1] + (_MAX_MOMENT - 1,))
     term = d * d
     powers[..., 0] = term.sum(axis=-1)
     for k in range(3, _MAX_MOMENT + 1):
         term *= d
         powers[..., k - 2] = term.sum(axis=-1)
     # running sums with a leading 0: the sum of the first i sorted values is c[i]
-    zero = np.zeros(block.shape[:-1] + (1,))
-    c1 = np.concatenate([zero, np.cumsum(d, axis=-1)], axis=-1)
-    c2 = np.concatenate([zero, np.cumsum(d * d, axis=-1)], axis=-1)
+    zero = xp.zeros(block.shape[:-1] + (1,))
+    c1 = xp.concatenate([zero, xp.cumsum(d, axis=-1)], axis=-1)
+    c2 = xp.concatenate([zero, xp.cumsum(d * d, axis=-1)], axis=-1)
+    lo, hi = xp.asarray(lo), xp.asarray(hi)
     below_n = np.empty(lo.shape, dtype=np.int64)
     below_1 = np.empty(lo.shape)
     below_2 = np.empty(lo.shape)
     inside = {}
     for cell in np.ndindex(block.shape[:-1]):
         row = srt[cell]
-        first = np.searchsorted(row, lo[cell], side="left")    # values < lo_j
-        last = np.searchsorted(row, hi[cell], side="right")    # values <= hi_j
-        below_n[cell] = first
-        below_1[cell] = c1[cell][first]
-        below_2[cell] = c2[cell][first]
+        first = xp.searchsorted(row, lo[cell], side="left")    # values < lo_j
+        last = xp.searchsorted(row, hi[cell], side="right")    # values <= hi_j
+        below_n[cell] = backend.to_numpy(first)
+        below_1[cell] = backend.to_numpy(c1[cell][first])
+        below_2[cell] = backend.to_numpy(c2[cell][first])
         flat = int(np.ravel_multi_index(tuple(c + o for c, o in zip(cell, offset)),
                                         lead_shape)) if lead_shape else 0
-        for j, (a, b) in enumerate(zip(first, last)):
-            if b > a:  # copies: a view would keep the whole block alive
-                inside[flat, j] = tuple(x.copy() for x in _run_lengths(row[a:b]))
-    return offset, powers, below_n, below_1, below_2, inside
+        for j, (a, b) in enumerate(zip(backend.to_numpy(first), backend.to_numpy(last))):
+            if b > a:  # new arrays: a view would keep the whole block alive
+                inside[flat, j] = tuple(backend.to_numpy(x) for x in _run_lengths(row[a:b]))
+    return offset, backend.to_numpy(powers), below_n, below_1, below_2, inside
+
+
+def _cross_sums(block, mean, axis, u):
+    """Per cell of a block holding every strategy along ``axis``: sum_paths d^2 d_u^2, with
+    d_u the unhedged strategy's (index ``u``) deviation on the same paths (host array)."""
+    xp = backend.namespace(block)
+    mean = xp.asarray(mean)
+
+    def strategy(s):
+        return (slice(None),) * axis + (slice(s, s + 1),)
+
+    du2 = (block[strategy(u)].astype(xp.float64) - mean[strategy(u)][..., None]) ** 2
+    out = xp.empty(block.shape[:-1])
+    for s in range(block.shape[axis]):
+        d = block[strategy(s)].astype(xp.float64) - mean[strategy(s)][..., None]
+        out[strategy(s)] = (d * d * du2).sum(axis=-1)
+    return backend.to_numpy(out)
 
 
 def _cross_task(block, mean, axis, u, block_info=None):
-    """Per cell of one block holding every strategy: sum_paths d^2 d_u^2, with d_u the
-    unhedged strategy's (index ``u`` along ``axis``) deviation on the same paths."""
+    """``_cross_sums`` for ``dask.array.map_blocks``, with a trailing axis of one."""
     where = block_info[0]["array-location"][:-1]
     mean = mean[tuple(slice(start, stop) for start, stop in where)]
-    unhedged = np.take(block, [u], axis=axis).astype(np.float64)
-    du2 = (unhedged - np.take(mean, [u], axis=axis)[..., None]) ** 2
-    out = np.empty(block.shape[:-1] + (1,))
-    for s in range(block.shape[axis]):
-        index = (slice(None),) * axis + (slice(s, s + 1),)
-        d = block[index].astype(np.float64) - mean[index][..., None]
-        out[index] = (d * d * du2).sum(axis=-1, keepdims=True)
-    return out
+    return _cross_sums(block, mean, axis, u)[..., None]
 
 
 def _pass2_task(block, lo, hi, mean, lead_shape, block_info=None):
@@ -175,6 +190,13 @@ def _pass2_task(block, lo, hi, mean, lead_shape, block_info=None):
 
 
 # ----------------------------------------------------------------------------- helpers
+def _probabilities(levels, quantiles):
+    """The sorted distinct probabilities of the order statistics needed: the quantiles' p and
+    the VaR levels' 1 - a."""
+    return np.array(sorted({round(float(p), 12) for p in quantiles}
+                           | {round(1.0 - float(a), 12) for a in levels}))
+
+
 def _bracket_probabilities(p, n, sizes):
     """(5, T) probabilities of the block quantiles of pass 1, per target p_j: p - delta, p,
     p + delta (the block's local slope of the quantile function; delta = 3 standard errors
@@ -319,9 +341,7 @@ def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILE
     arr = pnl.data
     n_blocks = len(arr.chunks[-1])
 
-    probs = sorted({round(float(p), 12) for p in quantiles}
-                   | {round(1.0 - float(a), 12) for a in levels})
-    p = np.array(probs)
+    p = _probabilities(levels, quantiles)
     sizes = np.array(arr.chunks[-1])
 
     # ---- pass 1: means, and per block the quantiles that bracket the order statistics
@@ -381,11 +401,18 @@ def summary(ds: xr.Dataset, dim: str = "path", levels=LEVELS, quantiles=QUANTILE
         moments[k] = xr.DataArray(powers[..., k - 2] / n, dims=lead_dims,
                                   coords={c: mean.coords[c] for c in mean.coords})
 
+    variances = {name: moments.pop(f"var_{name}") for name in means}
+    return _assemble(mean, moments, means, variances, tail_out, n, unhedged, dim)
+
+
+def _assemble(mean, moments, means, variances, tail_out, n, unhedged, dim):
+    """The summary Dataset from its parts: the P&L's ``mean`` and central ``moments``
+    ({k: mu_k}, and ``"cross"`` with an unhedged strategy), the other variables' ``means``
+    and ``variances`` (divisor n), the tail statistics (``_tail_statistics``)."""
     out = _moment_statistics(mean, moments, n, unhedged, dim)
     for name, var in means.items():
-        se = np.sqrt(moments[f"var_{name}"] * n / max(n - 1, 1) / n)
         out[name] = var
-        out[f"se_{name}"] = se
+        out[f"se_{name}"] = np.sqrt(variances[name] * n / max(n - 1, 1) / n)
     out.update(tail_out)
     result = xr.Dataset(out)
     _set_attrs(result)
@@ -518,6 +545,7 @@ _DESCRIPTIONS = {
     "mean_cost": ("mean transaction costs paid (present value)", "currency"),
     "mean_trades": ("mean number of share trades", "1"),
     "turnover": ("mean traded notional, present value", "currency"),
+    "min": ("smallest P&L", "currency"), "max": ("largest P&L", "currency"),
 }
 
 

@@ -428,7 +428,7 @@ def _simulate_block(job, s, b):
             return simulate(sc.market, sc.book, sc.hedges, sc.costs, n_paths=n,
                             n_steps=sc.n_steps, seed=job.seed, stream=job.stream,
                             antithetic=job.antithetic, device=job.device, dtype=job.dtype,
-                            first_path=start)
+                            first_path=start, storage=dict(job.per_path)["pnl"])
         except FloatingPointError as e:
             raise FloatingPointError(f"{OWNER}: scenario {sc.label}, paths {start}.."
                                      f"{start + n - 1}: {e}") from None

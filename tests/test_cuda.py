@@ -128,6 +128,25 @@ def test_simulator_is_used_for_cuda_device():
     assert ds.attrs["device"] == "cuda simulator (numba)"
 
 
+@pytest.mark.cudasim
+def test_simulator_statistics_and_narrow_downloads():
+    """keep="stats" reduces the CUDA launches' outputs (the GPU's code path, on the simulator's
+    NumPy arrays) to summary's statistics of the same launches' per-path results; a float32
+    download is the float64 result rounded once."""
+    hedges = {k: HEDGES[k] for k in ("every step", "none", "band")}
+    kw = dict(n_paths=SIM_PATHS, n_steps=20, seed=5, device="cuda", chunk_paths=10)
+    paths = gh.simulate(MARKET, BOOK, hedges, COSTS, **kw)
+    expected = gh.summary(paths)
+    stats = gh.simulate(MARKET, BOOK, hedges, COSTS, keep="stats", **kw)
+    for name in expected.data_vars:
+        np.testing.assert_allclose(stats[name], expected[name], rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
+    narrow = gh.simulate(MARKET, BOOK, hedges, COSTS, storage="float32", **kw)
+    for name in ("pnl", "cost_paid", "cost_fee", "cost_impact", "turnover"):
+        np.testing.assert_array_equal(narrow[name], paths[name].astype(np.float32))
+    np.testing.assert_array_equal(narrow["trades"], paths["trades"])
+
+
 @pytest.mark.gpu
 def test_gpu_matches_cpu():
     _check_parity(4096, 1e-12)

@@ -82,6 +82,14 @@ def test_simulate_estimate_within_25_percent_of_the_traced_peak(warm, footprints
     assert footprints["run"][-1].mapped > 8 * 8 * 8 * n_paths  # the result alone
 
 
+@pytest.mark.parametrize("n_paths, chunk_paths", [(200_000, 50_000), (100_000, None)])
+def test_statistics_estimate_within_25_percent_of_the_traced_peak(warm, footprints, n_paths,
+                                                                  chunk_paths):
+    peak = traced_peak(lambda: gh.simulate(MARKET, BOOK, HEDGES, COSTS, n_paths=n_paths,
+                                           n_steps=21, chunk_paths=chunk_paths, keep="stats"))
+    assert footprints["run"][-1].mapped == pytest.approx(peak, rel=0.25)
+
+
 @pytest.mark.parametrize("n_paths", [30_000, 120_000])
 def test_hedge_paths_estimate_within_25_percent_of_the_traced_peak(warm, footprints, n_paths):
     prices, times = paths(n_paths)
