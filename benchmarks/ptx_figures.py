@@ -190,7 +190,7 @@ def count(lines) -> Counts:
                   fma_f64=sum(op.startswith("fma.rn.f64") for op in ops),
                   f64=sum(precision(op, ".f64") for op in ops),
                   f32=sum(precision(op, ".f32") for op in ops),
-                  cvt=sum(op.startswith("cvt") for op in ops),
+                  cvt=sum(op.startswith("cvt.") for op in ops),  # not cvta (address spaces)
                   ld_global=sum(op.startswith("ld.global") for op in ops),
                   st_global=sum(op.startswith("st.global") for op in ops))
 
