@@ -109,8 +109,6 @@ def compile_ptx(dynamics, dtype: str) -> str:
 
 def find_ptxas() -> str:
     """Path of ptxas: the ``nvidia-cuda-nvcc`` wheel's (same release as NVVM), else PATH's."""
-    import numba_cuda  # noqa: F401  (the wheels' nvidia folder is beside it)
-
     for root in map(Path, sys.path):
         for candidate in sorted(root.glob("nvidia/cu*/bin/ptxas")):
             if os.access(candidate, os.X_OK):

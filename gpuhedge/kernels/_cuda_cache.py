@@ -84,8 +84,9 @@ class KernelCache(CUDACache):
 
     def _index_key(self, sig, codegen):
         key = (sig, codegen.magic_tuple(), numba_cuda.__version__, self.specialisation)
-        if self._launch_config_key is not None:
-            key += (("launch_config", self._launch_config_key),)
+        launch_config = getattr(self, "_launch_config_key", None)  # newer numba-cuda only
+        if launch_config is not None:
+            key += (("launch_config", launch_config),)
         return key
 
 
