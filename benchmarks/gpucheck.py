@@ -10,8 +10,9 @@ In one run (a few minutes on an H100, most of it compiling), it
 3. times the kernel alone (its launches, each synchronised) and ``simulate`` end to end for
    1M paths x 252 steps of one delta hedger (float64 and float32) and of 16 hedgers x 4 cost
    levels (64 cells, float64); best of ``--repeat`` after one run that compiles;
-4. prints the registers per thread, the spills and the PTX instruction mix of the GBM kernels
-   compiled for sm_90 (``benchmarks/ptx_figures.py``);
+4. prints the registers per thread of the GBM kernels as the driver loaded them, and the
+   registers, spills and PTX instruction mix of the same kernels compiled for sm_90
+   (``benchmarks/ptx_figures.py``);
 5. writes all of it to ``results/bench/gpu-<device>-<date>.md`` (``--out-dir`` to change).
 
 It exits with 1 when a parity case fails. ``--tiny`` runs the same steps at a size that
@@ -211,6 +212,18 @@ def registers():
         return None, f"not read: {error}"
 
 
+def device_registers():
+    """{dtype: registers per thread} of the GBM kernels as the driver loaded them for this
+    device (after ``timings`` ran them); {} under the simulator."""
+    if target.simulator_enabled():
+        return {}
+    found = {}
+    for dtype in ("float64", "float32"):
+        per_signature = target.kernel(gh.BlackScholes.dynamics, dtype).get_regs_per_thread()
+        found[dtype] = sorted(set(per_signature.values()))
+    return found
+
+
 def markdown(report):
     """The report as a Markdown page."""
     lines = [f"# GPU check: {report['versions']['device']}, {report['date']}", "",
@@ -230,7 +243,10 @@ def markdown(report):
     lines += [f"| {case} | {dtype} | {kernel:.4f} | {total:.4f} | "
               f"{n_paths * n_steps / kernel:.3g} | {n_paths * n_steps / total:.3g} |"
               for case, dtype, kernel, total in report["timings"]]
-    lines += ["", "## Registers (sm_90, ptxas)", ""]
+    lines += ["", "## Registers", ""]
+    lines += [f"GBM kernel, {dtype}, as loaded on the device: {regs} registers per thread."
+              for dtype, regs in report["device_registers"].items()]
+    lines += ["", "Compiled for sm_90 and read by ptxas:", ""]
     figures, why = report["registers"]
     lines += [ptx_figures.markdown(figures) if figures else f"Registers {why}."]
     return "\n".join(lines) + "\n"
@@ -259,6 +275,9 @@ def main(argv=None):
     report["parity"] = parity(*report["parity_size"], args.tiny)
     print("timings:", flush=True)
     report["timings"] = timings(*report["timing_size"], args.repeat)
+    report["device_registers"] = device_registers()
+    for dtype, regs in report["device_registers"].items():
+        print(f"GBM kernel {dtype} on the device: {regs} registers per thread")
     report["registers"] = registers()
     figures, why = report["registers"]
     print(ptx_figures.markdown(figures) if figures else f"registers {why}")
