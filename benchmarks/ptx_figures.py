@@ -2,12 +2,12 @@
 
 ``python benchmarks/ptx_figures.py [--out FILE.md]`` compiles the one-hedger GBM kernel in
 float64 and float32 to PTX for compute capability 9.0 (H100) with numba-cuda's NVVM, assembles
-each with ``ptxas -arch=sm_90 -v`` and prints, per kernel:
+each with ``ptxas -arch=sm_90 -c -v`` and prints, per kernel:
 
 * registers per thread, spill stores and loads (bytes) and stack frame, from ptxas;
 * instruction counts in the PTX: ``fma.rn.f64`` (contracted multiply-adds), float64 and float32
-  arithmetic, conversions, ``ld.global`` / ``st.global``, over the whole kernel and inside its
-  step loop.
+  arithmetic and comparisons, conversions, ``ld.global`` / ``st.global``, over the whole kernel
+  and inside its step loop.
 
 The "16 x 4" case (16 delta hedgers x 4 cost levels) launches the same compiled kernel as the
 one-hedger case today (the number of hedger rows is a run-time size, not a specialisation); it
@@ -35,7 +35,8 @@ from pathlib import Path
 
 CC = (9, 0)
 ARCH = "sm_90"
-# PTX arithmetic whose type suffix says its precision (conversions are counted on their own)
+# PTX arithmetic and comparisons whose type suffix says their precision (conversions are counted
+# on their own)
 ARITHMETIC = ("add", "sub", "mul", "mad", "fma", "div", "rcp", "sqrt", "rsqrt", "neg", "abs",
               "min", "max", "ex2", "lg2", "sin", "cos", "setp", "selp", "copysign")
 _INSTRUCTION = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][\w.]*)")
