@@ -6,7 +6,8 @@ cubins per compute capability and its launch data), but as it stands it would no
 kernels:
 
 * it keys a kernel by a pickle of its closure, which here holds the ``run_block`` device
-  dispatcher, pickled with an id of its own per process (every process would add an entry);
+  dispatcher, whose pickle differs between processes (as the CPU block loop's does, see
+  ``cpu.kernel``): every process would add an entry;
 * it judges freshness by the modification time of ``cuda.py`` only, while the kernel compiles
   ``_math``, ``_fastmath`` and the models' step functions;
 * it refuses to pickle a kernel that links a file at launch, and ours links numba-cuda's
