@@ -1,4 +1,5 @@
-"""CUDA target: one thread per path. The only module that imports ``numba.cuda``.
+"""CUDA target: one thread per path. The only module that imports ``numba.cuda`` (with its
+disk cache, ``_cuda_cache``).
 
 Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run in numba's CUDA simulator on host arrays,
 which is how CI checks CPU/GPU parity without a GPU.
@@ -91,7 +92,11 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
                       paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
                       state.reshape(state.size), lanes, out, out_spot)
 
-    return run
+    if simulator_enabled():
+        return run
+    from . import _cuda_cache  # numba-cuda's compiler internals: not there in the simulator
+
+    return _cuda_cache.enable(run, _cuda_cache.specialisation(dynamics, dtype, run))
 
 
 def launch(dynamics, dtype, n, *args):

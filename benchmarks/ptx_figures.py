@@ -1,0 +1,260 @@
+"""Static GPU figures of the CUDA kernels, read from the code compiled for sm_90 (no GPU needed).
+
+``python benchmarks/ptx_figures.py [--out FILE.md]`` compiles the one-hedger GBM kernel in
+float64 and float32 to PTX for compute capability 9.0 (H100) with numba-cuda's NVVM, assembles
+each with ``ptxas -arch=sm_90 -c -v`` and prints, per kernel:
+
+* registers per thread, spill stores and loads (bytes) and stack frame, from ptxas;
+* instruction counts in the PTX: ``fma.rn.f64`` (contracted multiply-adds), float64 and float32
+  arithmetic and comparisons, conversions, ``ld.global`` / ``st.global``, over the whole kernel
+  and inside its step loop.
+
+The "16 x 4" case (16 delta hedgers x 4 cost levels) launches the same compiled kernel as the
+one-hedger case today (the number of hedger rows is a run-time size, not a specialisation); it
+is listed on its own so that the day the kernel is specialised on its rows, the two figures
+part.
+
+The step loop is taken as the widest backward branch of the PTX (the outermost loop of the
+kernel's body: the loop over the time grid), and "inside the loop" means the instructions
+between its label and its branch, the inner loops and inlined functions included. ptxas is
+looked up in the ``nvidia-cuda-nvcc`` wheel beside numba-cuda's NVVM (same CUDA release, so it
+reads NVVM's PTX ISA), then on ``PATH``; an older ptxas is given the PTX with its ``.version``
+line lowered to the newest ISA it reads (the figures are then read from that ptxas, as said in
+``Figures.ptxas``).
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CC = (9, 0)
+ARCH = "sm_90"
+# PTX arithmetic and comparisons whose type suffix says their precision (conversions are counted
+# on their own)
+ARITHMETIC = ("add", "sub", "mul", "mad", "fma", "div", "rcp", "sqrt", "rsqrt", "neg", "abs",
+              "min", "max", "ex2", "lg2", "sin", "cos", "setp", "selp", "copysign")
+_INSTRUCTION = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][\w.]*)")
+_BRANCH = re.compile(r"^\s*(?:@!?%\w+\s+)?bra(?:\.uni)?\s+(\$?[\w$]+);")
+_LABEL = re.compile(r"^(\$?[\w$]+):")
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """Instruction counts of a stretch of PTX."""
+
+    instructions: int
+    fma_f64: int
+    f64: int
+    f32: int
+    cvt: int
+    ld_global: int
+    st_global: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """What ptxas and the PTX say of one compiled kernel."""
+
+    name: str
+    registers: int
+    spill_stores: int
+    spill_loads: int
+    stack_frame: int
+    ptx_version: str
+    ptxas: str
+    kernel: Counts
+    loop: Counts
+
+
+def kernel_signature(dtype: str):
+    """numba types of the CUDA kernel's arguments (``kernels.cuda.kernel``) as the engine
+    passes them, with spot precision ``dtype``."""
+    from numba import types
+
+    ft = types.float32 if dtype == "float32" else types.float64
+
+    def array(nd, item=types.float64):
+        return types.Array(item, nd, "C")
+
+    return (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
+            types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
+            array(2), array(2, types.uint8), array(2), types.float64, types.float64, array(3),
+            array(4), array(1, ft))
+
+
+def compile_ptx(dynamics, dtype: str) -> str:
+    """PTX of the CUDA kernel of ``dynamics`` and ``dtype`` for ``CC``, without a GPU."""
+    import numba.cuda.dispatcher
+    from numba import cuda
+
+    from gpuhedge.kernels import cuda as target
+
+    class _Device:  # compiling device-function calls asks for the current device's capability
+        compute_capability = CC
+
+    saved = numba.cuda.dispatcher.get_current_device
+    numba.cuda.dispatcher.get_current_device = _Device
+    try:
+        ptx, _ = cuda.compile_ptx(target.kernel(dynamics, dtype).py_func,
+                                  kernel_signature(dtype), cc=CC)
+    finally:
+        numba.cuda.dispatcher.get_current_device = saved
+    return ptx
+
+
+def find_ptxas() -> str:
+    """Path of ptxas: the ``nvidia-cuda-nvcc`` wheel's (same release as NVVM), else PATH's."""
+    for root in map(Path, sys.path):
+        for candidate in sorted(root.glob("nvidia/cu*/bin/ptxas")):
+            if os.access(candidate, os.X_OK):
+                return str(candidate)
+    found = shutil.which("ptxas")
+    if found is None:
+        raise FileNotFoundError("ptxas not found: install the 'nvidia-cuda-nvcc' wheel "
+                                "(test extra) or the CUDA toolkit")
+    return found
+
+
+def _ptxas_isa(ptxas: str) -> str | None:
+    """The newest PTX ISA ``ptxas`` reads (None when its error does not say)."""
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder, "probe.ptx")
+        probe.write_text(".version 99.9\n.target sm_90\n.address_size 64\n")
+        done = subprocess.run([ptxas, "-arch", ARCH, str(probe), "-o", os.devnull],
+                              capture_output=True, text=True)
+    found = re.search(r"current version is '(\d+\.\d+)'", done.stdout + done.stderr)
+    return found.group(1) if found else None
+
+
+def assemble(ptx: str, ptxas: str | None = None) -> tuple[dict, str]:
+    """``ptxas -arch=sm_90 -c -v`` of ``ptx``: ({registers, spill_stores, spill_loads,
+    stack_frame}, a description of the ptxas used). ``-c`` (relocatable code) leaves the
+    functions that numba-cuda links at launch (``numba_attempt_nocopy_reshape``) unresolved:
+    the figures are the kernel's own."""
+    ptxas = ptxas or find_ptxas()
+    version = subprocess.run([ptxas, "--version"], capture_output=True, text=True).stdout
+    release = re.search(r"release ([\d.]+)", version)
+    used = f"ptxas {release.group(1) if release else '?'}"
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder, "kernel.ptx")
+        source.write_text(ptx)
+        command = [ptxas, "-arch", ARCH, "-c", "-v", str(source), "-o",
+                   str(Path(folder, "kernel.cubin"))]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0 and "Unsupported .version" in done.stderr + done.stdout:
+            isa = _ptxas_isa(ptxas)
+            if isa is None:
+                raise RuntimeError(f"{ptxas} rejects the PTX: {done.stderr}")
+            source.write_text(re.sub(r"^\.version .*$", f".version {isa}", ptx, count=1,
+                                     flags=re.M))
+            used += f" (PTX .version lowered to {isa})"
+            done = subprocess.run(command, capture_output=True, text=True)
+    text = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise RuntimeError(f"{ptxas} failed: {text}")
+    return parse_ptxas(text), used
+
+
+def parse_ptxas(text: str) -> dict:
+    """Registers, spill stores and loads and stack frame (bytes) from ``ptxas -v`` output (of
+    a single kernel)."""
+    def grab(pattern):
+        found = re.search(pattern, text)
+        if found is None:
+            raise ValueError(f"parse_ptxas: no {pattern!r} in the ptxas output: {text}")
+        return int(found.group(1))
+
+    return dict(registers=grab(r"Used (\d+) registers"),
+                spill_stores=grab(r"(\d+) bytes spill stores"),
+                spill_loads=grab(r"(\d+) bytes spill loads"),
+                stack_frame=grab(r"(\d+) bytes stack frame"))
+
+
+def count(lines) -> Counts:
+    """Instruction counts of PTX ``lines``."""
+    ops = [m.group(1) for m in map(_INSTRUCTION.match, lines) if m and not m.group(1)
+           .startswith((".", "//"))]
+    ops = [op for op in ops if not op.endswith(":")]
+
+    def precision(op, suffix):
+        return op.split(".")[0] in ARITHMETIC and op.endswith(suffix)
+
+    return Counts(instructions=len(ops),
+                  fma_f64=sum(op.startswith("fma.rn.f64") for op in ops),
+                  f64=sum(precision(op, ".f64") for op in ops),
+                  f32=sum(precision(op, ".f32") for op in ops),
+                  cvt=sum(op.startswith("cvt.") for op in ops),  # not cvta (address spaces)
+                  ld_global=sum(op.startswith("ld.global") for op in ops),
+                  st_global=sum(op.startswith("st.global") for op in ops))
+
+
+def step_loop(ptx: str) -> list[str]:
+    """The lines of the widest loop of ``ptx`` (label to backward branch): the step loop."""
+    lines = ptx.splitlines()
+    labels = {m.group(1): i for i, m in enumerate(map(_LABEL.match, lines)) if m}
+    widest = (0, 0)
+    for i, line in enumerate(lines):
+        branch = _BRANCH.match(line)
+        if branch and labels.get(branch.group(1), i) < i:
+            start = labels[branch.group(1)]
+            if i - start > widest[1] - widest[0]:
+                widest = (start, i)
+    return lines[widest[0]:widest[1] + 1]
+
+
+def figures(name: str, ptx: str, ptxas: str | None = None) -> Figures:
+    """ptxas's and the PTX's figures of one kernel's ``ptx``."""
+    assembled, used = assemble(ptx, ptxas)
+    version = re.search(r"^\.version (\S+)", ptx, re.M)
+    body = ptx.splitlines()
+    return Figures(name=name, ptx_version=version.group(1) if version else "?", ptxas=used,
+                   kernel=count(body), loop=count(step_loop(ptx)), **assembled)
+
+
+def kernel_figures(ptxas: str | None = None) -> list[Figures]:
+    """Figures of the GBM kernels: one hedger and 16 x 4 in float64, one hedger in float32."""
+    from gpuhedge.models import BlackScholes
+
+    gbm = BlackScholes.dynamics
+    ptx = {dtype: compile_ptx(gbm, dtype) for dtype in ("float64", "float32")}
+    return [figures("GBM, 1 hedger, float64", ptx["float64"], ptxas),
+            figures("GBM, 16 x 4, float64 (same kernel)", ptx["float64"], ptxas),
+            figures("GBM, 1 hedger, float32", ptx["float32"], ptxas)]
+
+
+def markdown(rows: list[Figures]) -> str:
+    """The figures as a Markdown table (one row per kernel, whole kernel / step loop)."""
+    head = ("| kernel | registers | spill st/ld (B) | stack (B) | PTX instr. (loop) | "
+            "fma.rn.f64 (loop) | f64 arith. (loop) | f32 arith. (loop) | cvt (loop) | "
+            "ld.global (loop) | st.global (loop) |\n|" + " --- |" * 11)
+    body = []
+    for f in rows:
+        k, lp = f.kernel, f.loop
+        body.append(f"| {f.name} | {f.registers} | {f.spill_stores}/{f.spill_loads} | "
+                    f"{f.stack_frame} | {k.instructions} ({lp.instructions}) | "
+                    f"{k.fma_f64} ({lp.fma_f64}) | {k.f64} ({lp.f64}) | {k.f32} ({lp.f32}) | "
+                    f"{k.cvt} ({lp.cvt}) | {k.ld_global} ({lp.ld_global}) | "
+                    f"{k.st_global} ({lp.st_global}) |")
+    tools = sorted({f"PTX ISA {f.ptx_version}, {f.ptxas}" for f in rows})
+    return "\n".join([head, *body, "", f"Compiled for {ARCH} by numba-cuda's NVVM; "
+                      + "; ".join(tools) + "."])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the table to this Markdown file")
+    args = parser.parse_args(argv)
+    table = markdown(kernel_figures())
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Static GPU figures of the GBM kernels compiled for sm_90 (``benchmarks/ptx_figures.py``).
+
+Prints registers per thread, spills and the PTX instruction mix (run with ``-s`` to see them).
+The asserts check that the figures were read, not the targets of issues 17 and 18 (<= 64
+registers for the one-hedger kernel, float32 arithmetic in the float32 step loop), which the
+kernel does not meet yet.
+"""
+
+import os
+
+import pytest
+
+from benchmarks import ptx_figures
+
+
+def test_parse_ptxas_reads_its_report():
+    text = ("ptxas info    : Function properties for run\n"
+            "    8 bytes stack frame, 4 bytes spill stores, 12 bytes spill loads\n"
+            "ptxas info    : Used 72 registers, used 0 barriers\n")
+    assert ptx_figures.parse_ptxas(text) == dict(registers=72, spill_stores=4, spill_loads=12,
+                                       stack_frame=8)
+    with pytest.raises(ValueError, match="parse_ptxas: no"):
+        ptx_figures.parse_ptxas("ptxas info    : 0 bytes gmem\n")
+
+
+def test_step_loop_is_the_widest_backward_branch():
+    ptx = "\n".join(["mov.f64 %fd1, 0d0;", "$L__BB0_1:", "fma.rn.f64 %fd1, %fd1, %fd1, %fd1;",
+                     "$L__BB0_2:", "add.f32 %f1, %f1, %f1;", "@%p1 bra $L__BB0_2;",
+                     "ld.global.f64 %fd2, [%rd1];", "@%p2 bra $L__BB0_1;",
+                     "st.global.f64 [%rd1], %fd1;", "ret;"])
+    loop = ptx_figures.count(ptx_figures.step_loop(ptx))
+    assert (loop.fma_f64, loop.f64, loop.f32, loop.ld_global, loop.st_global) == (1, 1, 1, 1, 0)
+    whole = ptx_figures.count(ptx.splitlines())
+    assert (whole.f64, whole.st_global, whole.instructions) == (1, 1, 8)  # mov, ld: not arithmetic
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="real compiler only")
+def test_gbm_kernel_figures_for_sm90():
+    pytest.importorskip("numba_cuda", reason="the 'gpu' extra brings the CUDA compiler")
+    try:
+        ptxas = ptx_figures.find_ptxas()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    rows = ptx_figures.kernel_figures(ptxas)
+    print("\n" + ptx_figures.markdown(rows))
+    for row in rows:
+        assert row.registers > 0 and row.spill_stores >= 0 and row.spill_loads >= 0
+        assert 0 < row.loop.instructions < row.kernel.instructions
+        assert row.loop.f64 > 0 and row.kernel.ld_global > 0 and row.kernel.st_global > 0
