@@ -84,7 +84,10 @@ class KernelCache(CUDACache):
         super().__init__(py_func)
 
     def _index_key(self, sig, codegen):
-        key = (sig, codegen.magic_tuple(), numba_cuda.__version__, self.specialisation)
+        from .cuda import _CONTRACT  # NVVM's contraction while compiling (``cuda.contraction``)
+
+        key = (sig, codegen.magic_tuple(), numba_cuda.__version__, self.specialisation,
+               ("contraction", _CONTRACT.get()))
         launch_config = getattr(self, "_launch_config_key", None)  # newer numba-cuda only
         if launch_config is not None:
             key += (("launch_config", launch_config),)
