@@ -84,15 +84,16 @@ def written_fields(costs_table, n_strategies):
 
 
 def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers, n_rows,
-                  dtype, device, n_times, n_options, supplied=False):
+                  dtype, device, n_times, n_options, supplied=False, record=False):
     """The footprint of one ``simulate`` / ``hedge_paths`` call (``gpuhedge.engine``).
 
     Host: the result, fields x strategy x cost x path in float64 (zeroed, written where the
     kernel writes, or wholly when chunks are copied in); the Dataset's int32 trades and the
     finiteness mask of the P&L; the terminal spot and the path coordinate; the per-step
     tables; a launch's outputs copied back from the device; supplied prices in ``dtype``
-    (and their validated float64 copy, ``held``). Device: a launch's state, outputs, spot,
-    supplied prices and per-step tables.
+    (and their validated float64 copy, ``held``); with ``record``, the per-date record
+    (``_math.N_REC`` float64 fields per date and cell, and the Dataset's int32 trades).
+    Device: a launch's state, outputs, record, spot, supplied prices and per-step tables.
     """
     n, chunk = int(n_paths), int(min(chunk_paths, n_paths))
     itemsize = np.dtype(dtype).itemsize
@@ -104,6 +105,11 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     written = result if chunked else 8 * written_fields(costs_table, n_strategies) * n
     dataset = 5 * cells * n + (itemsize + 8) * n     # int32 trades, mask; spot, path index
     tables = 8 * n_times * (3 + 2 * n_options)       # grid and the book's sqrt(tau), e^{-q tau}
+    per_date = _math.N_REC * cells * n_times if record else 0
+    fields += per_date  # the record is written and copied back like the outputs
+    result += 8 * per_date * n
+    written += 8 * per_date * n
+    dataset += 4 * (per_date // _math.N_REC) * n
     launch = (8 * fields + itemsize) * chunk if chunked else 0
     prices = itemsize * n * n_times if supplied else 0
     held = 8 * n * n_times if supplied else 0
@@ -240,7 +246,7 @@ def _refused(owner, subject, over, advice):
 
 
 def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table, hedgers,
-              dtype, n_times, n_options, supplied=False):
+              dtype, n_times, n_options, supplied=False, record=False):
     """Refuse a ``simulate`` / ``hedge_paths`` call that would not fit, before it allocates,
     with ``MemoryBudgetError``; the arguments are the engine's tables and sizes
     (``run_footprint``). The advice names the paths (or, on the device, the paths per
@@ -250,7 +256,8 @@ def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table,
         return
     kw = dict(n_strategies=n_strategies, costs_table=costs_table, n_hedgers=hedgers.shape[0],
               n_rows=_math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max()), dtype=dtype,
-              device=device, n_times=n_times, n_options=n_options, supplied=supplied)
+              device=device, n_times=n_times, n_options=n_options, supplied=supplied,
+              record=record)
     memories = {"host memory": host_memory(), "host address space": address_space()}
     if device == "cuda" and not backend._simulator():
         memories["device memory"] = [(backend.device_free_memory(), "free device memory")]

@@ -34,7 +34,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
 
     @cuda.jit
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
-            hedgers, schedule, costs, rate, div, state, out, out_spot):
+            hedgers, schedule, costs, rate, div, state, out, out_spot, rec):
         local = cuda.grid(1)
         if local < out_spot.shape[0]:
             # one lane per thread, its state in the shared (hedger rows x rows x paths) array
@@ -42,7 +42,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
             lanes = cuda.local.array((N_LANE, 1), float64)
             run_block(local, 1, local, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
                       paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
-                      state.reshape(state.size), lanes, out, out_spot)
+                      state.reshape(state.size), lanes, out, out_spot, rec)
 
     return run
 
