@@ -944,7 +944,7 @@ def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp
             if insurer:
                 book_now = -hedgers[h, HEDGER_P3] / disc
                 marks = shares * s + options * option_value
-                flow = state[h, STATE_FLOW, local] + 0.0
+                flow = state[h, STATE_FLOW, local]
             else:
                 book_now = book_value(book, s, t, hedgers[h, HEDGER_VOL], rate, div, k)
                 marks = shares * s + options * option_value + book_now
