@@ -72,26 +72,10 @@ class Figures:
     loop: Counts
 
 
-def kernel_signature(dtype: str):
-    """numba types of the CUDA kernel's arguments (``kernels.cuda.kernel``) as the engine
-    passes them, with spot precision ``dtype``."""
-    from numba import types
-
-    ft = types.float32 if dtype == "float32" else types.float64
-
-    def array(nd, item=types.float64):
-        return types.Array(item, nd, "C")
-
-    return (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
-            types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
-            array(2), array(2, types.uint8), array(2), types.float64, types.float64, array(3),
-            array(4), array(1, ft))
-
-
 def compile_ptx(dynamics, dtype: str) -> str:
-    """PTX of the CUDA kernel of ``dynamics`` and ``dtype`` for ``CC``, without a GPU."""
+    """PTX of the CUDA kernel of ``dynamics`` and ``dtype`` for ``CC`` as launches compile it
+    (``kernels.cuda.ptx``: no contraction), without a GPU."""
     import numba.cuda.dispatcher
-    from numba import cuda
 
     from gpuhedge.kernels import cuda as target
 
@@ -101,11 +85,9 @@ def compile_ptx(dynamics, dtype: str) -> str:
     saved = numba.cuda.dispatcher.get_current_device
     numba.cuda.dispatcher.get_current_device = _Device
     try:
-        ptx, _ = cuda.compile_ptx(target.kernel(dynamics, dtype).py_func,
-                                  kernel_signature(dtype), cc=CC)
+        return target.ptx(dynamics, dtype, cc=CC)
     finally:
         numba.cuda.dispatcher.get_current_device = saved
-    return ptx
 
 
 def find_ptxas() -> str:

@@ -315,11 +315,13 @@ def _max_lag(cost_levels):
 
 def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers,
               schedule, costs, rate, dividend, *, first_path=0, seed, stream, antithetic, device,
-              dtype):
+              dtype, record=False):
     """``run(start, n, out=None)``: one kernel launch on paths first_path + start ..
     first_path + start + n - 1, returning its outputs (``_math.OUT_*`` fields x strategy x
-    cost x path, and the terminal spot) where the kernel ran (CuPy arrays on a GPU). Without
-    ``out`` the outputs go to buffers reused by the next launch of the same size."""
+    cost x path, the terminal spot and the per-date record: ``_math.REC_*`` fields x grid
+    point x strategy x cost x path, with no grid point unless ``record``) where the kernel ran
+    (CuPy arrays on a GPU). Without ``out`` the outputs go to buffers reused by the next
+    launch of the same size."""
     nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
     n_rows = _math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max())
     xp = backend.array_module(device)
@@ -340,6 +342,7 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
                                       schedule, costs)]
     no_paths = xp.zeros((1, 1), dtype=dtype)
     buffers = {}
+    record_times = times.size if record else 0  # the kernel records when this is not 0
 
     def run(start, n, out=None):
         if buffers.get("n") != n:
@@ -350,7 +353,8 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
             buffers.update(n=n, state=xp.empty((nh, n_rows, n if device == "cuda" else 0)))
         if out is None:
             if "out" not in buffers:  # zeros: the kernel leaves uncharged cost fields untouched
-                buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype))
+                buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype),
+                                  xp.empty((_math.N_REC, record_times, ns, nc, n)))
             out = buffers["out"]
         chunk = no_paths if paths is None else xp.asarray(paths[start:start + n])
         launch(n, np.int64(first_path + start), np.uint64(seed), np.uint64(stream), antithetic,
@@ -367,9 +371,11 @@ def _launches(n_paths, chunk_paths):
             for start in range(0, n_paths, chunk_paths)]
 
 
-def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, storage):
+def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, storage,
+         record_times=0):
     """Every launch of ``run`` (``_launcher``) into host arrays: the outputs by field
-    (``_math.OUT_*`` -> strategy x cost x path) and the terminal spot.
+    (``_math.OUT_*`` -> strategy x cost x path), the terminal spot and the per-date record
+    (float64, ``record_times`` grid points: those of ``run``'s record; None without).
 
     One CPU launch writes the result itself, float64 (``_dataset`` casts it). Otherwise each
     launch's outputs come back field by field, only the cost levels that charge a cost field
@@ -379,11 +385,13 @@ def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, stora
     n_costs = costs.shape[0]
     shape = (n_strategies, n_costs, n_paths)
     spot = np.empty(n_paths, dtype=dtype)
+    recorded = np.empty((_math.N_REC, record_times) + shape)
+    kept = recorded if record_times else None
     if device != "cuda" and chunk_paths >= n_paths:
         # np.zeros maps fresh zero pages: the cost fields no level charges cost nothing
         result = np.zeros((_math.N_OUT,) + shape)
-        run(0, n_paths, (result, spot))
-        return result, spot
+        run(0, n_paths, (result, spot, recorded))
+        return result, spot, kept
     result, levels = {}, {}
     for field in range(_math.N_OUT):
         result[field] = np.zeros(shape, dtype=np.int32 if field == _math.OUT_TRADES
@@ -391,9 +399,11 @@ def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, stora
         levels[field] = [c for c in range(n_costs) if field not in memory.COST_FIELDS
                          or _math.charges(costs, c, field)]
     for start, n in _launches(n_paths, chunk_paths):
-        out, out_spot = run(start, n)
+        out, out_spot, out_record = run(start, n)
         sl = slice(start, start + n)
         spot[sl] = backend.to_numpy(out_spot)
+        if record_times:
+            recorded[..., sl] = backend.to_numpy(out_record)
         for field, served in levels.items():
             if len(served) == n_costs:
                 result[field][..., sl] = backend.to_numpy(
@@ -401,7 +411,7 @@ def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, stora
             elif served:
                 result[field][:, served, sl] = backend.to_numpy(
                     out[field][:, served].astype(result[field].dtype, copy=False))
-    return result, spot
+    return result, spot, kept
 
 
 def _statistics(run, *, n_paths, chunk_paths, strategies, costs, attrs):
@@ -522,15 +532,16 @@ DAY_COUNTS = ("ACT/365", "trading/252")
 
 
 def _year_fractions(owner, times, day_count):
-    """(times in years, attributes) from year fractions (returned as given, no attributes) or
-    dates (converted by ``day_count``; attributes: first and last date, the day count)."""
+    """(times in years, attributes, dates) from year fractions (returned as given, no
+    attributes, dates None) or dates (converted by ``day_count``; attributes: first and last
+    date, the day count; the dates as ``datetime64[ns]``)."""
     check.choice(owner, "day_count", day_count, DAY_COUNTS)
     array = np.asarray(times)
     if array.dtype.kind == "O" and array.size and all(
             isinstance(x, (datetime.date, np.datetime64)) for x in array.ravel()):
         array = array.astype("datetime64[ns]")
     if array.dtype.kind != "M":
-        return times, {}
+        return times, {}, None
     if array.ndim != 1 or np.isnat(array).any():
         check.fail(owner, "times", "a 1-d array of dates without NaT", times)
     if day_count == "trading/252":
@@ -538,7 +549,57 @@ def _year_fractions(owner, times, day_count):
     else:
         years = (array - array[0]) / np.timedelta64(1, "D") / 365.0
     first, last = (str(np.datetime_as_string(d, unit="D")) for d in (array[0], array[-1]))
-    return years, {"first_date": first, "last_date": last, "day_count": day_count}
+    return years, {"first_date": first, "last_date": last, "day_count": day_count}, \
+        array.astype("datetime64[ns]")
+
+
+# The per-date record of ``hedge_paths(record=True)``: variable -> (field, units, description).
+RECORD = {
+    "shares": (_math.REC_SHARES, "shares", "shares held after the date's trades (filled orders)"),
+    "hedge_options": (_math.REC_OPTIONS, "options",
+                      "hedge options held after the date's trades (option-hedging rules)"),
+    "cash": (_math.REC_CASH, "currency",
+             "cash account at the date: premium, trades, dividends, settlements and interest, "
+             "net of costs"),
+    "book_value": (_math.REC_BOOK, "currency",
+                   "value at the date of the book's options still alive, Black-Scholes at the "
+                   "strategy's vol (portfolio insurers: minus the floor's present value)"),
+    "value": (_math.REC_VALUE, "currency",
+              "value of the hedged position at the date: cash + shares x spot + hedge options "
+              "+ book_value"),
+    "pnl_to_date": (_math.REC_PNL, "currency",
+                    "P&L to date: value discounted to t=0 (pnl at the last date)"),
+    "cost_to_date": (_math.REC_COST, "currency",
+                     "costs paid up to the date, present value at t=0 (cost_paid at the last "
+                     "date)"),
+    "trades_to_date": (_math.REC_TRADES, "1", "share trades up to the date (trades at the "
+                                              "last date)"),
+}
+
+
+def _add_record(ds, recorded, times, dates, prices, hedgers):
+    """Add the per-date variables of ``hedge_paths(record=True)`` over (time, strategy, cost,
+    path) to ``ds``; ``time`` is labelled by the dates when given, else by the year
+    fractions (coordinate ``years`` either way). ``hedge_options`` only when some rule holds
+    hedge options."""
+    option_hedges = np.isin(hedgers[:, _math.HEDGER_KIND],
+                            (_math.KIND_DELTA_GAMMA, _math.KIND_DELTA_VEGA)).any()
+    dims = ("time", "strategy", "cost", "path")
+    for name, (field, units, text) in RECORD.items():
+        if name == "hedge_options" and not option_hedges:
+            continue
+        values = recorded[field]
+        if name == "trades_to_date":
+            values = values.astype(np.int32)
+        ds[name] = (dims, values, {"long_name": text, "units": units})
+    ds["spot"] = (("time", "path"), prices.T, {"long_name": "price of the underlying",
+                                               "units": "currency"})
+    label = {"long_name": "time from the first date", "units": "years"} if dates is None \
+        else {"long_name": "date"}
+    ds.coords["time"] = ("time", times if dates is None else dates, label)
+    ds.coords["years"] = ("time", times, {"long_name": "time from the first date",
+                                          "units": "years"})
+    return ds
 
 
 def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stream=0,
@@ -662,9 +723,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
                          costs=cost_levels, attrs=attrs)
         ds.attrs["horizon"] = float(times[-1])
     else:
-        result, spot = _run(run, n_paths=n_paths, chunk_paths=chunk_paths,
-                            n_strategies=len(strategies), costs=costs_table, device=device,
-                            dtype=dtype, storage=storage)
+        result, spot, _ = _run(run, n_paths=n_paths, chunk_paths=chunk_paths,
+                               n_strategies=len(strategies), costs=costs_table, device=device,
+                               dtype=dtype, storage=storage)
         ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times,
                       first_path, storage)
     ds["premium"] = (("strategy", "cost"),
@@ -675,7 +736,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
 
 
 def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, device=None,
-                dtype="float64", chunk_paths=None, day_count="ACT/365"):
+                dtype="float64", chunk_paths=None, day_count="ACT/365", record=False):
     """Hedge ``book`` along supplied price paths (back-testing), with the simulation's kernels.
 
     Parameters
@@ -692,6 +753,20 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     day_count : {"ACT/365", "trading/252"}
         For dates: t_k = (calendar days from the first date) / 365, or t_k = k / 252 (each
         date given is one trading day; the convention of daily vols).
+    record : bool
+        Also return how the P&L built up, date by date: the variables of ``RECORD`` over
+        (time, strategy, cost, path), written by the kernel at the end of each date t_k
+        (after its trades; at the horizon after the unwind), and ``spot`` over (time, path).
+        ``time`` is labelled by the dates when dates are given, else by the year fractions;
+        the coordinate ``years`` holds the year fractions either way. With D_k = e^{-r t_k},
+        the value of the hedged position at t_k is V_k = cash_k + shares_k S_k + hedge
+        options_k O_k + book_value_k (the options still alive at Black-Scholes at the
+        strategy's vol, the value the hedger paid for them at t_0; an option that matured
+        has paid its payoff into the cash), and ``pnl_to_date`` is D_k V_k. At t_0 it is
+        minus the costs of the first hedge; at the horizon, where nothing is held,
+        ``pnl_to_date``, ``cost_to_date`` and ``trades_to_date`` equal ``pnl``,
+        ``cost_paid`` and ``trades`` exactly. The record takes 64 bytes per date, path and
+        strategy-cost cell (the memory guard counts them).
 
     The P&L convention is the module's; see ``simulate`` for the other arguments and the result
     (its attributes hold the first and last date and the day count when dates are given, and
@@ -700,7 +775,9 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     owner = "hedge_paths"
     book, strategies, cost_levels, _, _, (device, reason), dtype = _common_checks(
         owner, book, hedges, costs, 0, 0, device, dtype)
-    times, dates = _year_fractions(owner, times, day_count)
+    if not isinstance(record, bool):
+        raise ValueError(f"{owner}: 'record' must be True or False; got {record!r}")
+    times, date_attrs, dates = _year_fractions(owner, times, day_count)
     times = check.finite_array(owner, "times", times, 1)
     prices = check.finite_array(owner, "prices", prices, (1, 2))
     if prices.ndim == 1:
@@ -748,19 +825,21 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
         else check.integer(owner, "chunk_paths", chunk_paths, low=1)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
-                     dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True)
+                     dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True,
+                     record=record)
     run = _launcher(
         _math.SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend, seed=0,
-        stream=0, antithetic=False, device=device, dtype=dtype)
-    result, spot = _run(run, n_paths=n_paths, chunk_paths=min(chunk_paths, n_paths),
-                        n_strategies=len(strategies), costs=costs_table, device=device,
-                        dtype=dtype, storage=np.dtype("float64"))
+        stream=0, antithetic=False, device=device, dtype=dtype, record=record)
+    result, spot, recorded = _run(run, n_paths=n_paths, chunk_paths=min(chunk_paths, n_paths),
+                                  n_strategies=len(strategies), costs=costs_table,
+                                  device=device, dtype=dtype, storage=np.dtype("float64"),
+                                  record_times=times.size if record else 0)
     config = {"market": {"type": "supplied paths", "rate": rate, "dividend": dividend},
               "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},
               "costs": {k: describe(v) for k, v in cost_levels.items()}}
     attrs = _attrs(owner, config, device=device, device_reason=reason, dtype=dtype,
-                   n_steps=times.size - 1,
-                   n_paths=n_paths, **dates)
-    return _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)
+                   n_steps=times.size - 1, n_paths=n_paths, **date_attrs)
+    ds = _dataset(result, spot, strategies, cost_levels, costs_table, attrs, times)
+    return _add_record(ds, recorded, times, dates, prices, hedgers) if record else ds

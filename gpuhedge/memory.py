@@ -85,7 +85,7 @@ def written_fields(costs_table, n_strategies):
 
 def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers, n_rows,
                   dtype, device, n_times, n_options, supplied=False, keep="paths",
-                  storage="float64"):
+                  storage="float64", record=False):
     """The footprint of one ``simulate`` / ``hedge_paths`` call (``gpuhedge.engine``).
 
     Host: the result, fields x strategy x cost x path (zeroed, written where the kernel writes):
@@ -93,8 +93,9 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     ``storage`` precision and int32 trades when launches are copied in; the finiteness mask
     of the P&L; the terminal spot and the path coordinate; the per-step
     tables; a launch's outputs copied back from the device; supplied prices in ``dtype``
-    (and their validated float64 copy, ``held``). Device: a launch's state, outputs, spot,
-    supplied prices and per-step tables.
+    (and their validated float64 copy, ``held``); with ``record``, the per-date record
+    (``_math.N_REC`` float64 fields per date and cell, and the Dataset's int32 trades).
+    Device: a launch's state, outputs, record, spot, supplied prices and per-step tables.
 
     With ``keep="stats"`` nothing per path of the whole run: one launch's outputs and the
     reduction's temporaries where the paths are (host on the CPU), and on the host what the
@@ -109,6 +110,8 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     simulator = device == "cuda" and backend._simulator()
     chunked = device == "cuda" or chunk < n
     tables = 8 * n_times * (3 + 2 * n_options)       # grid and the book's sqrt(tau), e^{-q tau}
+    per_date = _math.N_REC * cells * n_times if record else 0
+    fields += per_date  # the record is written and copied back like the outputs
     prices = itemsize * n * n_times if supplied else 0
     held = 8 * n * n_times if supplied else 0
     outputs = (8 * fields + itemsize) * chunk        # one launch's outputs and spot
@@ -122,14 +125,16 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
         floats = written_fields(costs_table, n_strategies) - cells  # all but the trades
         storage = np.dtype(storage).itemsize
         if chunked:  # downloaded by field: floats in storage precision, int32 trades
-            result = (storage * (_math.N_OUT - 1) + 4) * cells * n
+            result = (storage * (_math.N_OUT - 1) + 4) * cells * n + 8 * per_date * n
             written = (storage * floats + 4 * cells) * n
             dataset = cells * n + (itemsize + 8) * n     # P&L mask; spot, path index
-        else:  # the kernel's float64 result, cast for the Dataset
+        else:  # the kernel's float64 result (and record), cast for the Dataset
             result = 8 * fields * n
             written = 8 * (floats + cells) * n
             dataset = ((4 * floats if storage == 4 else 0) + 5 * cells) * n \
                 + (itemsize + 8) * n                      # casts, int32 trades, mask; spot, path
+        written += 8 * per_date * n
+        dataset += 4 * (per_date // _math.N_REC) * n      # the record's int32 trades to date
         launch = outputs if chunked else 0
         work = held_stats = 0
         on_host = False
@@ -269,7 +274,8 @@ def _refused(owner, subject, over, advice):
 
 
 def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table, hedgers,
-              dtype, n_times, n_options, supplied=False, keep="paths", storage="float64"):
+              dtype, n_times, n_options, supplied=False, keep="paths", storage="float64",
+              record=False):
     """Refuse a ``simulate`` / ``hedge_paths`` call that would not fit, before it allocates,
     with ``MemoryBudgetError``; the arguments are the engine's tables and sizes
     (``run_footprint``). The advice names the paths (or, on the device, the paths per
@@ -280,7 +286,7 @@ def check_run(owner, *, device, n_paths, chunk_paths, n_strategies, costs_table,
     kw = dict(n_strategies=n_strategies, costs_table=costs_table, n_hedgers=hedgers.shape[0],
               n_rows=_math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max()), dtype=dtype,
               device=device, n_times=n_times, n_options=n_options, supplied=supplied,
-              keep=keep, storage=storage)
+              keep=keep, storage=storage, record=record)
     memories = {"host memory": host_memory(), "host address space": address_space()}
     if device == "cuda" and not backend._simulator():
         memories["device memory"] = [(backend.device_free_memory(), "free device memory")]

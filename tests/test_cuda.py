@@ -57,17 +57,22 @@ SV_HEDGES = {**HEDGES, **{r: gh.DeltaHedge(vol=0.2, every=2, hedge_vol=r) for r 
     "instantaneous", "expected-average", "min-variance")}}
 
 
+RECORD_VARS = VARS + ("shares", "hedge_options", "cash", "book_value", "value", "pnl_to_date",
+                      "cost_to_date", "trades_to_date")
+
+
 def _assert_same(a, b, rtol):
-    for v in VARS:
-        np.testing.assert_allclose(a[v], b[v], rtol=rtol, atol=rtol * 1e-3)
+    assert a.keys() == b.keys()
+    for v in a:
+        np.testing.assert_allclose(a[v], b[v], rtol=rtol, atol=rtol * 1e-3, err_msg=v)
 
 
 def _cases(n_paths):
     """{name: run(device) -> {variable: per-path values}} of every parity case."""
     cases = {}
 
-    def add(name, run):
-        cases[name] = lambda device: {v: np.asarray(run(device)[v].values) for v in VARS}
+    def add(name, run, variables=VARS):
+        cases[name] = lambda device: {v: np.asarray(run(device)[v].values) for v in variables}
 
     for dtype in ("float64", "float32"):
         for antithetic in (False, True):
@@ -95,6 +100,10 @@ def _cases(n_paths):
     times = np.linspace(0.0, 0.5, 21)
     add("replay", lambda device: gh.hedge_paths(prices, times, BOOK, HEDGES_WITH_VOL, COSTS,
                                                 device=device, rate=0.03, dividend=0.01))
+    # the per-date record, on fewer paths and chunks of 4 (the record is copied back per chunk)
+    add("replay record", lambda device: gh.hedge_paths(
+        prices[:6], times, BOOK, HEDGES_WITH_VOL, COSTS, device=device, rate=0.03,
+        dividend=0.01, record=True, chunk_paths=4 if device == "cuda" else None), RECORD_VARS)
     return cases
 
 

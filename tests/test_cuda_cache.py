@@ -18,7 +18,7 @@ import sys, time
 started = time.perf_counter()
 import hashlib, json
 import numba.cuda.codegen, numba.cuda.dispatcher
-from benchmarks.ptx_figures import CC, kernel_signature
+from benchmarks.ptx_figures import CC
 from gpuhedge.kernels import _cache, _math, cuda as target
 
 class Device:  # the compiler asks the current device for its compute capability
@@ -34,7 +34,7 @@ mode, stamp = sys.argv[1:]
 if stamp != "sources":
     _cache.source_stamp = lambda folders=None: stamp
 run = target.kernel(_math.SUPPLIED, "float64")
-sig = kernel_signature("float64")
+sig = target.signature("float64")
 if mode == "save":
     kernel = numba.cuda.dispatcher._Kernel(run.py_func, sig, **run.targetoptions)
     run._cache.save_overload(sig, kernel)

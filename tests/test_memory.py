@@ -90,10 +90,12 @@ def test_statistics_estimate_within_25_percent_of_the_traced_peak(warm, footprin
     assert footprints["run"][-1].mapped == pytest.approx(peak, rel=0.25)
 
 
-@pytest.mark.parametrize("n_paths", [30_000, 120_000])
-def test_hedge_paths_estimate_within_25_percent_of_the_traced_peak(warm, footprints, n_paths):
+@pytest.mark.parametrize("n_paths, record", [(30_000, False), (120_000, False), (5_000, True)])
+def test_hedge_paths_estimate_within_25_percent_of_the_traced_peak(warm, footprints, n_paths,
+                                                                   record):
     prices, times = paths(n_paths)
-    peak = traced_peak(lambda: gh.hedge_paths(prices, times, BOOK, HEDGES, COSTS, rate=0.05))
+    peak = traced_peak(lambda: gh.hedge_paths(prices, times, BOOK, HEDGES, COSTS, rate=0.05,
+                                              record=record))
     assert footprints["run"][-1].mapped == pytest.approx(peak, rel=0.25)
     assert footprints["run"][-1].held == prices.nbytes  # the validated copy, made before the check
 

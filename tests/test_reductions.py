@@ -132,8 +132,8 @@ def test_footprint_of_1e8_paths_and_64_cells():
         stats = memory.run_footprint(device=device, keep="stats", **kw)
         assert paths.host > 1e11  # pnl, trades, turnover of 64 cells x 10^8 paths
         # on the host: the brackets' values (~250 MB), and on the CPU one launch's outputs
-        # and the passes' temporaries (13 floats x 64 cells x 2^20 paths, ~7 GB)
-        assert stats.host < (8e9 if device == "cpu" else 0.5e9)
+        # and the passes' temporaries (8 + 7 floats x 64 cells x 2^20 paths, ~8.1 GB)
+        assert stats.host < (8.6e9 if device == "cpu" else 0.5e9)
     held = reductions.held_bytes(10**8, 64, 100)
     assert 0.1e9 < held < 0.5e9
     assert memory.run_footprint(device="cuda", keep="stats", **kw).device > 7e9

@@ -571,6 +571,10 @@ N_STATE = 26
 OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES = range(7)
 OUT_TURNOVER = 7
 N_OUT = 8
+# The per-date record (``record_date``): (field, grid point, strategy, cost, path).
+REC_SHARES, REC_OPTIONS, REC_CASH, REC_BOOK, REC_VALUE, REC_PNL, REC_COST = range(7)
+REC_TRADES = 7
+N_REC = 8
 # A hedge option whose gamma (vega) is below this holds its position: no ratio to take.
 _TINY_GREEK = 1e-12
 _EXPIRED = 1e-12  # years to expiry below which a hedge option settles instead of trading
@@ -906,6 +910,68 @@ def charges(costs, c, field):
     return spread or fee or impact or funding
 
 
+@register_jitable
+def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp, rate, div, k,
+                rec):
+    """Write grid point k of the per-date record ``rec[REC_*, k, strategy, cost, path]`` of
+    the block's first ``count`` lanes, after the trades of k (and the unwind at the horizon).
+
+    With D = e^{-r t_k}, F the present value at t=0 of the row's cash flows so far (premium,
+    trades, dividends, the book's settlements) and C that of its costs at the cost level:
+    shares and hedge options held; the cash account (F - C) / D; the book's value B (the
+    options still alive at Black-Scholes at the row's vol, the value paid for the book on
+    supplied paths; an insurer's floor owed, minus its PV over D); the value of the hedged
+    position cash + shares S + options O + B (O: the hedge option's value, ``option_greeks``);
+    the P&L to date, (F - C) + D (shares S + options O + B), the present value at t=0 of that
+    value, written so that at the horizon (nothing held, every option settled) it is the pnl
+    of ``lane_write`` to the bit; C; the trades so far. An insurer's F is net of its floor's
+    PV, so that its cash adds the floor's PV back and its P&L leaves B out.
+    """
+    t = grid[k, GRID_TIME]
+    disc = grid[k, GRID_DISCOUNT]
+    for h in range(hedgers.shape[0]):
+        kind = int(hedgers[h, HEDGER_KIND])
+        insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
+        option_hedge = kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA
+        strategy = int(hedgers[h, HEDGER_STRATEGY])
+        for j in range(count):
+            local = base + j
+            s = lanes[LANE_SPOT, j]
+            shares = state[h, STATE_POSITION, local]
+            options = state[h, STATE_OPT_POSITION, local]
+            option_value = 0.0
+            if option_hedge and options != 0.0:
+                option_value, _, _, _ = option_greeks(
+                    state[h, STATE_OPT_STRIKE, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
+                    state[h, STATE_OPT_EXPIRY, local] - t, s, lanes[LANE_VAR, j],
+                    int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
+            if insurer:
+                book_now = -hedgers[h, HEDGER_P3] / disc
+                marks = shares * s + options * option_value
+                flow = state[h, STATE_FLOW, local]
+            else:
+                book_now = book_value(book, s, t, hedgers[h, HEDGER_VOL], rate, div, k)
+                marks = shares * s + options * option_value + book_now
+                flow = state[h, STATE_FLOW, local] + lanes[LANE_SETTLED, j]
+            for c in range(costs.shape[0]):
+                if not serves(costs, c, hedgers[h, HEDGER_BY_COST], hedgers[h, HEDGER_COST]):
+                    continue
+                spread, fee, impact, fund = level_costs(state, h, local, costs, c)
+                cost = spread + fee + impact + fund
+                held = flow - cost
+                cash = (held + (hedgers[h, HEDGER_P3] if insurer else 0.0)) / disc
+                path = np.uint64(first + j)
+                rec[REC_SHARES, k, strategy, c, path] = shares
+                rec[REC_OPTIONS, k, strategy, c, path] = options
+                rec[REC_CASH, k, strategy, c, path] = cash
+                rec[REC_BOOK, k, strategy, c, path] = book_now
+                rec[REC_VALUE, k, strategy, c, path] = cash + shares * s + \
+                    options * option_value + book_now
+                rec[REC_PNL, k, strategy, c, path] = held + disc * marks
+                rec[REC_COST, k, strategy, c, path] = cost
+                rec[REC_TRADES, k, strategy, c, path] = state[h, STATE_TRADES, local]
+
+
 # ---------------------------------------------------------------------------------------------
 # The hedging loop over a block of paths in lockstep ("lanes"). The CPU runs blocks of 128
 # lanes; the work that is the same code for every lane (the model step, ln S, the book's
@@ -1134,11 +1200,12 @@ def make_run_block(dynamics, cast, n_lanes, inline):
 
     Called as ``run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0,
     mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state, flat,
-    lanes, out, out_spot)``: lane j runs the chunk's path ``first + j`` (global path
+    lanes, out, out_spot, rec)``: lane j runs the chunk's path ``first + j`` (global path
     ``path_offset + first + j``) with its state at ``state[:, :, base + j]`` (hedger row x
     field; ``flat`` is the same memory as a 1-D array, ``at``) and its scratch at
     ``lanes[:, j]``; lanes from ``count`` on pad the block (computed on the last path's
-    supplied prices, never written out).
+    supplied prices, never written out). ``rec`` (``N_REC`` x grid points x strategy x cost x
+    path) receives the per-date record (``record_date``) when its second axis is not empty.
 
     P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
     at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
@@ -1334,7 +1401,7 @@ def make_run_block(dynamics, cast, n_lanes, inline):
 
     def run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
                   paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
-                  flat, lanes, out, out_spot):
+                  flat, lanes, out, out_spot, rec):
         # Lane j's state is state[:, :, base + j]; the CPU's blocks own their state (base 0,
         # the block size the stride: constants the compiler sees), CUDA's threads share one.
         if n_lanes > 1:
@@ -1346,6 +1413,7 @@ def make_run_block(dynamics, cast, n_lanes, inline):
         horizon = grid[n_steps, GRID_TIME]
         last = first + count - 1
         pair = 1 if antithetic else 0
+        record = rec.shape[1] > 0
         funding = False
         impact = False
         for c in range(costs.shape[0]):
@@ -1439,6 +1507,9 @@ def make_run_block(dynamics, cast, n_lanes, inline):
                             lanes[LANE_QTY, j] = qty
                             fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
                         lane_extras(flat, hb, stride, base, lanes, disc, True, impact)
+                if record:
+                    record_date(state, base, first, count, lanes, hedgers, costs, book, grid,
+                                hp, rate, div, k, rec)
                 break
             # The rows that may trade at k (option hedges may have to replace a rolled option
             # at any point), and ln S and the greeks they need, once per grid point.
@@ -1569,6 +1640,9 @@ def make_run_block(dynamics, cast, n_lanes, inline):
                                    lanes[LANE_LOG_SPOT, j], k, n_steps, horizon, disc, grid,
                                    book, book_tau, hedgers, schedule, costs, hp, rate, div,
                                    impact)
+            if record:
+                record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp,
+                            rate, div, k, rec)
 
             if funding:
                 # Funding spreads accrue on the cash balance over [t_k, t_{k+1}] (first order

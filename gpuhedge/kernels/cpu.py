@@ -31,10 +31,12 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
     process).
 
     Called as ``kernel(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
-    book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot)`` (tables described
-    in ``_math``); it fills ``out`` (fields ``_math.OUT_*`` x strategy x cost x path) and
-    ``out_spot`` for paths path_offset .. path_offset + len(out_spot) - 1. Only the shape of
-    ``state`` (hedger rows, state rows, any) is used: each block keeps its own.
+    book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot, rec)`` (tables
+    described in ``_math``); it fills ``out`` (fields ``_math.OUT_*`` x strategy x cost x path)
+    and ``out_spot`` for paths path_offset .. path_offset + len(out_spot) - 1, and the per-date
+    record ``rec`` (``_math.REC_*`` x grid point x strategy x cost x path) unless its second
+    axis is empty. Only the shape of ``state`` (hedger rows, state rows, any) is used: each
+    block keeps its own.
     """
     # error_model="numpy": a division by zero gives inf / NaN instead of a raise, so that the
     # lane loops carry no branch to raise from (the maths never divides by zero). _nrt=False:
@@ -48,7 +50,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
     # would add an entry). It compiles in about 5 s.
     @numba.njit(parallel=True)
     def run_blocks(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
-                   book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot):
+                   book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot, rec):
         n = out_spot.shape[0]
         n_hedgers, n_rows = state.shape[0], state.shape[1]
         for block in numba.prange((n + LANES - 1) // LANES):
@@ -58,7 +60,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
             run_block(first, min(LANES, n - first), 0, path_offset, key0, key1, antithetic,
                       spot0, v0, mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs,
                       rate, div, own.reshape((n_hedgers, n_rows, LANES)), own, lanes, out,
-                      out_spot)
+                      out_spot, rec)
 
     def run(*args):
         # numba's pedantic IR check flags variables of the inlined lane functions (harmless:

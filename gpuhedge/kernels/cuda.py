@@ -82,7 +82,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
 
     @cuda.jit(**_JIT_OPTIONS)
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
-            hedgers, schedule, costs, rate, div, state, out, out_spot):
+            hedgers, schedule, costs, rate, div, state, out, out_spot, rec):
         local = cuda.grid(1)
         if local < out_spot.shape[0]:
             # one lane per thread, its state in the shared (hedger rows x rows x paths) array
@@ -90,7 +90,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
             lanes = cuda.local.array((N_LANE, 1), float64)
             run_block(local, 1, local, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
                       paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
-                      state.reshape(state.size), lanes, out, out_spot)
+                      state.reshape(state.size), lanes, out, out_spot, rec)
 
     if simulator_enabled():
         return run
@@ -118,7 +118,7 @@ def signature(dtype: str):
     return (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
             types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
             array(2), array(2, types.uint8), array(2), types.float64, types.float64, array(3),
-            array(4), array(1, ft))
+            array(4), array(1, ft), array(5))
 
 
 def ptx(dynamics: _math.Dynamics, dtype: str, cc=(9, 0), contract: bool = False) -> str:
