@@ -75,22 +75,20 @@ def hull(n_paths, seed, device):
 
 
 def dk_table(rows):
-    lines = ["| N | std of P&L (+- se) | Derman-Kamal | std / DK | published | mean P&L (+- se) |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        pub = "" if r["published"] is None else f"{r['published']:.3f}"
-        lines.append(f"| {r['N']} | {r['std']:.4f} +- {r['se_std']:.4f} | {r['dk']:.4f} | "
-                     f"{r['ratio']:.3f} | {pub} | {r['mean']:+.4f} +- {r['se_mean']:.4f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["N", "std of P&L (+- se)", "Derman-Kamal", "std / DK", "published",
+         "mean P&L (+- se)"],
+        ([f"{r['N']}", f"{r['std']:.4f} +- {r['se_std']:.4f}", f"{r['dk']:.4f}",
+          f"{r['ratio']:.3f}", "" if r["published"] is None else f"{r['published']:.3f}",
+          f"{r['mean']:+.4f} +- {r['se_mean']:.4f}"] for r in rows), text=0)
 
 
 def hull_table(rows):
-    lines = ["| weeks between rebalances | rebalances | std(P&L) / BS price (+- se) | "
-             "exact simulation | Hull's book |", "|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['weeks']:g} | {r['N']} | {r['ratio']:.4f} +- {r['se']:.4f} | "
-                     f"{r['exact']:.3f} | {r['book']:.2f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["weeks between rebalances", "rebalances", "std(P&L) / BS price (+- se)",
+         "exact simulation", "Hull's book"],
+        ([f"{r['weeks']:g}", f"{r['N']}", f"{r['ratio']:.4f} +- {r['se']:.4f}",
+          f"{r['exact']:.3f}", f"{r['book']:.2f}"] for r in rows), text=0)
 
 
 def figure(dk_rows, slope, hull_rows, path):

@@ -156,58 +156,46 @@ def ww_rows(s, best):
 
 
 def schedule_table(rows):
-    props = " | ".join(f"{p * 1e4:g} bp" for p in PROPORTIONAL[1:])
-    fees = " | ".join(f"${f:g} fee" for f in FIXED[1:])
-    n_cols = 5 + len(PROPORTIONAL) - 1 + len(FIXED) - 1
-    lines = [f"| every k steps (trading days) | rebalances | mean trades | std of P&L, no costs "
-             f"(+- se) | CVaR 99%, no costs | mean cost: {props} | {fees} |",
-             "|" + "---:|" * n_cols]
-    for r in rows:
-        cells = [f"{r['prop'][p]:.2f}" for p in PROPORTIONAL[1:]]
-        cells += [f"{r['fixed'][f]:.2f}" for f in FIXED[1:]]
-        lines.append(f"| {r['k']} ({r['days']:.2f}) | {r['n']} | {r['trades']:.1f} | "
-                     f"{r['std']:.2f} +- {r['se_std']:.2f} | {r['cvar']:.1f} | "
-                     + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    props = [f"{p * 1e4:g} bp" for p in PROPORTIONAL[1:]]
+    return experiment.table(
+        ["every k steps (trading days)", "rebalances", "mean trades",
+         "std of P&L, no costs (+- se)", "CVaR 99%, no costs", f"mean cost: {props[0]}",
+         *props[1:], *(f"${f:g} fee" for f in FIXED[1:])],
+        ([f"{r['k']} ({r['days']:.2f})", f"{r['n']}", f"{r['trades']:.1f}",
+          f"{r['std']:.2f} +- {r['se_std']:.2f}", f"{r['cvar']:.1f}",
+          *(f"{r['prop'][p]:.2f}" for p in PROPORTIONAL[1:]),
+          *(f"{r['fixed'][f]:.2f}" for f in FIXED[1:])] for r in rows), text=0)
 
 
 def best_table(rows, key):
-    head = " | ".join(f"a = {a:g}" for a in A_VALUES)
-    lines = [f"| proportional cost | fee per trade | {head} |",
-             "|---:|---:|" + "---:|" * len(A_VALUES)]
-    for r in rows:
-        if key == "schedule":
-            cells = [f"every {k}: {obj:.1f}" for k, obj in (r[key][a] for a in A_VALUES)]
-        else:
-            cells = [f"{name}: {obj:.1f}" for name, obj in (r[key][a] for a in A_VALUES)]
-        lines.append(f"| {r['p'] * 1e4:g} bp | {r['f']:.2f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    label = "every " if key == "schedule" else ""
+    return experiment.table(
+        ["proportional cost", "fee per trade", *(f"a = {a:g}" for a in A_VALUES)],
+        ([f"{r['p'] * 1e4:g} bp", f"{r['f']:.2f}",
+          *(f"{label}{name}: {obj:.1f}" for name, obj in (r[key][a] for a in A_VALUES))]
+         for r in rows), text=0)
 
 
 def leland_table(rows):
-    lines = ["| proportional cost | every k | Leland number | Leland vol | Leland: mean cost "
-             "C(vol_L) - C(vol) | x (N-1)/N | mean cost, BS-delta hedger (+- se) | mean cost, "
-             "Leland hedger | mean P&L, Leland hedger (+- se; Leland: 0) | std, BS / Leland |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['p'] * 1e4:g} bp | {r['k']} | {r['number']:.3f} | {r['vol']:.4f} | "
-                     f"{r['predicted']:.2f} | {r['paid']:.2f} | "
-                     f"{r['bs_cost']:.2f} +- {r['se_bs_cost']:.2f} | "
-                     f"{r['le_cost']:.2f} | {r['le_mean']:+.2f} +- {r['se_le_mean']:.2f} | "
-                     f"{r['bs_std']:.1f} / {r['le_std']:.1f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["proportional cost", "every k", "Leland number", "Leland vol",
+         "Leland: mean cost C(vol_L) - C(vol)", "x (N-1)/N", "mean cost, BS-delta hedger (+- se)",
+         "mean cost, Leland hedger", "mean P&L, Leland hedger (+- se; Leland: 0)",
+         "std, BS / Leland"],
+        ([f"{r['p'] * 1e4:g} bp", f"{r['k']}", f"{r['number']:.3f}", f"{r['vol']:.4f}",
+          f"{r['predicted']:.2f}", f"{r['paid']:.2f}",
+          f"{r['bs_cost']:.2f} +- {r['se_bs_cost']:.2f}", f"{r['le_cost']:.2f}",
+          f"{r['le_mean']:+.2f} +- {r['se_le_mean']:.2f}", f"{r['bs_std']:.1f} / {r['le_std']:.1f}"]
+         for r in rows), text=0)
 
 
 def ww_table(rows):
-    lines = ["| proportional cost | risk aversion | WW band at t=0 (shares) | mean trades | "
-             "mean cost | std | CVaR 99% | cost + std | best schedule at a = 1 |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        k, obj = r["best_schedule"]
-        lines.append(f"| {r['p'] * 1e4:g} bp | {r['g']:g} | {r['h0']:.2f} | {r['trades']:.1f} | "
-                     f"{r['cost']:.2f} | {r['std']:.2f} | {r['cvar']:.1f} | "
-                     f"{r['objective']:.1f} | every {k}: {obj:.1f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["proportional cost", "risk aversion", "WW band at t=0 (shares)", "mean trades",
+         "mean cost", "std", "CVaR 99%", "cost + std", "best schedule at a = 1"],
+        ([f"{r['p'] * 1e4:g} bp", f"{r['g']:g}", f"{r['h0']:.2f}", f"{r['trades']:.1f}",
+          f"{r['cost']:.2f}", f"{r['std']:.2f}", f"{r['cvar']:.1f}", f"{r['objective']:.1f}",
+          "every {}: {:.1f}".format(*r["best_schedule"])] for r in rows), text=0)
 
 
 def reading_text(sched, best, leland, ww):

@@ -163,10 +163,12 @@ def fmt_param(rule, x):
 
 
 def table(rows, reference=None):
-    head = " | ".join(f"cost {t:g}: parameter | std (+- se) | CVaR 99% (+- se)" for t in TARGETS)
-    lines = [f"| rule | {head} |", "|---|" + "---:|" * (3 * len(TARGETS))]
+    header = ["rule"]
+    for t in TARGETS:
+        header += [f"cost {t:g}: parameter", "std (+- se)", "CVaR 99% (+- se)"]
+    body = []
     for rule, by_target in rows.items():
-        cells = []
+        cells = [rule]
         for t in TARGETS:
             r = by_target[t]
             if r is None:
@@ -174,31 +176,28 @@ def table(rows, reference=None):
             else:
                 cells += [fmt_param(rule, r["param"]), f"{r['std']:.1f} +- {r['se_std']:.1f}",
                           f"{r['cvar']:.0f} +- {r['se_cvar']:.0f}"]
-        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+        body.append(cells)
     if reference is not None:
-        cells = []
+        cells = ["time grid, Leland cost + Derman-Kamal std (textbook)"]
         for t in TARGETS:
             r = reference[t]
             cells += [f"N = {r['n']:.1f}", f"{r['std']:.1f}", "-"]
-        lines.append("| time grid, Leland cost + Derman-Kamal std (textbook) | "
-                     + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return experiment.table(header, body)
 
 
 def relative_table(rows):
     """std and CVaR of each rule over the time grid's, per market, at each target."""
     markets_ = list(rows)
-    head = " | ".join(f"{m}: std / CVaR" for m in markets_)
-    lines = [f"| rule | target cost | {head} |", "|---|---:|" + "---:|" * len(markets_)]
-    for rule in RULES:
-        for t in TARGETS:
-            cells = []
-            for m in markets_:
-                r, base = rows[m][rule][t], rows[m]["time grid"][t]
-                cells.append("-" if r is None or base is None else
-                             f"{r['std'] / base['std']:.2f} / {r['cvar'] / base['cvar']:.2f}")
-            lines.append(f"| {rule} | {t:g} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def ratio(r, base):
+        return ("-" if r is None or base is None else
+                f"{r['std'] / base['std']:.2f} / {r['cvar'] / base['cvar']:.2f}")
+
+    return experiment.table(
+        ["rule", "target cost", *(f"{m}: std / CVaR" for m in markets_)],
+        ([rule, f"{t:g}", *(ratio(rows[m][rule][t], rows[m]["time grid"][t]) for m in markets_)]
+         for rule in RULES for t in TARGETS))
 
 
 def best(rows, market, t, key):

@@ -155,26 +155,28 @@ def slope(cells, lo, hi):
 def rows_n(results, cells, key):
     """Table of std or CVaR 99% against N, with Derman-Kamal beside Black-Scholes."""
     se = f"se_{key}"
-    head = " | ".join(MARKETS)
-    dk = " | Derman-Kamal (Black-Scholes)" if key == "std" else ""
-    lines = [f"| N (rebalances) | {head}{dk} |", "|---:|" + "---:|" * (len(MARKETS) + bool(dk))]
+    dk = key == "std"
+    body = []
     for n in NS:
-        vals = " | ".join(f"{cells[m][f'delta {n}'][key]:.3f} +- {cells[m][f'delta {n}'][se]:.3f}"
-                          for m in MARKETS)
-        extra = f" | {derman_kamal(results['Black-Scholes']['vol'], n):.3f}" if dk else ""
-        lines.append(f"| {n} | {vals}{extra} |")
-    if key == "std":
-        lines.append("| log-log slope, N = 64 to 256 | " + " | ".join(
-            f"{slope(cells[m], 64, 256):+.2f}" for m in MARKETS) + " | -0.50 |")
-        lines.append("| std ratio N = 256 / N = 64 | " + " | ".join(
-            f"{cells[m]['delta 256']['std'] / cells[m]['delta 64']['std']:.2f}"
-            for m in MARKETS) + " | 0.50 |")
+        body.append([f"{n}", *(f"{cells[m][f'delta {n}'][key]:.3f} +- "
+                               f"{cells[m][f'delta {n}'][se]:.3f}" for m in MARKETS)])
+        if dk:
+            body[-1].append(f"{derman_kamal(results['Black-Scholes']['vol'], n):.3f}")
+    if dk:
         plats = {m: plateau(cells[m]) for m in MARKETS}
-        lines.append("| plateau: sqrt(a) of Var = a + b/N, N >= 32 (+- se) | " + " | ".join(
-            f"{plats[m]['std']:.3f} +- {plats[m]['se']:.3f}" for m in MARKETS) + " | 0 |")
-        lines.append("| share of Var at N = 256 that is plateau | " + " | ".join(
-            f"{100 * plats[m]['share']:.0f}%" for m in MARKETS) + " | 0% |")
-    return "\n".join(lines)
+        body += [
+            ["log-log slope, N = 64 to 256",
+             *(f"{slope(cells[m], 64, 256):+.2f}" for m in MARKETS), "-0.50"],
+            ["std ratio N = 256 / N = 64",
+             *(f"{cells[m]['delta 256']['std'] / cells[m]['delta 64']['std']:.2f}"
+               for m in MARKETS), "0.50"],
+            ["plateau: sqrt(a) of Var = a + b/N, N >= 32 (+- se)",
+             *(f"{plats[m]['std']:.3f} +- {plats[m]['se']:.3f}" for m in MARKETS), "0"],
+            ["share of Var at N = 256 that is plateau",
+             *(f"{100 * plats[m]['share']:.0f}%" for m in MARKETS), "0%"]]
+    return experiment.table(
+        ["N (rebalances)", *MARKETS, *(["Derman-Kamal (Black-Scholes)"] if dk else [])], body,
+        text=0)
 
 
 def option_rows(cells):
@@ -194,19 +196,17 @@ def option_rows(cells):
 
 
 def option_table(rows):
-    lines = ["| market | N | delta, implied vol: std / CVaR 99% | delta, vol rule of the option "
-             "hedges: std / CVaR | delta-gamma: std / CVaR | delta-vega: std / CVaR | "
-             "variance removed: delta-gamma / delta-vega | model's delta: std / CVaR |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-
     def pair(c):
         return "-" if c is None else f"{c['std']:.3f} / {c['cvar']:.2f}"
 
-    for r in rows:
-        lines.append(f"| {r['market']} | {r['n']} | {pair(r['plain'])} | {pair(r['base'])} | "
-                     f"{pair(r['dg'])} | {pair(r['dv'])} | {100 * r['removed_dg']:.0f}% / "
-                     f"{100 * r['removed_dv']:.0f}% | {pair(r['model'])} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["market", "N", "delta, implied vol: std / CVaR 99%",
+         "delta, vol rule of the option hedges: std / CVaR", "delta-gamma: std / CVaR",
+         "delta-vega: std / CVaR", "variance removed: delta-gamma / delta-vega",
+         "model's delta: std / CVaR"],
+        ([r["market"], f"{r['n']}", pair(r["plain"]), pair(r["base"]), pair(r["dg"]),
+          pair(r["dv"]), f"{100 * r['removed_dg']:.0f}% / {100 * r['removed_dv']:.0f}%",
+          pair(r["model"])] for r in rows))
 
 
 def reading_text(cells, plats, opt):

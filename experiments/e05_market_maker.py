@@ -132,25 +132,23 @@ def envelope_rows(ds, s, greeks):
 
 
 def envelope_table(rows):
-    lines = ["| twice-a-day hedge | back of envelope | simulated mean (+- se) | std | "
-             "1% quantile | 99% quantile |", "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        std = f"{r['std']:,.1f}" + (f" ({r['note']})" if "note" in r else "")
-        lines.append(f"| {r['what']} | {r['envelope']:,.0f} | {r['mean']:,.1f} +- "
-                     f"{r['se']:,.1f} | {std} | {r['q01']:,.0f} | {r['q99']:,.0f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["twice-a-day hedge", "back of envelope", "simulated mean (+- se)", "std", "1% quantile",
+         "99% quantile"],
+        ([r["what"], f"{r['envelope']:,.0f}", f"{r['mean']:,.1f} +- {r['se']:,.1f}",
+          f"{r['std']:,.1f}" + (f" ({r['note']})" if "note" in r else ""), f"{r['q01']:,.0f}",
+          f"{r['q99']:,.0f}"] for r in rows))
 
 
 def rule_table(rows):
-    lines = ["| rule | mean trades | mean fees ($) | fees saved vs twice a day ($) | "
-             "std of P&L (+- se) | CVaR 99% of net P&L ($) | mean net P&L (+- se) | P(net < 0) | "
-             "5% quantile | 95% quantile |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['trades']:.2f} | {r['fees']:,.0f} | "
-                     f"{r['saved']:,.0f} | {r['std']:,.0f} +- {r['se_std']:,.0f} | "
-                     f"{r['cvar']:,.0f} | {r['net']:,.0f} +- {r['se_net']:,.0f} | "
-                     f"{r['p_loss']:.3f} | {r['q05']:,.0f} | {r['q95']:,.0f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["rule", "mean trades", "mean fees ($)", "fees saved vs twice a day ($)",
+         "std of P&L (+- se)", "CVaR 99% of net P&L ($)", "mean net P&L (+- se)", "P(net < 0)",
+         "5% quantile", "95% quantile"],
+        ([r["name"], f"{r['trades']:.2f}", f"{r['fees']:,.0f}", f"{r['saved']:,.0f}",
+          f"{r['std']:,.0f} +- {r['se_std']:,.0f}", f"{r['cvar']:,.0f}",
+          f"{r['net']:,.0f} +- {r['se_net']:,.0f}", f"{r['p_loss']:.3f}", f"{r['q05']:,.0f}",
+          f"{r['q95']:,.0f}"] for r in rows))
 
 
 def figure(ds, path):

@@ -86,17 +86,14 @@ def rows_of(ds):
 
 
 def table(rows):
-    lines = ["| rule | risk: std of P&L (+- se) | risk: CVaR 99% (+- se) | variance removed | "
-             "cost: mean | trades: mean | upside: P(P&L > 0) | upside: 95% quantile | "
-             "5% quantile | mean P&L (+- se) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['std']:,.1f} +- {r['se_std']:.1f} | "
-                     f"{r['cvar']:,.0f} +- {r['se_cvar']:.0f} | {100 * r['effectiveness']:.1f}% | "
-                     f"{r['cost']:.1f} | {r['trades']:.1f} | {r['p_gain']:.3f} | "
-                     f"{r['q95']:,.0f} | {r['q05']:,.0f} | {r['mean']:+.1f} +- "
-                     f"{r['se_mean']:.1f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["rule", "risk: std of P&L (+- se)", "risk: CVaR 99% (+- se)", "variance removed",
+         "cost: mean", "trades: mean", "upside: P(P&L > 0)", "upside: 95% quantile",
+         "5% quantile", "mean P&L (+- se)"],
+        ([r["name"], f"{r['std']:,.1f} +- {r['se_std']:.1f}",
+          f"{r['cvar']:,.0f} +- {r['se_cvar']:.0f}", f"{100 * r['effectiveness']:.1f}%",
+          f"{r['cost']:.1f}", f"{r['trades']:.1f}", f"{r['p_gain']:.3f}", f"{r['q95']:,.0f}",
+          f"{r['q05']:,.0f}", f"{r['mean']:+.1f} +- {r['se_mean']:.1f}"] for r in rows))
 
 
 def figure(results, path):

@@ -181,40 +181,46 @@ def break_evens(rows):
 
 
 def sweep_table(rows):
-    lines = ["| realised vol | realised^2 - implied^2 | at implied: mean (+- se) | "
-             "Ahmad-Wilmott quadrature | z | std | at realised: mean (+- se) | "
-             "BS(realised) - BS(implied) | std | Derman-Kamal std |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        z = (r["imp mean"] - r["aw"]) / r["imp se"]
-        lines.append(f"| {r['vol']:.2f} | {r['spread']:+.4f} | {r['imp mean']:+.4f} +- "
-                     f"{r['imp se']:.4f} | {r['aw']:+.4f} | {z:+.1f} | {r['imp std']:.4f} | "
-                     f"{r['real mean']:+.4f} +- {r['real se']:.4f} | {r['lock']:+.4f} | "
-                     f"{r['real std']:.4f} | {r['dk']:.4f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["realised vol", "realised^2 - implied^2", "at implied: mean (+- se)",
+         "Ahmad-Wilmott quadrature", "z", "std", "at realised: mean (+- se)",
+         "BS(realised) - BS(implied)", "std", "Derman-Kamal std"],
+        ([f"{r['vol']:.2f}", f"{r['spread']:+.4f}", f"{r['imp mean']:+.4f} +- {r['imp se']:.4f}",
+          f"{r['aw']:+.4f}", f"{(r['imp mean'] - r['aw']) / r['imp se']:+.1f}",
+          f"{r['imp std']:.4f}", f"{r['real mean']:+.4f} +- {r['real se']:.4f}",
+          f"{r['lock']:+.4f}", f"{r['real std']:.4f}", f"{r['dk']:.4f}"] for r in rows), text=0)
 
 
 def conv_table(rows):
-    lines = ["| rebalances N | at implied: std (+- se) | mean | at realised: std (+- se) | "
-             "Derman-Kamal std | mean |", "|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['N']} | {r['imp std']:.4f} +- {r['imp se_std']:.4f} | "
-                     f"{r['imp mean']:+.4f} | {r['real std']:.4f} +- {r['real se_std']:.4f} | "
-                     f"{r['dk']:.4f} | {r['real mean']:+.4f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["rebalances N", "at implied: std (+- se)", "mean", "at realised: std (+- se)",
+         "Derman-Kamal std", "mean"],
+        ([f"{r['N']}", f"{r['imp std']:.4f} +- {r['imp se_std']:.4f}", f"{r['imp mean']:+.4f}",
+          f"{r['real std']:.4f} +- {r['real se_std']:.4f}", f"{r['dk']:.4f}",
+          f"{r['real mean']:+.4f}"] for r in rows), text=0)
 
 
 def cost_table(rows, even):
     at = next(r for r in rows if math.isclose(r["vol"], CONV_VOL))
-    lines = [f"| proportional cost | mean cost at {CONV_VOL:.0%} | mean P&L at implied, "
-             f"realised {CONV_VOL:.0%} (+- se) | break-even realised vol (simulated) | "
-             f"Leland break-even |", "|---|---:|---:|---:|---:|"]
+    body = []
     for cost, c in COSTS.items():
         tag = "imp" if cost == "free" else f"imp {cost}"
-        lines.append(f"| {cost} | {at[f'{tag} cost']:.4f} | {at[f'{tag} mean']:+.4f} +- "
-                     f"{at[f'{tag} se']:.4f} | {100 * even[cost]:.2f}% | "
-                     f"{100 * leland_break_even(c.proportional):.2f}% |")
-    return "\n".join(lines)
+        body.append([cost, f"{at[f'{tag} cost']:.4f}",
+                     f"{at[f'{tag} mean']:+.4f} +- {at[f'{tag} se']:.4f}",
+                     f"{100 * even[cost]:.2f}%", f"{100 * leland_break_even(c.proportional):.2f}%"])
+    return experiment.table(
+        ["proportional cost", f"mean cost at {CONV_VOL:.0%}",
+         f"mean P&L at implied, realised {CONV_VOL:.0%} (+- se)",
+         "break-even realised vol (simulated)", "Leland break-even"], body)
+
+
+def paths_table(paths):
+    """The path-by-path P&L against the two regressors (section 4)."""
+    return experiment.table(
+        ["P&L against", "correlation", "std of P&L - regressor"],
+        [["realised variance - implied^2 of the path", f"{paths['corr_var']:.3f}", ""],
+         ["discrete gamma P&L sum_k e^(-r t_k) 1/2 Gamma_i S_k^2 ((dS/S)^2 - s_i^2 dt)",
+          f"{paths['corr_gamma']:.4f}", f"{paths['resid_std']:.4f}"]])
 
 
 def figure(rows, conv, slope, paths, even, data, path):
@@ -351,10 +357,7 @@ def main(argv=None):
               f"dt)), dt = 1/252 (gamma gain = expected cost of rebalancing).\n\n"
               f"## 4. Path by path (realised {CONV_VOL:.0%}, {paths['n']:,} NumPy GBM paths "
               f"hedged at implied by gh.hedge_paths)\n\n"
-              f"| P&L against | correlation | std of P&L - regressor |\n|---|---:|---:|\n"
-              f"| realised variance - implied^2 of the path | {paths['corr_var']:.3f} | |\n"
-              f"| discrete gamma P&L sum_k e^(-r t_k) 1/2 Gamma_i S_k^2 ((dS/S)^2 - "
-              f"s_i^2 dt) | {paths['corr_gamma']:.4f} | {paths['resid_std']:.4f} |\n\n"
+              f"{paths_table(paths)}\n\n"
               f"Std of the P&L {paths['pnl_std']:.4f}; mean {paths['mean']:+.4f} +- "
               f"{paths['se']:.4f} (Ahmad-Wilmott {at['aw']:+.4f}).\n")
     reading = (f"Hedged at the implied vol the P&L grows with realised^2 - implied^2 and its mean "

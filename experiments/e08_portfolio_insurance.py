@@ -197,25 +197,25 @@ def textbook(market_name):
 
 
 def market_table(rows, reference, market_name):
-    ref_head = ("closed form: mean final value, no costs (simulated)"
-                if market_name == "Black-Scholes" else
+    closed_form = market_name == "Black-Scholes"
+    ref_head = ("closed form: mean final value, no costs (simulated)" if closed_form else
                 "1/m rule: P(a jump < -1/m)")
-    lines = ["| strategy | P(breach) (+- se) | P(miss > 1% of capital) | P(breach), after costs | "
-             "mean shortfall given breach | worst shortfall | CVaR 99% of V_T - F (PV) | "
-             "mean cost | trades | mean final value (+- se) | median | 95% quantile | "
-             f"upside given up vs buy and hold | {ref_head} |",
-             "|---|" + "---:|" * 13]
-    for r in rows:
+
+    def ref_cell(r):
         ref = reference.get(r["name"])
-        ref_cell = "-" if ref is None else (f"{ref:.2f} ({r['mean_free']:.2f})"
-                                            if market_name == "Black-Scholes" else f"{ref:.4f}")
-        lines.append(
-            f"| {r['name']} | {r['p_breach']:.4f} +- {r['se_p']:.4f} | {r['p_material']:.4f} | "
-            f"{r['p_breach_costs']:.4f} | {r['shortfall']:.2f} | {r['worst']:.2f} | "
-            f"{r['cvar']:+.2f} | {r['cost']:.3f} | {r['trades']:.1f} | "
-            f"{r['mean']:.2f} +- {r['se_mean']:.2f} | {r['median']:.2f} | {r['q95']:.2f} | "
-            f"{r['given_up']:+.2f} | {ref_cell} |")
-    return "\n".join(lines)
+        return ("-" if ref is None else
+                f"{ref:.2f} ({r['mean_free']:.2f})" if closed_form else f"{ref:.4f}")
+
+    return experiment.table(
+        ["strategy", "P(breach) (+- se)", "P(miss > 1% of capital)", "P(breach), after costs",
+         "mean shortfall given breach", "worst shortfall", "CVaR 99% of V_T - F (PV)",
+         "mean cost", "trades", "mean final value (+- se)", "median", "95% quantile",
+         "upside given up vs buy and hold", ref_head],
+        ([r["name"], f"{r['p_breach']:.4f} +- {r['se_p']:.4f}", f"{r['p_material']:.4f}",
+          f"{r['p_breach_costs']:.4f}", f"{r['shortfall']:.2f}", f"{r['worst']:.2f}",
+          f"{r['cvar']:+.2f}", f"{r['cost']:.3f}", f"{r['trades']:.1f}",
+          f"{r['mean']:.2f} +- {r['se_mean']:.2f}", f"{r['median']:.2f}", f"{r['q95']:.2f}",
+          f"{r['given_up']:+.2f}", ref_cell(r)] for r in rows))
 
 
 def path_rows(ds, times, prices):
@@ -242,17 +242,15 @@ def path_rows(ds, times, prices):
 
 
 def path_table(rows):
-    lines = ["| strategy | gap path: final value, no costs | shortfall below the floor | "
-             "final value after costs | cost (PV) | trades | path without the gap: final "
-             "value after costs | NumPy replica vs engine (max abs difference) |",
-             "|---|" + "---:|" * 7]
-    for r in rows:
-        g, c = r["gap"], r["calm"]
-        check = "-" if r["check"] is None else f"{r['check']:.1e}"
-        lines.append(f"| {r['name']} | {g['free']:.2f} | {g['shortfall']:.2f} | "
-                     f"{g['after']:.2f} | {g['cost']:.3f} | {r['trades']:.0f} | "
-                     f"{c['after']:.2f} | {check} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["strategy", "gap path: final value, no costs", "shortfall below the floor",
+         "final value after costs", "cost (PV)", "trades",
+         "path without the gap: final value after costs",
+         "NumPy replica vs engine (max abs difference)"],
+        ([r["name"], f"{r['gap']['free']:.2f}", f"{r['gap']['shortfall']:.2f}",
+          f"{r['gap']['after']:.2f}", f"{r['gap']['cost']:.3f}", f"{r['trades']:.0f}",
+          f"{r['calm']['after']:.2f}", "-" if r["check"] is None else f"{r['check']:.1e}"]
+         for r in rows))
 
 
 def listing(items):

@@ -95,30 +95,32 @@ def run_world(name, market, n_paths, seed, device):
 
 
 def rule_table(w):
-    lines = ["| hedge ratio | mean (+- se) | std (+- se) | CVaR 99% (+- se) | hedge "
-             "effectiveness | mean if sold at own vol | premium at own vol |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name in ("no hedge", "BS 20%", ATM, *RULES.values()):
+    def row(name):
         r = w["rows"][name]
-        label = f"{name} ({100 * w['atm']:.2f}%)" if name == ATM else name
-        lines.append(f"| {label} | {r['mean']:+.4f} +- {r['se']:.4f} | {r['std']:.4f} +- "
-                     f"{r['se_std']:.4f} | {r['cvar']:.3f} +- {r['se_cvar']:.3f} | "
-                     f"{r['eff']:.4f} | {r['own_mean']:+.4f} | {r['own_premium']:.4f} |")
-    return "\n".join(lines)
+        return [f"{name} ({100 * w['atm']:.2f}%)" if name == ATM else name,
+                f"{r['mean']:+.4f} +- {r['se']:.4f}", f"{r['std']:.4f} +- {r['se_std']:.4f}",
+                f"{r['cvar']:.3f} +- {r['se_cvar']:.3f}", f"{r['eff']:.4f}",
+                f"{r['own_mean']:+.4f}", f"{r['own_premium']:.4f}"]
+
+    return experiment.table(
+        ["hedge ratio", "mean (+- se)", "std (+- se)", "CVaR 99% (+- se)", "hedge effectiveness",
+         "mean if sold at own vol", "premium at own vol"],
+        map(row, ("no hedge", "BS 20%", ATM, *RULES.values())))
 
 
 def sweep_table(results):
-    head = "| constant hedge vol | " + " | ".join(
-        f"{w['name']}: std | {w['name']}: CVaR 99% | {w['name']}: mean if sold at the vol"
-        for w in results)
-    lines = [head + " |", "|---:|" + "---:|" * (3 * len(results))]
+    header = ["constant hedge vol"]
+    for w in results:
+        header += [f"{w['name']}: std", f"{w['name']}: CVaR 99%",
+                   f"{w['name']}: mean if sold at the vol"]
+    body = []
     for v in CONST_VOLS:
-        cells = []
+        cells = [f"{100 * v:.0f}%"]
         for w in results:
             r = w["rows"][f"BS {100 * v:.0f}%"]
             cells += [f"{r['std']:.4f}", f"{r['cvar']:.3f}", f"{r['own_mean']:+.3f}"]
-        lines.append(f"| {100 * v:.0f}% | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return experiment.table(header, body, text=0)
 
 
 def _pct(new, old):

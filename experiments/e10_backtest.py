@@ -123,39 +123,36 @@ def overlapping(dates, closes, n_windows, device):
 
 
 def totals_table(daily, checks, trades):
-    lines = ["| rule | total P&L (engine) | " + " | ".join(BUCKETS) + " | Greeks + costs "
-             "(no higher order) | trades | replay - engine (max per window) |",
-             "|---|" + "---:|" * (len(BUCKETS) + 4)]
-    for rule in RULES:
+    def row(rule):
         sums = {b: float(daily[rule][b].sum()) for b in BUCKETS}
         total = sum(sums.values())
-        lines.append(f"| {rule} | {total:,.1f} | " + " | ".join(f"{sums[b]:,.1f}"
-                                                                  for b in BUCKETS)
-                     + f" | {total - sums['higher order']:,.1f} | {trades[rule]} | "
-                     f"{checks[rule]['replay']:.1e} |")
-    return "\n".join(lines)
+        return [rule, f"{total:,.1f}", *(f"{sums[b]:,.1f}" for b in BUCKETS),
+                f"{total - sums['higher order']:,.1f}", f"{trades[rule]}",
+                f"{checks[rule]['replay']:.1e}"]
+
+    return experiment.table(
+        ["rule", "total P&L (engine)", *BUCKETS, "Greeks + costs (no higher order)", "trades",
+         "replay - engine (max per window)"], map(row, RULES))
 
 
 def window_table(windows):
-    lines = ["| written | strike | implied vol | realised vol | " + " | ".join(RULES) + " |",
-             "|---|---:|---:|---:|" + "---:|" * len(RULES)]
-    for w in windows:
-        lines.append(f"| {w['start']} | {w['strike']:,.2f} | {100 * w['vol']:.1f}% | "
-                     f"{100 * w['realised']:.1f}% | "
-                     + " | ".join(f"{w[r]:,.0f}" for r in RULES) + " |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["written", "strike", "implied vol", "realised vol", *RULES],
+        ([f"{w['start']}", f"{w['strike']:,.2f}", f"{100 * w['vol']:.1f}%",
+          f"{100 * w['realised']:.1f}%", *(f"{w[r]:,.0f}" for r in RULES)] for w in windows))
 
 
 def distribution_table(s):
-    lines = ["| rule | mean P&L (+- se) | std | CVaR 95% | mean cost | mean trades | hedge "
-             "effectiveness |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for rule in RULES:
+    def row(rule):
         c = s.sel(strategy=rule)
-        lines.append(f"| {rule} | {float(c['mean']):,.1f} +- {float(c.se_mean):,.1f} | "
-                     f"{float(c['std']):,.1f} | {float(c.cvar_95):,.1f} | "
-                     f"{float(c.mean_cost):,.1f} | {float(c.mean_trades):.1f} | "
-                     f"{float(c.hedge_effectiveness):.3f} |")
-    return "\n".join(lines)
+        return [rule, f"{float(c['mean']):,.1f} +- {float(c.se_mean):,.1f}",
+                f"{float(c['std']):,.1f}", f"{float(c.cvar_95):,.1f}",
+                f"{float(c.mean_cost):,.1f}", f"{float(c.mean_trades):.1f}",
+                f"{float(c.hedge_effectiveness):.3f}"]
+
+    return experiment.table(
+        ["rule", "mean P&L (+- se)", "std", "CVaR 95%", "mean cost", "mean trades",
+         "hedge effectiveness"], map(row, RULES))
 
 
 def figures(dates, closes, true_vol, days, daily, windows, crash, path):

@@ -132,8 +132,7 @@ def source_summary(res, source):
 
 
 def stats_table(res, sums):
-    lines = ["| vol source | rule | months | mean (+- se) | std | CVaR 95% | 5% quantile | "
-             "worst month | mean cost | mean trades |", "|---|---|---:|" + "---:|" * 7]
+    body = []
     for source in SOURCES:
         if source not in sums:
             continue
@@ -141,12 +140,15 @@ def stats_table(res, sums):
         for rule in RULES:
             c, e = s.sel(strategy=rule), one.pnl.sel(strategy=rule).values
             w = int(np.argmin(e))
-            lines.append(f"| {source} | {rule} | {e.size} | {float(c['mean']):+.2f} +- "
-                         f"{float(c.se_mean):.2f} | {float(c['std']):.2f} | "
-                         f"{float(c.cvar_95):.2f} | {float(c.q_05):+.2f} | "
-                         f"{_month(one.start_date.values[w])} ({e[w]:+.1f}) | "
-                         f"{float(c.mean_cost):.2f} | {float(c.mean_trades):.1f} |")
-    return "\n".join(lines)
+            body.append([source, rule, f"{e.size}",
+                         f"{float(c['mean']):+.2f} +- {float(c.se_mean):.2f}",
+                         f"{float(c['std']):.2f}", f"{float(c.cvar_95):.2f}",
+                         f"{float(c.q_05):+.2f}",
+                         f"{_month(one.start_date.values[w])} ({e[w]:+.1f})",
+                         f"{float(c.mean_cost):.2f}", f"{float(c.mean_trades):.1f}"])
+    return experiment.table(
+        ["vol source", "rule", "months", "mean (+- se)", "std", "CVaR 95%", "5% quantile",
+         "worst month", "mean cost", "mean trades"], body, text=2)
 
 
 def _month(date):
@@ -158,31 +160,27 @@ def worst_table(res, sums, n_worst):
     e = one.pnl.sel(strategy="daily delta").values
     order = np.argsort(e)[:n_worst]
     have = [s for s in SOURCES if s in sums]
-    lines = ["| sold | realised vol over the month | " + " | ".join(
-        f"{s} vol / error" for s in have) + " | no hedge (realised) |",
-        "|---|---:|" + "---:|" * (len(have) + 1)]
+    body = []
     for k in order:
-        date = one.start_date.values[k]
         row = res.sel(path=int(one.path.values[k]))
-        cells = []
+        cells = [_month(one.start_date.values[k]), f"{100 * float(row.realised_vol):.1f}%"]
         for s in have:
             v = float(row.hedge_vol.sel(source=s))
             err = float(row.pnl.sel(source=s, strategy="daily delta"))
             cells.append("-" if not math.isfinite(err) else f"{100 * v:.1f}% / {err:+.1f}")
-        lines.append(f"| {_month(date)} | {100 * float(row.realised_vol):.1f}% | "
-                     + " | ".join(cells)
-                     + f" | {float(one.pnl.sel(strategy='no hedge')[k]):+.1f} |")
+        body.append([*cells, f"{float(one.pnl.sel(strategy='no hedge')[k]):+.1f}"])
     above = sum(float(res.realised_vol.sel(path=int(one.path.values[k])))
                 > float(res.hedge_vol.sel(source="realised", path=int(one.path.values[k])))
                 for k in order)
-    return "\n".join(lines), [_month(one.start_date.values[k]) for k in order], above
+    md = experiment.table(["sold", "realised vol over the month",
+                           *(f"{s} vol / error" for s in have), "no hedge (realised)"], body)
+    return md, [_month(one.start_date.values[k]) for k in order], above
 
 
 def episode_table(sums):
     one, _ = sums["realised"]
     years = one.start_date.dt.year.values
-    lines = ["| year | months | worst month (realised, daily delta) | its error | mean error "
-             "that year | GARCH's error that month |", "|---|---:|---|---:|---:|---:|"]
+    body = []
     rows = {}
     for y in EPISODES:
         at = np.flatnonzero(years == y)
@@ -197,16 +195,17 @@ def episode_table(sums):
             if hit.size:
                 g = f"{float(go.pnl.sel(strategy='daily delta')[hit[0]]):+.1f}"
         rows[y] = float(e.min())
-        lines.append(f"| {y} | {at.size} | {_month(one.start_date.values[k])} | {e.min():+.1f} |"
-                     f" {e.mean():+.2f} | {g} |")
+        body.append([f"{y}", f"{at.size}", _month(one.start_date.values[k]), f"{e.min():+.1f}",
+                     f"{e.mean():+.2f}", g])
     if not rows:
         return "No stress year (" + ", ".join(map(str, EPISODES)) + ") in the sample.", rows
-    return "\n".join(lines), rows
+    return experiment.table(
+        ["year", "months", "worst month (realised, daily delta)", "its error",
+         "mean error that year", "GARCH's error that month"], body, text=(0, 2)), rows
 
 
 def attribution_table(res, sums, check):
-    lines = ["| vol source | rule | " + " | ".join(attribution.BUCKETS) + " | total | Greeks "
-             "(gamma + theta + vega) |", "|---|---|" + "---:|" * (len(attribution.BUCKETS) + 2)]
+    body = []
     for source in SOURCES:
         if source not in sums:
             continue
@@ -215,11 +214,12 @@ def attribution_table(res, sums, check):
             r = one.sel(strategy=rule)
             parts = {b: float(r[f"att_{b.replace(' ', '_')}"].mean()) for b in
                      attribution.BUCKETS}
-            lines.append(f"| {source} | {rule} | " + " | ".join(f"{parts[b]:+.2f}" for b in
-                                                                 attribution.BUCKETS)
-                         + f" | {sum(parts.values()):+.2f} | "
-                         f"{parts['gamma'] + parts['theta'] + parts['vega']:+.2f} |")
-    return "\n".join(lines)
+            body.append([source, rule, *(f"{parts[b]:+.2f}" for b in attribution.BUCKETS),
+                         f"{sum(parts.values()):+.2f}",
+                         f"{parts['gamma'] + parts['theta'] + parts['vega']:+.2f}"])
+    return experiment.table(
+        ["vol source", "rule", *attribution.BUCKETS, "total", "Greeks (gamma + theta + vega)"],
+        body, text=2)
 
 
 def figures(dates, closes, res, sums, path):
@@ -370,10 +370,11 @@ def main(argv=None):
               f"gh.hedge_paths over every month, source and rule: largest P&L gap "
               f"{check['replay']:.1e} (index points per 100), cost gap {check['cost']:.1e}, "
               f"trade-count gap {check['trades']}.\n")
-    tables += ("\n## 5. The same months for every source, daily delta\n\n| months | vol "
-               "source | mean | std |\n|---|---|---:|---:|\n"
-               + "\n".join(f"| {k} ({n}) | {s} | {m:+.2f} | {sd:.2f} |"
-                           for k, v in common.items() for s, (m, sd, n) in v.items()) + "\n\n"
+    tables += ("\n## 5. The same months for every source, daily delta\n\n"
+               + experiment.table(["months", "vol source", "mean", "std"],
+                                  ([f"{k} ({n})", s, f"{m:+.2f}", f"{sd:.2f}"]
+                                   for k, v in common.items() for s, (m, sd, n) in v.items()),
+                                  text=2) + "\n\n"
                "'all': the months with a forecast from every source but the VIX; 'VIX': the "
                "months with a VIX (2014-2018).\n")
     reading = (

@@ -148,29 +148,25 @@ def _probability(p, n_paths):
 
 
 def fit_table(fits):
-    lines = ["| model | parameter | estimate | standard error | method |",
-             "|---|---|---:|---:|---|"]
-    for name in MODELS:
-        f = fits[name]
-        for k, v in f.params.items():
-            lines.append(f"| {name} | {k} | {v:.4g} | {f.se[k]:.2g} | {f.method} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["model", "parameter", "estimate", "standard error", "method"],
+        ([name, k, f"{v:.4g}", f"{fits[name].se[k]:.2g}", fits[name].method]
+         for name in MODELS for k, v in fits[name].params.items()), text=(0, 1, 4))
 
 
 def score_table(scores):
-    lines = ["| sale | fit | model | hedge vol | months | mean real / predicted | std real / "
-             "predicted (ratio) | CVaR 95% real / predicted (ratio) | below 5% q (Kupiec p) | "
-             "above 95% q (Kupiec p) | PIT uniform p | std of z |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for (mode, window, name), s in scores.items():
-        lines.append(
-            f"| {mode} | {window} | {name} | {s['vol']} | {s['n']} | {s['mean_real']:+.2f} / "
-            f"{s['mean_pred']:+.2f} | {s['std_real']:.2f} / {s['std_pred']:.2f} "
-            f"({s['std_ratio']:.2f}) | {s['cvar_real']:.1f} / {s['cvar_pred']:.1f} "
-            f"({s['cvar_ratio']:.2f}) | {s['lo']} = {100 * s['lo'] / s['n']:.1f}% "
-            f"({s['kupiec_lo'][1]:.2g}) | {s['hi']} = {100 * s['hi'] / s['n']:.1f}% "
-            f"({s['kupiec_hi'][1]:.2g}) | {s['uniform_p']:.2g} | {s['z_std']:.2f} |")
-    return "\n".join(lines)
+    return experiment.table(
+        ["sale", "fit", "model", "hedge vol", "months", "mean real / predicted",
+         "std real / predicted (ratio)", "CVaR 95% real / predicted (ratio)",
+         "below 5% q (Kupiec p)", "above 95% q (Kupiec p)", "PIT uniform p", "std of z"],
+        ([mode, window, name, f"{s['vol']}", f"{s['n']}",
+          f"{s['mean_real']:+.2f} / {s['mean_pred']:+.2f}",
+          f"{s['std_real']:.2f} / {s['std_pred']:.2f} ({s['std_ratio']:.2f})",
+          f"{s['cvar_real']:.1f} / {s['cvar_pred']:.1f} ({s['cvar_ratio']:.2f})",
+          f"{s['lo']} = {100 * s['lo'] / s['n']:.1f}% ({s['kupiec_lo'][1]:.2g})",
+          f"{s['hi']} = {100 * s['hi'] / s['n']:.1f}% ({s['kupiec_hi'][1]:.2g})",
+          f"{s['uniform_p']:.2g}", f"{s['z_std']:.2f}"]
+         for (mode, window, name), s in scores.items()), text=3)
 
 
 def figures(scores, when, errors, path):

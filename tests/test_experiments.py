@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
+from gpuhedge import experiment
+
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 pytest.importorskip("matplotlib")
@@ -48,3 +50,32 @@ def test_e01_store_none(tmp_path):
     main(["--paths", "200", "--device", "cpu", "--out", str(out), "--store", "none"])
     assert out.is_file() and out.with_suffix(".png").is_file()
     assert not list(tmp_path.rglob("*.zarr"))
+
+
+def test_table_aligns_text_left_and_numbers_right():
+    md = experiment.table(["rule", "N", "std (+- se)"],
+                          [["daily", "252", "1.20 +- 0.01"], ("weekly", "52", "")])
+    assert md == ("| rule | N | std (+- se) |\n"
+                  "|---|---:|---:|\n"
+                  "| daily | 252 | 1.20 +- 0.01 |\n"
+                  "| weekly | 52 |  |")
+    assert experiment.table(["N", "std"], iter([["4", "0.31"]]), text=0) == (
+        "| N | std |\n|---:|---:|\n| 4 | 0.31 |")
+    assert experiment.table(["a", "b"], [], text=2) == "| a | b |\n|---|---|"
+    # left-aligned columns need not be the first ones
+    assert experiment.table(["model", "estimate", "method"], [["GBM", "0.2", "MLE"]],
+                            text=(0, 2)).splitlines()[1] == "|---|---:|---|"
+
+
+@pytest.mark.parametrize("rows, row", [([["a", "1"], ["b"]], 1),
+                                       ([["a", "1", "x"]], 0)])
+def test_table_refuses_a_row_of_the_wrong_length(rows, row):
+    with pytest.raises(ValueError, match=rf"table: 'rows\[{row}\]' must be 2 cells, one per "
+                                         r"column of the header; got \["):
+        experiment.table(["rule", "N"], rows)
+
+
+@pytest.mark.parametrize("text", [-1, 3, 1.0, True, (0, 2), ("0",)])
+def test_table_refuses_text_columns_outside_the_header(text):
+    with pytest.raises(ValueError, match=r"table: 'text' must be an integer in \[0, [12]\]"):
+        experiment.table(["rule", "N"], [], text=text)
