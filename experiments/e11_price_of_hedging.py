@@ -164,19 +164,18 @@ def fmt_params(p):
 
 
 def price_table(cells, i, j, value0, costs):
-    head = " | ".join(f"{c * 100:g}%" for c in costs)
-    lines = [f"| rule | {head} |", "|---|" + "---:|" * len(costs)]
+    rows = []
     for rule in RULES:
-        cells_txt = []
+        row = [rule]
         for k in range(len(costs)):
             r = cells[(i, j, k)][rule]
             text = f"{r['test_value']:.4f} +- {r['test_se']:.4f}"
             if r["params"]:
                 text += f" ({fmt_params(r['params'])})"
-            cells_txt.append(text)
-        lines.append(f"| {rule} | " + " | ".join(cells_txt) + " |")
-    lines.append(f"| model price | {value0:.4f} |" + " |" * (len(costs) - 1))
-    return "\n".join(lines)
+            row.append(text)
+        rows.append(row)
+    rows.append(["model price", f"{value0:.4f}"] + [""] * (len(costs) - 1))
+    return experiment.table(["rule"] + [f"{c * 100:g}%" for c in costs], rows)
 
 
 def best_rule(rows, tuned=True):
@@ -277,31 +276,30 @@ def main(argv=None):
         for j, measure in enumerate(measures):
             sections.append(f"### {market}, {measure}\n\n"
                             f"{price_table(cells, i, j, -values[market], costs)}\n")
-    spread_lines = ["| market | measure | " + " | ".join(f"{c * 100:g}%" for c in costs[1:])
-                    + " | slope |", "|---|---|" + "---:|" * len(costs)]
-    for r in spreads:
-        spread_lines.append(f"| {r['market']} | {r['measure']} | " + " | ".join(
-            f"{s:.4f} ({b})" for _, s, b in r["spreads"]) + f" | {r['slope']:.2f} |")
+    spread_table = experiment.table(
+        ["market", "measure"] + [f"{c * 100:g}%" for c in costs[1:]] + ["slope"],
+        [[r["market"], r["measure"]] + [f"{s:.4f} ({b})" for _, s, b in r["spreads"]]
+         + [f"{r['slope']:.2f}"] for r in spreads], text=2)
     best_nt = min(nt, key=lambda n: nt[n]["theirs"])
-    nt_lines = ["| rule | tuned parameters | price, in sample | out of sample (gpuhedge "
-                "costs: set-up and unwind) | out of sample, the network's convention (set-up "
-                "only) | seconds | kernel passes |", "|---|---|---:|---:|---:|---:|---:|"]
-    for name, r in nt.items():
-        nt_lines.append(f"| {name} | {fmt_params(r['params'])} | {r['value']:.6f} +- "
-                        f"{r['se']:.6f} | {r['test_value']:.6f} +- {r['test_se']:.6f} | "
-                        f"{r['theirs']:.6f} +- {r['theirs_se']:.6f} | {r['seconds']:.1f} | "
-                        f"{r['passes']} |")
-    nt_lines.append(f"| no-transaction band network (Imaki et al.) | trained | | | "
-                    f"{IMAKI_PRICE:.6f} | | |")
+    nt_rows = [[name, fmt_params(r["params"]), f"{r['value']:.6f} +- {r['se']:.6f}",
+                f"{r['test_value']:.6f} +- {r['test_se']:.6f}",
+                f"{r['theirs']:.6f} +- {r['theirs_se']:.6f}", f"{r['seconds']:.1f}",
+                f"{r['passes']}"] for name, r in nt.items()]
+    nt_rows.append(["no-transaction band network (Imaki et al.)", "trained", "", "",
+                    f"{IMAKI_PRICE:.6f}", "", ""])
+    nt_table = experiment.table(
+        ["rule", "tuned parameters", "price, in sample", "out of sample (gpuhedge costs: "
+         "set-up and unwind)", "out of sample, the network's convention (set-up only)",
+         "seconds", "kernel passes"], nt_rows, text=2)
     bs28 = -gh.price(gh.BlackScholes(spot=1.0, vol=VOL, rate=0.0), IMAKI_BOOK)
     diff = nt[best_nt]["theirs"] - IMAKI_PRICE
     tables = (
         "## 1. Indifference prices, out of sample (tuned parameters in brackets)\n\n"
         + "\n".join(sections)
         + "\n## 2. Spread of the best rule over the best cost-free price\n\n"
-        + "\n".join(spread_lines)
+        + spread_table
         + "\n\n## 3. Against the no-transaction band network (Imaki et al. 2021)\n\n"
-        + "\n".join(nt_lines) + "\n")
+        + nt_table + "\n")
     tuned = [r for rows in cells.values() for r in rows.values() if r["params"]]
     gaps = [abs(r["test_value"] - r["value"]) / math.hypot(r["se"], r["test_se"])
             for r in tuned]
