@@ -121,10 +121,11 @@ def signature(dtype: str):
             array(4), array(1, ft), array(5))
 
 
+@functools.cache
 def ptx(dynamics: _math.Dynamics, dtype: str, cc=(9, 0), contract: bool = False) -> str:
     """PTX of ``kernel(dynamics, dtype)`` for compute capability ``cc``, as launches compile it
-    (``contract=True``: NVVM's default contraction instead). Needs the CUDA compiler (the
-    ``gpu`` extra), not a GPU."""
+    (``contract=True``: NVVM's default contraction instead); kept per process. Needs the CUDA
+    compiler (the ``gpu`` extra), not a GPU."""
     with contraction(contract):
         code, _ = cuda.compile_ptx(kernel(dynamics, dtype).py_func, signature(dtype), cc=cc)
     return code
