@@ -329,12 +329,12 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
         from .kernels import cuda as target
 
         def launch(n, *args):
-            target.launch(dynamics, dtype.name, n, *args)
+            target.launch(dynamics, dtype.name, record, n, *args)
     else:
         from .kernels import cpu as target
 
         def launch(n, *args):
-            target.kernel(dynamics, dtype.name)(*args)
+            target.kernel(dynamics, dtype.name, record)(*args)
 
     grid = xp.asarray(_grid(times, rate, dividend))
     tables = [xp.asarray(a) for a in (mp, hp, book_table,

@@ -1183,7 +1183,7 @@ LANE_FUNCTIONS = {
 }
 
 
-def make_run_block(dynamics, cast, n_lanes, inline):
+def make_run_block(dynamics, cast, n_lanes, inline, record=False):
     """Build the hedging loop over a block of ``n_lanes`` paths for one market model's
     ``Dynamics`` and one state precision.
 
@@ -1204,8 +1204,10 @@ def make_run_block(dynamics, cast, n_lanes, inline):
     ``path_offset + first + j``) with its state at ``state[:, :, base + j]`` (hedger row x
     field; ``flat`` is the same memory as a 1-D array, ``at``) and its scratch at
     ``lanes[:, j]``; lanes from ``count`` on pad the block (computed on the last path's
-    supplied prices, never written out). ``rec`` (``N_REC`` x grid points x strategy x cost x
-    path) receives the per-date record (``record_date``) when its second axis is not empty.
+    supplied prices, never written out). ``record``: the kernel writes the per-date record
+    (``record_date``) into ``rec`` (``N_REC`` x grid points x strategy x cost x path); a
+    compile-time choice, so that kernels without it hold no call to it (its opaque call in the
+    step loop, even untaken, made the 32-rule benchmark 18 % slower).
 
     P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
     at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
@@ -1413,7 +1415,6 @@ def make_run_block(dynamics, cast, n_lanes, inline):
         horizon = grid[n_steps, GRID_TIME]
         last = first + count - 1
         pair = 1 if antithetic else 0
-        record = rec.shape[1] > 0
         funding = False
         impact = False
         for c in range(costs.shape[0]):

@@ -26,16 +26,16 @@ LANES = 128
 
 
 @functools.cache
-def kernel(dynamics: _math.Dynamics, dtype: str):
-    """The compiled CPU kernel of one market model's ``dynamics`` and spot precision (cached per
-    process).
+def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False):
+    """The compiled CPU kernel of one market model's ``dynamics`` and spot precision, writing the
+    per-date record or not (cached per process).
 
     Called as ``kernel(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book,
     book_tau, hedgers, schedule, costs, rate, div, state, out, out_spot, rec)`` (tables
     described in ``_math``); it fills ``out`` (fields ``_math.OUT_*`` x strategy x cost x path)
-    and ``out_spot`` for paths path_offset .. path_offset + len(out_spot) - 1, and the per-date
-    record ``rec`` (``_math.REC_*`` x grid point x strategy x cost x path) unless its second
-    axis is empty. Only the shape of ``state`` (hedger rows, state rows, any) is used: each
+    and ``out_spot`` for paths path_offset .. path_offset + len(out_spot) - 1, and, if
+    ``record``, the per-date record ``rec`` (``_math.REC_*`` x grid point x strategy x cost x
+    path). Only the shape of ``state`` (hedger rows, state rows, any) is used: each
     block keeps its own.
     """
     # error_model="numpy": a division by zero gives inf / NaN instead of a raise, so that the
@@ -43,7 +43,7 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
     # run_block allocates nothing, and without reference counting the arrays that inlined
     # functions take carry no incref / decref calls, which keep LLVM from vectorising.
     run_block = numba.njit(error_model="numpy", _nrt=False, cache=True)(
-        _math.make_run_block(dynamics, np.dtype(dtype).type, LANES, True))
+        _math.make_run_block(dynamics, np.dtype(dtype).type, LANES, True, record))
 
     # Not cached: numba keys a cached function by its closure, and this one holds the
     # run_block dispatcher, which pickles with an id of its own per process (every process

@@ -71,14 +71,14 @@ _JIT_OPTIONS = {} if simulator_enabled() else {"lto": False}
 
 
 @functools.cache
-def kernel(dynamics: _math.Dynamics, dtype: str):
-    """The CUDA kernel of one market model's ``dynamics`` and spot precision, same call as
-    ``cpu.kernel``.
+def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False):
+    """The CUDA kernel of one market model's ``dynamics`` and spot precision, writing the
+    per-date record or not, same call as ``cpu.kernel``.
 
     Launch through ``launch``, which compiles it (at its first launch) without contraction.
     """
     run_block = cuda.jit(device=True)(
-        _math.make_run_block(dynamics, np.dtype(dtype).type, 1, False))
+        _math.make_run_block(dynamics, np.dtype(dtype).type, 1, False, record))
 
     @cuda.jit(**_JIT_OPTIONS)
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
@@ -96,14 +96,14 @@ def kernel(dynamics: _math.Dynamics, dtype: str):
         return run
     from . import _cuda_cache  # numba-cuda's compiler internals: not there in the simulator
 
-    return _cuda_cache.enable(run, _cuda_cache.specialisation(dynamics, dtype, run))
+    return _cuda_cache.enable(run, _cuda_cache.specialisation(dynamics, dtype, record, run))
 
 
-def launch(dynamics, dtype, n, *args):
+def launch(dynamics, dtype, record, n, *args):
     """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
     blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     with contraction(False):
-        kernel(dynamics, dtype)[blocks, THREADS_PER_BLOCK](*args)
+        kernel(dynamics, dtype, record)[blocks, THREADS_PER_BLOCK](*args)
     if not simulator_enabled():
         cuda.synchronize()
 
