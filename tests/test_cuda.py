@@ -123,7 +123,7 @@ def _check_parity(n_paths, rtol, reference=None):
 
 
 HEDGES_WITH_VOL = {**HEDGES, "none": gh.NoHedge(vol=0.25)}
-SIM_PATHS = 24  # enough for every rule and cost; the simulator runs the maths as Python
+SIM_PATHS = 16  # enough for every rule and cost; the simulator runs the maths as Python
 
 
 @pytest.mark.cudasim
