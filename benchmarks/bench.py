@@ -48,7 +48,7 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from gpuhedge import __version__, backend
+from gpuhedge import __version__, backend, experiment
 from gpuhedge.costs import Costs
 from gpuhedge.engine import kernel_rows, simulate
 from gpuhedge.instruments import Book, EuropeanCall
@@ -654,21 +654,20 @@ def markdown(report):
             "NumPy is `benchmarks/bench.py`'s `numpy_hedge` (one thread, in the same process; one "
             "`numpy_*_step` function per market). z: largest |difference| / standard error of "
             "the P&L mean and std between the two, over all hedger x cost scenarios.", "",
-            "| case | market | hedgers x costs | n_paths | n_steps | gpuhedge s "
-            "| gpuhedge path-steps/s | NumPy paths | NumPy s | NumPy path-steps/s | speed-up "
-            "| speed-up (median) | speed-up per CPU s | target | z mean | z std |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for c in against_numpy:
-            lines.append(
-                f"| {c['case']} | {c['market']} | {c['hedgers']} x {c['costs']} | "
-                f"{c['n_paths']:,} | {c['n_steps']} | {c['gpuhedge_seconds']:.3f} | "
-                f"{c['gpuhedge_path_steps_per_s'] / 1e6:.3g} M | {c['numpy_paths']:,} | "
-                f"{c['numpy_seconds']:.3f} | {c['numpy_path_steps_per_s'] / 1e6:.3g} M | "
-                f"{c['speedup']:.2f}x | {c['speedup_median']:.2f}x | {c['cpu_speedup']:.2f}x | "
-                f">= {c['target_speedup']:g}x "
-                f"({_met(c['speedup'] >= c['target_speedup'])}) | {c['z_mean']:.2f} | "
-                f"{c['z_std']:.2f} |")
+        lines.append(experiment.table(
+            ["case", "market", "hedgers x costs", "n_paths", "n_steps", "gpuhedge s",
+             "gpuhedge path-steps/s", "NumPy paths", "NumPy s", "NumPy path-steps/s",
+             "speed-up", "speed-up (median)", "speed-up per CPU s", "target", "z mean",
+             "z std"],
+            [[c["case"], c["market"], f"{c['hedgers']} x {c['costs']}", f"{c['n_paths']:,}",
+              f"{c['n_steps']}", f"{c['gpuhedge_seconds']:.3f}",
+              f"{c['gpuhedge_path_steps_per_s'] / 1e6:.3g} M", f"{c['numpy_paths']:,}",
+              f"{c['numpy_seconds']:.3f}", f"{c['numpy_path_steps_per_s'] / 1e6:.3g} M",
+              f"{c['speedup']:.2f}x", f"{c['speedup_median']:.2f}x",
+              f"{c['cpu_speedup']:.2f}x",
+              f">= {c['target_speedup']:g}x ({_met(c['speedup'] >= c['target_speedup'])})",
+              f"{c['z_mean']:.2f}", f"{c['z_std']:.2f}"] for c in against_numpy], text=3))
         if any(c["numpy_scaled"] for c in against_numpy):
             lines += ["", "NumPy ran at fewer paths than gpuhedge; its path-steps/s (which does "
                       "not depend on the path count at these sizes) is compared as if it held "
@@ -681,22 +680,21 @@ def markdown(report):
             "gpuhedge, same paths and process, interleaved). No NumPy baseline. Kernel rows: "
             "the rules that depend on the proportional cost (Whalley-Wilmott, Zakamouline, "
             "Leland) are one row per proportional cost level.", "",
-            "| case | market | rules x costs | kernel rows | n_paths | n_steps | gpuhedge s "
-            "| gpuhedge path-steps/s | reference | reference s | reference path-steps/s "
-            "| time ratio | time ratio (median) | CPU time ratio | target |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for c in relative:
-            lines.append(
-                f"| {c['case']} | {c['market']} | {c['hedgers']} x {c['costs']} | "
-                f"{c['kernel_rows']} | {c['n_paths']:,} | {c['n_steps']} | "
-                f"{c['gpuhedge_seconds']:.3f} | {c['gpuhedge_path_steps_per_s'] / 1e6:.3g} M | "
-                f"{c['reference_case']} | {c['reference_seconds']:.3f} | "
-                f"{c['reference_path_steps_per_s'] / 1e6:.3g} M | {c['time_ratio']:.2f}x | "
-                f"{c['time_ratio_median']:.2f}x | {c['cpu_time_ratio']:.2f}x | "
-                + ("reported |" if c["max_time_ratio"] is None else
-                   f"<= {c['max_time_ratio']:g}x "
-                   f"({_met(c['time_ratio'] <= c['max_time_ratio'])}) |"))
+        lines.append(experiment.table(
+            ["case", "market", "rules x costs", "kernel rows", "n_paths", "n_steps",
+             "gpuhedge s", "gpuhedge path-steps/s", "reference", "reference s",
+             "reference path-steps/s", "time ratio", "time ratio (median)", "CPU time ratio",
+             "target"],
+            [[c["case"], c["market"], f"{c['hedgers']} x {c['costs']}", f"{c['kernel_rows']}",
+              f"{c['n_paths']:,}", f"{c['n_steps']}", f"{c['gpuhedge_seconds']:.3f}",
+              f"{c['gpuhedge_path_steps_per_s'] / 1e6:.3g} M", c["reference_case"],
+              f"{c['reference_seconds']:.3f}",
+              f"{c['reference_path_steps_per_s'] / 1e6:.3g} M", f"{c['time_ratio']:.2f}x",
+              f"{c['time_ratio_median']:.2f}x", f"{c['cpu_time_ratio']:.2f}x",
+              "reported" if c["max_time_ratio"] is None else
+              f"<= {c['max_time_ratio']:g}x ({_met(c['time_ratio'] <= c['max_time_ratio'])})"]
+             for c in relative], text=(0, 1, 2, 8)))
         zoos = [c for c in relative if CASES[c["case"]].get("rules") == "rule_zoo"]
         if zoos:
             lines += ["", "Rules of the zoo: " + ", ".join(rule_zoo(zoos[0]["n_steps"])) + "."]
