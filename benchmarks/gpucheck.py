@@ -214,14 +214,14 @@ def registers():
 
 def device_registers():
     """{dtype: registers per thread} of the GBM kernels as the driver loaded them for this
-    device (after ``timings`` ran them); {} under the simulator."""
+    device (the specialisations ``timings`` ran); {} under the simulator."""
     if target.simulator_enabled():
         return {}
     found = {}
-    for dtype in ("float64", "float32"):
-        per_signature = target.kernel(gh.BlackScholes.dynamics, dtype).get_regs_per_thread()
-        found[dtype] = sorted(set(per_signature.values()))
-    return found
+    for (dynamics, dtype, _, _), run in target.BUILT.items():
+        if dynamics == gh.BlackScholes.dynamics:
+            found.setdefault(dtype, set()).update(run.get_regs_per_thread().values())
+    return {dtype: sorted(registers) for dtype, registers in found.items()}
 
 
 def markdown(report):

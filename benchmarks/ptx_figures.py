@@ -1,7 +1,7 @@
 """Static GPU figures of the CUDA kernels, read from the code compiled for sm_90 (no GPU needed).
 
-``python benchmarks/ptx_figures.py [--out FILE.md]`` compiles the one-hedger GBM kernel in
-float64 and float32 to PTX for compute capability 9.0 (H100) with numba-cuda's NVVM, assembles
+``python benchmarks/ptx_figures.py [--out FILE.md]`` compiles the GBM kernels in float64 and
+float32 to PTX for compute capability 9.0 (H100) with numba-cuda's NVVM, assembles
 each with ``ptxas -arch=sm_90 -c -v`` and prints, per kernel:
 
 * registers per thread, spill stores and loads (bytes) and stack frame, from ptxas;
@@ -9,9 +9,11 @@ each with ``ptxas -arch=sm_90 -c -v`` and prints, per kernel:
   arithmetic and comparisons, conversions, ``ld.global`` / ``st.global``, over the whole kernel
   and inside its step loop.
 
-The "16 x 4" case (16 delta hedgers x 4 cost levels) launches the same compiled kernel as the
-one-hedger case today (the number of hedger rows is a run-time size, not a specialisation); it
-is listed on its own so that the day the kernel is specialised on its rows, the two figures
+Each kernel is compiled as launches compile it for its run: specialised on the code paths the
+run's rows, costs and grid need (``_math.Features``), and the kernel with every path compiled in
+is listed beside them. The "16 x 4" case (16 delta hedgers x 4 cost levels) needs the same paths
+as one delta hedger, so it is the same compiled kernel (the number of rows is a run-time size);
+it is listed on its own so that the day the kernel is specialised on its rows, the two figures
 part.
 
 The step loop is taken as the widest backward branch of the PTX (the outermost loop of the
@@ -72,10 +74,13 @@ class Figures:
     loop: Counts
 
 
-def compile_ptx(dynamics, dtype: str) -> str:
-    """PTX of the CUDA kernel of ``dynamics`` and ``dtype`` for ``CC`` as launches compile it
+def compile_ptx(dynamics, dtype: str, features=None) -> str:
+    """PTX of the CUDA kernel of ``dynamics``, ``dtype`` and ``features`` (the code paths
+    compiled in, ``_math.Features``; default: all) for ``CC`` as launches compile it
     (``kernels.cuda.ptx``: no contraction), without a GPU."""
     import numba.cuda.dispatcher
+
+    from gpuhedge.kernels import _math
 
     from gpuhedge.kernels import cuda as target
 
@@ -85,7 +90,7 @@ def compile_ptx(dynamics, dtype: str) -> str:
     saved = numba.cuda.dispatcher.get_current_device
     numba.cuda.dispatcher.get_current_device = _Device
     try:
-        return target.ptx(dynamics, dtype, cc=CC)
+        return target.ptx(dynamics, dtype, cc=CC, features=features or _math.GENERIC)
     finally:
         numba.cuda.dispatcher.get_current_device = saved
 
@@ -199,15 +204,37 @@ def figures(name: str, ptx: str, ptxas: str | None = None) -> Figures:
                    kernel=count(body), loop=count(step_loop(ptx)), **assembled)
 
 
+def delta_hedgers(n_rows: int, n_costs: int):
+    """``_math.Features`` of a run of ``n_rows`` delta hedgers on time schedules at constant
+    vol, no lag, and ``n_costs`` levels of proportional costs, without dividends (``Features.of``
+    its tables, as the engine passes it to the CUDA kernel)."""
+    import numpy as np
+
+    from gpuhedge.kernels import _math
+
+    hedgers = np.zeros((n_rows, _math.N_HEDGER))
+    hedgers[:, _math.HEDGER_KIND] = _math.KIND_SCHEDULE
+    hedgers[:, _math.HEDGER_RULE] = _math.RULE_CONSTANT
+    costs = np.zeros((n_costs, _math.N_COST))
+    costs[:, _math.COST_PROPORTIONAL] = 1e-3 * np.arange(1, n_costs + 1)
+    return _math.Features.of(hedgers, costs, np.zeros((2, 3)))
+
+
 def kernel_figures(ptxas: str | None = None) -> list[Figures]:
-    """Figures of the GBM kernels: one hedger and 16 x 4 in float64, one hedger in float32."""
+    """Figures of the GBM kernels: one delta hedger and 16 x 4 (16 delta hedgers x 4 cost
+    levels) in float64, one delta hedger in float32, each specialised on its run's features as
+    launches are, and the kernel with every code path compiled in."""
     from gpuhedge.models import BlackScholes
 
     gbm = BlackScholes.dynamics
-    ptx = {dtype: compile_ptx(gbm, dtype) for dtype in ("float64", "float32")}
+    one, zoo = delta_hedgers(1, 1), delta_hedgers(16, 4)
+    ptx = {dtype: compile_ptx(gbm, dtype, one) for dtype in ("float64", "float32")}
     return [figures("GBM, 1 hedger, float64", ptx["float64"], ptxas),
-            figures("GBM, 16 x 4, float64 (same kernel)", ptx["float64"], ptxas),
-            figures("GBM, 1 hedger, float32", ptx["float32"], ptxas)]
+            figures("GBM, 16 x 4, float64" + (" (same kernel)" if zoo == one else ""),
+                    compile_ptx(gbm, "float64", zoo), ptxas),
+            figures("GBM, 1 hedger, float32", ptx["float32"], ptxas),
+            figures("GBM, every code path compiled in, float64", compile_ptx(gbm, "float64"),
+                    ptxas)]
 
 
 def markdown(rows: list[Figures]) -> str:

@@ -328,8 +328,11 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
     if device == "cuda":
         from .kernels import cuda as target
 
+        # a kernel holding only the code paths of this run's rows, costs and grid
+        features = _math.Features.of(hedgers, costs, _grid(times, rate, dividend))
+
         def launch(n, *args):
-            target.launch(dynamics, dtype.name, record, n, *args)
+            target.launch(dynamics, dtype.name, record, features, n, *args)
     else:
         from .kernels import cpu as target
 

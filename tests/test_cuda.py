@@ -7,6 +7,7 @@
 * ``gpu`` tests run the same parity checks on a real GPU when there is one.
 """
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -72,7 +73,9 @@ def _cases(n_paths):
     cases = {}
 
     def add(name, run, variables=VARS):
-        cases[name] = lambda device: {v: np.asarray(run(device)[v].values) for v in variables}
+        # (the cost kinds that no level of a case charges are not in its dataset)
+        cases[name] = lambda device: {v: np.asarray(ds[v].values) for ds in [run(device)]
+                                      for v in variables if v in ds}
 
     for dtype in ("float64", "float32"):
         for antithetic in (False, True):
@@ -88,6 +91,15 @@ def _cases(n_paths):
         add(f"market {i} {type(market).__name__}",
             lambda device, market=market, hedges=hedges: gh.simulate(
                 market, BOOK, hedges, COSTS, device=device, n_paths=n_paths, n_steps=20, seed=5))
+    # each rule on its own: kernels specialised on the code paths of one rule (``Features``)
+    for name, hedge in HEDGES.items():
+        add(f"alone: {name}", lambda device, hedge=hedge: gh.simulate(
+            NO_DIVIDEND, BOOK, {"rule": hedge}, {"costly": COSTS["costly"]}, device=device,
+            n_paths=4, n_steps=20, seed=7))
+    for cost in ("market", "lagged"):
+        add(f"alone: band, {cost}", lambda device, cost=cost: gh.simulate(
+            NO_DIVIDEND, BOOK, {"band": HEDGES["band"]}, {cost: COSTS[cost]}, device=device,
+            n_paths=4, n_steps=20, seed=7))
     # a book of one option: the Whalley-Wilmott band from d1 (not from the gamma)
     one_option = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -3.0)])
     add("one-option book", lambda device: gh.simulate(
@@ -123,6 +135,7 @@ def _check_parity(n_paths, rtol, reference=None):
 
 
 HEDGES_WITH_VOL = {**HEDGES, "none": gh.NoHedge(vol=0.25)}
+NO_DIVIDEND = gh.BlackScholes(spot=100.0, vol=0.25, rate=0.03)
 SIM_PATHS = 16  # enough for every rule and cost; the simulator runs the maths as Python
 
 
@@ -135,6 +148,36 @@ def test_simulator_matches_cpu():
 def test_simulator_is_used_for_cuda_device():
     ds = gh.simulate(MARKET, BOOK, HEDGES, n_paths=4, n_steps=4, device="cuda")
     assert ds.attrs["device"] == "cuda simulator (numba)"
+
+
+@pytest.mark.cudasim
+def test_kernels_are_specialised_on_their_run(monkeypatch):
+    """The engine builds each CUDA kernel for the code paths its run needs (``Features.of`` its
+    tables): a delta hedger with proportional costs needs none of the optional ones; the rule
+    zoo with every cost kind and a dividend yield needs all but the hedge-vol rules."""
+    from gpuhedge.kernels import _math
+    from gpuhedge.kernels import cuda as target
+
+    launched = []
+
+    def spy(dynamics, dtype, record, features, n, *args):
+        launched.append(features)
+        launch(dynamics, dtype, record, features, n, *args)
+
+    def features_of(*args):
+        launched.clear()
+        gh.simulate(*args, n_paths=2, n_steps=4, device="cuda")
+        (features,) = set(launched)
+        return features
+
+    launch = target.launch
+    monkeypatch.setattr(target, "launch", spy)
+    plain = features_of(NO_DIVIDEND, BOOK, {"d": HEDGES["every step"]}, COSTS["costly"])
+    assert plain == _math.Features(**{f: False for f in _math.Features.__dataclass_fields__})
+    lagged = features_of(NO_DIVIDEND, BOOK, {"b": HEDGES["band"]}, COSTS["lagged"])
+    assert lagged == dataclasses.replace(plain, lag=True, impact=True)
+    zoo = features_of(MARKET, BOOK, HEDGES, COSTS)  # no hedge-vol rule but the constant
+    assert zoo == dataclasses.replace(_math.GENERIC, hedge_vol_rules=False)
 
 
 @pytest.mark.cudasim

@@ -1,9 +1,10 @@
 """Static GPU figures of the GBM kernels compiled for sm_90 (``benchmarks/ptx_figures.py``).
 
 Prints registers per thread, spills and the PTX instruction mix (run with ``-s`` to see them).
-The asserts check that the figures were read, not the targets of issues 17 and 18 (<= 64
-registers for the one-hedger kernel, float32 arithmetic in the float32 step loop), which the
-kernel does not meet yet.
+The asserts check that the figures were read and that specialising a kernel on its run's code
+paths leaves the others out, not the targets of issues 17 and 18 (<= 64 registers for the
+one-hedger kernel, float32 arithmetic in the float32 step loop), which the kernel does not meet
+yet.
 """
 
 import os
@@ -47,3 +48,7 @@ def test_gbm_kernel_figures_for_sm90():
         assert row.registers > 0 and row.spill_stores >= 0 and row.spill_loads >= 0
         assert 0 < row.loop.instructions < row.kernel.instructions
         assert row.loop.f64 > 0 and row.kernel.ld_global > 0 and row.kernel.st_global > 0
+    one, generic = rows[0], rows[-1]
+    # the specialised kernel leaves out the code of the rules, costs and lags it does not run
+    assert one.kernel.instructions < generic.kernel.instructions / 2
+    assert one.registers < generic.registers

@@ -102,15 +102,15 @@ def enable(dispatcher, specialisation: str):
     return dispatcher
 
 
-def specialisation(dynamics, dtype: str, record: bool, dispatcher) -> str:
+def specialisation(dynamics, dtype: str, record: bool, features, dispatcher) -> str:
     """The cache key of the kernel of market ``dynamics`` (a ``_math.Dynamics``), precision
-    ``dtype``, the per-date ``record`` or not and ``dispatcher``'s compile options: the names
-    of the functions it compiles in (their code is in the source stamp), its traits and its
-    options."""
+    ``dtype``, the per-date ``record`` or not, the code paths compiled in (``features``, a
+    ``_math.Features``) and ``dispatcher``'s compile options: the names of the functions it
+    compiles in (their code is in the source stamp), its traits and its options."""
     def name(value):
         return f"{value.__module__}.{value.__qualname__}" if callable(value) else repr(value)
 
     fields = [f"{field.name}={name(getattr(dynamics, field.name))}"
               for field in dataclasses.fields(dynamics)]
     options = sorted((key, repr(value)) for key, value in dispatcher.targetoptions.items())
-    return f"{dtype}; record={record}; {'; '.join(fields)}; options={options}"
+    return f"{dtype}; record={record}; {features!r}; {'; '.join(fields)}; options={options}"

@@ -1019,6 +1019,78 @@ def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
             lanes[LANE_DRAW, j] = float(n) if go else lanes[LANE_DRAW, j]
 
 
+@dataclass(frozen=True)
+class Features:
+    """What a kernel's rows, cost levels and grid need, each compiled in or left out.
+
+    A kernel built for ``Features.of(...)`` of a run holds only the code paths that run can
+    take: the branches of the others are constants the compiler removes with what they call.
+    The CUDA kernels are specialised this way (a GPU thread's registers are set by the largest
+    code path compiled in, taken or not: the one-hedger GBM kernel needs 200 with every rule
+    compiled in); the CPU kernel is compiled once for ``GENERIC`` (every path in), as each
+    specialisation costs its compilation (tens of seconds) and its lane loops already skip
+    what a block does not need at run time.
+
+    Attributes
+    ----------
+    lag : bool
+        Some row trades with an execution lag (orders in flight).
+    option_hedges : bool
+        Delta-gamma or delta-vega rows (a hedge option besides the shares).
+    lane_rules : bool
+        Rows whose decision runs lane by lane (``hedge_lane``): Zakamouline, the option hedges,
+        the portfolio insurers.
+    insurers : bool
+        Portfolio insurers (synthetic put, CPPI): no book, capital and floor instead.
+    hedge_vol_rules : bool
+        Rows whose delta is not Black-Scholes at a constant vol (``book_delta``).
+    gamma : bool
+        Rows whose rule reads the book's gamma (Whalley-Wilmott, Zakamouline, delta-gamma).
+    whalley_wilmott : bool
+        Whalley-Wilmott rows (the band's path-dependent cube root).
+    spot_move : bool
+        Spot-move rows (the spot of the last trade kept per path).
+    impact, funding : bool
+        Some cost level charges market impact, funding spreads.
+    dividends : bool
+        Some grid point pays a discrete dividend.
+    """
+
+    lag: bool = True
+    option_hedges: bool = True
+    lane_rules: bool = True
+    insurers: bool = True
+    hedge_vol_rules: bool = True
+    gamma: bool = True
+    whalley_wilmott: bool = True
+    spot_move: bool = True
+    impact: bool = True
+    funding: bool = True
+    dividends: bool = True
+
+    @classmethod
+    def of(cls, hedgers, costs, grid):
+        """The features of a run's hedger, cost and grid tables (``engine``)."""
+        kinds = {int(k) for k in hedgers[:, HEDGER_KIND]}
+        option_hedges = bool(kinds & {KIND_DELTA_GAMMA, KIND_DELTA_VEGA})
+        insurers = bool(kinds & {KIND_SYNTHETIC_PUT, KIND_CPPI})
+        return cls(
+            lag=bool((hedgers[:, HEDGER_LAG] > 0).any()),
+            option_hedges=option_hedges,
+            lane_rules=option_hedges or insurers or KIND_ZAKAMOULINE in kinds,
+            insurers=insurers,
+            hedge_vol_rules=bool((hedgers[:, HEDGER_RULE] != RULE_CONSTANT).any()),
+            gamma=bool(kinds & {KIND_WHALLEY_WILMOTT, KIND_ZAKAMOULINE, KIND_DELTA_GAMMA}),
+            whalley_wilmott=KIND_WHALLEY_WILMOTT in kinds,
+            spot_move=KIND_SPOT_MOVE in kinds,
+            impact=any(charges(costs, c, OUT_IMPACT) for c in range(len(costs))),
+            funding=any(charges(costs, c, OUT_FUNDING) for c in range(len(costs))),
+            dividends=bool((grid[:, GRID_DIVIDEND] != 0).any()))
+
+
+GENERIC = Features()
+
+
 @register_jitable
 def plain_kind(kind):
     """Rules whose decision is vectorised arithmetic on the book's delta (and gamma): static,
@@ -1183,7 +1255,7 @@ LANE_FUNCTIONS = {
 }
 
 
-def make_run_block(dynamics, cast, n_lanes, inline, record=False):
+def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENERIC):
     """Build the hedging loop over a block of ``n_lanes`` paths for one market model's
     ``Dynamics`` and one state precision.
 
@@ -1207,7 +1279,9 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
     supplied prices, never written out). ``record``: the kernel writes the per-date record
     (``record_date``) into ``rec`` (``N_REC`` x grid points x strategy x cost x path); a
     compile-time choice, so that kernels without it hold no call to it (its opaque call in the
-    step loop, even untaken, made the 32-rule benchmark 18 % slower).
+    step loop, even untaken, made the 32-rule benchmark 18 % slower). ``features``: the code
+    paths compiled in (``Features``); a run needing one left out computes wrong results, so
+    the engine builds kernels for ``Features.of`` its tables or for ``GENERIC``.
 
     P&L convention (one definition, see ``gpuhedge.engine``): the hedger buys the book at t=0
     at its Black-Scholes value at the hedger's vol (a short book receives it), holds shares
@@ -1232,6 +1306,17 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
     lane_normal_pair = LANE_FUNCTIONS["normal_pair"][pick]
     jump_mean = dynamics.jump_mean
     paired = dynamics.paired
+    has_lag = features.lag
+    has_option_hedges = features.option_hedges
+    has_lane_rules = features.lane_rules
+    has_insurers = features.insurers
+    has_hedge_vol_rules = features.hedge_vol_rules
+    has_gamma = features.gamma
+    has_whalley_wilmott = features.whalley_wilmott
+    has_spot_move = features.spot_move
+    has_impact = features.impact
+    has_funding = features.funding
+    has_dividends = features.dividends
 
     def lane_jit(fn):
         # A fresh decorator per function: numba's register_jitable(inline=...) decorator pops
@@ -1290,7 +1375,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
         the caller) times (p1 / p2)^{1/3}, else the band's edge. Only the spot-move rule reads
         and keeps the spot of its last trade (and divides by it): the other rules' loop skips
         that work."""
-        per_lane = width < -1.5
+        per_lane = has_whalley_wilmott and width < -1.5
         # (lambda / gamma)^{1/3} per row and grid point, not once per strategy: taking it from
         # the hedger table instead (no call left in this function) made LLVM run every plain
         # row's loop about 3x slower (16 rows trading every step, 21 -> 63 ns per path-step)
@@ -1299,7 +1384,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
         # fields in the loop that writes this row's stops it from vectorising.
         for j in range(n_lanes):
             lanes[LANE_QTY, j] = -flat[at(gb, STATE_DELTA, stride, base + j)]
-        if kind == KIND_SPOT_MOVE:
+        if has_spot_move and kind == KIND_SPOT_MOVE:
             for j in range(n_lanes):
                 local = base + j
                 s = lanes[LANE_SPOT, j]
@@ -1366,7 +1451,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
         quarter of its time writing outputs)."""
         for h in range(hedgers.shape[0]):
             kind = int(hedgers[h, HEDGER_KIND])
-            settles = 0.0 if kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI else 1.0
+            settles = 0.0 if has_insurers and (kind == KIND_SYNTHETIC_PUT
+                                               or kind == KIND_CPPI) else 1.0
             strategy = int(hedgers[h, HEDGER_STRATEGY])
             group = hedgers[h, HEDGER_COST]
             by_cost = hedgers[h, HEDGER_BY_COST]
@@ -1418,12 +1504,12 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
         funding = False
         impact = False
         for c in range(costs.shape[0]):
-            funding = funding or charges(costs, c, OUT_FUNDING)
-            impact = impact or charges(costs, c, OUT_IMPACT)
+            funding = has_funding and (funding or charges(costs, c, OUT_FUNDING))
+            impact = has_impact and (impact or charges(costs, c, OUT_IMPACT))
         # Rows with orders in flight or a hedge option have work at every grid point besides
         # their rule; plain rows skip that pass.
         pending = False
-        for h in range(n_hedgers):
+        for h in range(n_hedgers if has_lag or has_option_hedges else 0):
             if hedgers[h, HEDGER_LAG] > 0.0 or (hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA
                                                 and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA):
                 pending = True
@@ -1464,7 +1550,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                                      lanes[LANE_DRAW, j])
                     lanes[LANE_SPOT, j] = np.float64(cast(s))
                     lanes[LANE_VAR, j] = v
-                dividend = grid[k, GRID_DIVIDEND]
+                dividend = grid[k, GRID_DIVIDEND] if has_dividends else 0.0
                 if dividend != 0.0:
                     for h in range(n_hedgers):
                         for j in range(n_lanes):
@@ -1481,13 +1567,14 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                     break
             for h in range(n_hedgers if pending else 0):
                 lag = int(hedgers[h, HEDGER_LAG])
-                option_hedge = hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA and \
+                option_hedge = has_option_hedges and \
+                    hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA and \
                     hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA
                 for j in range(n_lanes):
                     local = base + j
                     # Orders decided `lag` steps ago fill at today's price; at the horizon,
                     # orders still in flight are cancelled and the filled position is unwound.
-                    if lag > 0 and k >= lag and k < n_steps:
+                    if has_lag and lag > 0 and k >= lag and k < n_steps:
                         fill_due(state, h, local, lanes[LANE_SPOT, j], disc, k, lag, impact)
                     if option_hedge and state[h, STATE_OPT_STEP, local] == k:
                         option_event(state, h, local, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
@@ -1495,7 +1582,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
             if k == n_steps:
                 for h in range(n_hedgers):
                     kind = int(hedgers[h, HEDGER_KIND])
-                    if kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA:
+                    if has_option_hedges and (kind == KIND_DELTA_GAMMA
+                                              or kind == KIND_DELTA_VEGA):
                         for j in range(n_lanes):
                             unwind_lane(state, h, base + j, lanes[LANE_SPOT, j],
                                         lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate,
@@ -1517,15 +1605,17 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
             active = False
             for h in range(n_hedgers):
                 kind = int(hedgers[h, HEDGER_KIND])
-                if schedule[k, h] != 0 or kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA:
+                if schedule[k, h] != 0 or (has_option_hedges and (kind == KIND_DELTA_GAMMA
+                                                                  or kind == KIND_DELTA_VEGA)):
                     active = True
             if active:
                 for j in range(n_lanes):
                     lanes[LANE_LOG_SPOT, j] = lane_log(lanes[LANE_SPOT, j])
             for h in range(n_hedgers if active else 0):
                 kind = int(hedgers[h, HEDGER_KIND])
-                if not uses_delta(kind) or (schedule[k, h] == 0 and kind != KIND_DELTA_GAMMA
-                                            and kind != KIND_DELTA_VEGA):
+                if not uses_delta(kind) or (schedule[k, h] == 0 and (
+                        not has_option_hedges or (kind != KIND_DELTA_GAMMA
+                                                  and kind != KIND_DELTA_VEGA))):
                     continue
                 g = int(hedgers[h, HEDGER_GREEKS])
                 gb = np.uint64(g * n_rows * stride)
@@ -1536,7 +1626,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                 # rows on this CPU.
                 if state[g, STATE_DELTA_AT, base] != k:
                     state[g, STATE_DELTA_AT, base] = k
-                    if rule == RULE_CONSTANT:
+                    if rule == RULE_CONSTANT or not has_hedge_vol_rules:
                         for j in range(n_lanes):
                             flat[at(gb, STATE_DELTA, stride, base + j)] = 0.0
                         for i in range(book.shape[0]):
@@ -1560,9 +1650,10 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                 # band comes from d1, ``whalley_wilmott_path_part_one``)
                 band_from_d1 = one_option and rule == RULE_CONSTANT and \
                     kind == KIND_WHALLEY_WILMOTT and hedgers[h, HEDGER_LAG] == 0.0
-                if uses_gamma(kind) and not band_from_d1 and state[g, STATE_GAMMA_AT, base] != k:
+                if has_gamma and uses_gamma(kind) and not band_from_d1 and \
+                        state[g, STATE_GAMMA_AT, base] != k:
                     state[g, STATE_GAMMA_AT, base] = k
-                    if rule == RULE_CONSTANT:
+                    if rule == RULE_CONSTANT or not has_hedge_vol_rules:
                         for j in range(n_lanes):
                             flat[at(gb, STATE_GAMMA, stride, base + j)] = 0.0
                         for i in range(book.shape[0]):
@@ -1593,7 +1684,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                     lag = int(hedgers[h, HEDGER_LAG])
                     start_edge = hedgers[h, HEDGER_START_EDGE] > 0.5
                     dated = schedule[k, h] == SCHEDULE_TO_TARGET
-                    if lag > 0:
+                    if has_lag and lag > 0:
                         for j in range(n_lanes):
                             local = base + j
                             s = lanes[LANE_SPOT, j]
@@ -1611,7 +1702,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                         width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
                             kind, p1, p2, 0.0, 1.0, 1.0)
                         gb = np.uint64(g * n_rows * stride)
-                        if kind == KIND_WHALLEY_WILMOTT and (band_row != g or band_step != k):
+                        if has_whalley_wilmott and kind == KIND_WHALLEY_WILMOTT and (
+                                band_row != g or band_step != k):
                             band_row, band_step = g, k
                             vol = hedgers[g, HEDGER_VOL]
                             if one_option and int(hedgers[g, HEDGER_RULE]) == RULE_CONSTANT:
@@ -1635,7 +1727,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                         lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
                                   base, lanes, p1, p2, disc, k == 0,
                                   (k == 0 and not start_edge) or dated, impact)
-                elif kind != KIND_NONE:
+                elif has_lane_rules and kind != KIND_NONE:
                     for j in range(n_lanes):
                         hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
                                    lanes[LANE_LOG_SPOT, j], k, n_steps, horizon, disc, grid,
@@ -1652,7 +1744,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False):
                     grid[k + 1, GRID_DISCOUNT] / disc
                 for h in range(n_hedgers):
                     kind = int(hedgers[h, HEDGER_KIND])
-                    insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
+                    insurer = has_insurers and (kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI)
                     for j in range(n_lanes):
                         local = base + j
                         # insurers' cash: capital - floor PV (the premium) + trades + floor PV

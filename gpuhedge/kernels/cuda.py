@@ -70,15 +70,26 @@ def contraction(enabled: bool):
 _JIT_OPTIONS = {} if simulator_enabled() else {"lto": False}
 
 
-@functools.cache
-def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False):
+# (dynamics, dtype, record, features) -> the kernel built in this process (``kernel``); also
+# read by reports of what was compiled (registers per thread from the driver)
+BUILT = {}
+
+
+def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False,
+           features: _math.Features = _math.GENERIC):
     """The CUDA kernel of one market model's ``dynamics`` and spot precision, writing the
-    per-date record or not, same call as ``cpu.kernel``.
+    per-date record or not, with the code paths of ``features`` compiled in (the engine passes
+    ``Features.of`` its run: a GPU thread's registers are those of the largest path compiled
+    in, so each run gets a kernel holding only its own; 200 registers with every path in, see
+    ``results/bench/``); same call as ``cpu.kernel``.
 
     Launch through ``launch``, which compiles it (at its first launch) without contraction.
     """
+    key = (dynamics, dtype, record, features)
+    if key in BUILT:
+        return BUILT[key]
     run_block = cuda.jit(device=True)(
-        _math.make_run_block(dynamics, np.dtype(dtype).type, 1, False, record))
+        _math.make_run_block(dynamics, np.dtype(dtype).type, 1, False, record, features))
 
     @cuda.jit(**_JIT_OPTIONS)
     def run(path_offset, key0, key1, antithetic, spot0, v0, mp, hp, paths, grid, book, book_tau,
@@ -92,18 +103,20 @@ def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False):
                       paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
                       state.reshape(state.size), lanes, out, out_spot, rec)
 
-    if simulator_enabled():
-        return run
-    from . import _cuda_cache  # numba-cuda's compiler internals: not there in the simulator
+    if not simulator_enabled():
+        from . import _cuda_cache  # numba-cuda's compiler internals: not in the simulator
 
-    return _cuda_cache.enable(run, _cuda_cache.specialisation(dynamics, dtype, record, run))
+        run = _cuda_cache.enable(
+            run, _cuda_cache.specialisation(dynamics, dtype, record, features, run))
+    BUILT[key] = run
+    return run
 
 
-def launch(dynamics, dtype, record, n, *args):
+def launch(dynamics, dtype, record, features, n, *args):
     """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
     blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     with contraction(False):
-        kernel(dynamics, dtype, record)[blocks, THREADS_PER_BLOCK](*args)
+        kernel(dynamics, dtype, record, features)[blocks, THREADS_PER_BLOCK](*args)
     if not simulator_enabled():
         cuda.synchronize()
 
@@ -122,10 +135,12 @@ def signature(dtype: str):
 
 
 @functools.cache
-def ptx(dynamics: _math.Dynamics, dtype: str, cc=(9, 0), contract: bool = False) -> str:
-    """PTX of ``kernel(dynamics, dtype)`` for compute capability ``cc``, as launches compile it
-    (``contract=True``: NVVM's default contraction instead); kept per process. Needs the CUDA
-    compiler (the ``gpu`` extra), not a GPU."""
+def ptx(dynamics: _math.Dynamics, dtype: str, cc=(9, 0), contract: bool = False,
+        features: _math.Features = _math.GENERIC) -> str:
+    """PTX of ``kernel(dynamics, dtype, False, features)`` for compute capability ``cc``, as
+    launches compile it (``contract=True``: NVVM's default contraction instead); kept per
+    process. Needs the CUDA compiler (the ``gpu`` extra), not a GPU."""
     with contraction(contract):
-        code, _ = cuda.compile_ptx(kernel(dynamics, dtype).py_func, signature(dtype), cc=cc)
+        code, _ = cuda.compile_ptx(kernel(dynamics, dtype, False, features).py_func,
+                                   signature(dtype), cc=cc)
     return code
