@@ -30,7 +30,8 @@ def _map3(a, b, c):
 _EXP = numba.njit(lambda x: fm.fexp(x))
 _LOG = numba.njit(lambda x: fm.flog(x))
 _NCDF = numba.njit(lambda x: fm.norm_cdf(x))
-_NCDF_INLINE = numba.njit(lambda x: fm.norm_cdf_inline(x))
+_ncdf_inline = fm.inlined(fm.norm_cdf)
+_NCDF_INLINE = numba.njit(lambda x: _ncdf_inline(x))
 _CBRT = numba.njit(lambda x: fm.cbrt(x))
 _EXPM1 = numba.njit(lambda x: fm.fexpm1(x))
 
@@ -44,7 +45,8 @@ def _pow(f, x, y):
 
 
 _POW = numba.njit(lambda x, y: fm.fpow(x, y))
-_POW_INLINE = numba.njit(lambda x, y: fm.fpow_inline(x, y))
+_fpow_inline = fm.inlined(fm.fpow)
+_POW_INLINE = numba.njit(lambda x, y: _fpow_inline(x, y))
 
 
 @numba.njit

@@ -10,7 +10,7 @@ Whalley-Wilmott band) call these instead of libm so that a CPU loop over a block
 (``_math.make_run_block``) vectorises: libm calls have no vector variants in numba's LLVM (no
 SVML), these are plain arithmetic, fused multiply-adds, ``floor``, int <-> float conversions and
 bit casts, and lane-dependent choices are selects. The functions are ordinary (called)
-``register_jitable`` functions; the lane loops call the ``*_inline`` copies, which numba
+``register_jitable`` functions; the lane loops call their ``inlined`` copies, which numba
 inlines (LLVM only vectorises what it sees; inlining everywhere would make compiling slow).
 
 The three primitives ``fma``, ``f64_from_bits`` and ``bits_from_f64`` are plain Python
@@ -38,6 +38,7 @@ N(-x) = exp(-x^2/2) w P(1 - 2w) / 2, w = 3 / (x + 3), P a degree-24 Chebyshev fi
 erfcx(x / sqrt 2) (fitted in a prototype with mpmath; relative error 6e-16).
 """
 
+import functools
 import math
 import struct
 import types as _pytypes
@@ -107,6 +108,9 @@ def _bits_from_f64_intrinsic(typingctx, x):
             v = context.cast(builder, args[0], sig.args[0], types.float64)
             return builder.bitcast(v, ir.IntType(64))
         return types.int64(x), codegen
+
+
+_PRIMITIVES = (fma, f64_from_bits, bits_from_f64)
 
 
 @overload(fma)
@@ -399,23 +403,31 @@ def norm_cdf(x):
 
 # ---------------------------------------------------------------------------------------------
 # Inlined copies for the lane loops. numba inlines ``inline='always'`` functions at every call
-# site, which is slow to compile; so the functions above are ordinary (called) functions, and
-# the lane loops call these copies of the same code, inlined with their callees.
+# site, which is slow to compile; so the package's jitable functions are ordinary (called)
+# functions, and the lane loops call copies of the same code inlined with all their callees.
 # ---------------------------------------------------------------------------------------------
-def inline_copy(fn, **callees):
-    """A copy of the jitable function ``fn`` that numba inlines at its call sites, with the
-    global names in ``callees`` (other functions it calls) replaced by their inlined copies."""
+def _ours(value):
+    """A jitable function of this package: a plain function of it called from compiled code,
+    other than the primitives (which compile to their intrinsics, not to their Python code)."""
+    return isinstance(value, _pytypes.FunctionType) and value not in _PRIMITIVES and \
+        value.__module__.split(".")[0] == __name__.split(".")[0]
+
+
+@functools.cache
+def inlined(fn):
+    """A copy of the package's jitable function ``fn`` that numba inlines at its call sites and
+    that calls the inlined copies of the package's functions ``fn`` calls (its global names and
+    closure cells), recursively: what a lane loop calls through it is all in the loop's body,
+    where LLVM can vectorise it. The copy runs ``fn``'s own code (``__code__``), so there is
+    one definition, and the kernels' cache stamps (by file) cover both."""
     scope = dict(fn.__globals__)
-    scope.update(callees)
+    for name in fn.__code__.co_names:
+        if _ours(scope.get(name)):
+            scope[name] = inlined(scope[name])
+    closure = None if fn.__closure__ is None else tuple(
+        _pytypes.CellType(inlined(cell.cell_contents) if _ours(cell.cell_contents)
+                          else cell.cell_contents) for cell in fn.__closure__)
     copy = _pytypes.FunctionType(fn.__code__, scope, fn.__name__ + "_inline", fn.__defaults__,
-                                 fn.__closure__)
+                                 closure)
     copy.__doc__ = fn.__doc__
     return register_jitable(inline="always")(copy)
-
-
-fexp_inline = inline_copy(fexp)
-flog_inline = inline_copy(flog)
-sincos_2pi_inline = inline_copy(sincos_2pi)
-norm_cdf_inline = inline_copy(norm_cdf, fexp=fexp_inline)
-cbrt_inline = inline_copy(cbrt, fexp=fexp_inline, flog=flog_inline)
-fpow_inline = inline_copy(fpow, fexp=fexp_inline, _log_dd=inline_copy(_log_dd))

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba.extending import register_jitable
 
-from ._fastmath import (cbrt, cbrt_inline, fexp, fexp_inline, fexpm1, flog, flog_inline, fpow,
-                        inline_copy, norm_cdf, norm_cdf_inline, sincos_2pi, sincos_2pi_inline)
+from ._fastmath import cbrt, fexp, fexpm1, flog, fpow, inlined, norm_cdf, sincos_2pi
 
 # ---------------------------------------------------------------------------------------------
 # Philox4x32-10 (Salmon et al. 2011). Each 32-bit word lives in a uint64 so that the 32x32->64
@@ -295,10 +294,8 @@ class Dynamics:
     start : function
         ``start(spot0, paths, local) -> S_0`` of a path (jitable).
     step : function
-        The step function (signature above, jitable); the CUDA kernel calls it.
-    lane_step : function
-        Its inlined copy (``_fastmath.inline_copy`` with every function it calls replaced by
-        its inlined copy), which the CPU's lane loops call so that they vectorise.
+        The step function (signature above, jitable); the CUDA kernel calls it, the CPU's lane
+        loops its inlined copy (``lane_step``) so that they vectorise.
     jump_mean : int
         Index in ``mp`` of the mean number of jumps per step, Poisson(mp[jump_mean]) counts
         drawn for all lanes before the step (``jump_counts``) and passed as ``draw``; -1: no
@@ -307,13 +304,22 @@ class Dynamics:
         The step takes its standard normal as ``draw``: the loop draws one Box-Muller pair
         (counter (path, j), block 0) for steps 2j and 2j + 1, so that each normal is computed
         once (drawing the pair at both steps cost 40 % of a GBM run).
+    vectorises : bool
+        The step is branch-free arithmetic that a loop over lanes vectorises once inlined;
+        False (Kou's loop over its jumps): the lane loops call it.
     """
 
     start: object
     step: object
-    lane_step: object
     jump_mean: int = -1
     paired: bool = False
+    vectorises: bool = True
+
+    @property
+    def lane_step(self):
+        """What the CPU's lane loops call: ``step`` inlined with everything it calls
+        (``_fastmath.inlined``), or ``step`` itself when it does not vectorise."""
+        return inlined(self.step) if self.vectorises else self.step
 
 
 @register_jitable
@@ -1220,39 +1226,8 @@ def unwind_lane(state, h, local, s, v, k, disc, grid, hedgers, hp, rate, div, im
         trade_option(state, h, local, -options, value, disc, True)
 
 
-# Inlined copies of what the CPU's lane loops call (the same code; ``_fastmath.inline_copy``).
-_philox_i = inline_copy(philox4x32)
-_uniform53_i = inline_copy(uniform53)
-uniform_pair_inline = inline_copy(uniform_pair, philox4x32=_philox_i, uniform53=_uniform53_i)
-_box_muller_i = inline_copy(box_muller, flog=flog_inline, sincos_2pi=sincos_2pi_inline)
-normal_pair_inline = inline_copy(normal_pair, uniform_pair=uniform_pair_inline,
-                             box_muller=_box_muller_i)
-_d1_from_i = inline_copy(d1_from)
-_band_quantity_i = inline_copy(band_quantity)
-_norm_pdf_i = inline_copy(norm_pdf, fexp=fexp_inline)
-heston_increment_inline = inline_copy(heston_increment, normal_pair=normal_pair_inline, flog=flog_inline,
-                                  norm_cdf=norm_cdf_inline)
-lognormal_jumps_inline = inline_copy(lognormal_jumps, normal_pair=normal_pair_inline)
 # The supplied prices of ``hedge_paths`` (no model).
-SUPPLIED = Dynamics(supplied_start, supplied_step, inline_copy(supplied_step))
-# role -> (called function, inlined copy); the model steps' copies are in their ``Dynamics``
-LANE_FUNCTIONS = {
-    "normal_pair": (normal_pair, normal_pair_inline),
-    "jump_counts": (jump_counts, inline_copy(jump_counts, uniform_pair=uniform_pair_inline)),
-    "log": (flog, flog_inline),
-    "delta": (delta_from, inline_copy(delta_from, d1_from=_d1_from_i,
-                                      norm_cdf=norm_cdf_inline)),
-    "gamma": (gamma_from, inline_copy(gamma_from, d1_from=_d1_from_i, norm_pdf=_norm_pdf_i)),
-    "band_quantity": (band_quantity, _band_quantity_i),
-    "rebalance": (rebalance_quantity, inline_copy(rebalance_quantity,
-                                                  band_quantity=_band_quantity_i)),
-    "band": (whalley_wilmott_path_part, inline_copy(whalley_wilmott_path_part,
-                                                    cbrt=cbrt_inline)),
-    "band_one": (whalley_wilmott_path_part_one, inline_copy(
-        whalley_wilmott_path_part_one, d1_from=_d1_from_i, fexp=fexp_inline)),
-    "costs": (level_costs, inline_copy(level_costs)),
-    "amounts": (trade_amounts, inline_copy(trade_amounts)),
-}
+SUPPLIED = Dynamics(supplied_start, supplied_step)
 
 
 def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENERIC):
@@ -1263,10 +1238,9 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     numpy scalar type of the simulated state (float32 or float64): the spot is rounded to it
     at every grid point, while the arithmetic and every accumulator stay float64 (so that both
     targets round identically; numba and NumPy promote mixed float32 expressions differently).
-    ``inline``: the lane loops call the inlined copies of ``LANE_FUNCTIONS`` and the model's
-    ``Dynamics.lane_step`` (the CPU, where
-    they vectorise; numba's CUDA target fails to type some of them inlined), else the called
-    functions. The returned plain function is compiled by both targets; one compiled kernel
+    ``inline``: the lane loops call the inlined copies (``_fastmath.inlined``) of the functions
+    they call and the model's ``Dynamics.lane_step`` (the CPU, where they vectorise; numba's
+    CUDA target fails to type some of them inlined), else the called functions. The returned plain function is compiled by both targets; one compiled kernel
     serves any mix of hedgers, costs and books. Every lane computes exactly what a loop over
     one path would, so results depend neither on the block size nor on the target.
 
@@ -1290,20 +1264,22 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     of costs. Portfolio insurers hold no book: they start from their capital and owe their
     floor at the horizon.
     """
-    pick = 1 if inline else 0
+    def lane(fn):
+        return inlined(fn) if inline else fn
+
     start = dynamics.start
     lane_step = dynamics.lane_step if inline else dynamics.step
-    lane_log = LANE_FUNCTIONS["log"][pick]
-    lane_delta = LANE_FUNCTIONS["delta"][pick]
-    lane_gamma = LANE_FUNCTIONS["gamma"][pick]
-    lane_rebalance = LANE_FUNCTIONS["rebalance"][pick]
-    lane_band_quantity = LANE_FUNCTIONS["band_quantity"][pick]
-    lane_band = LANE_FUNCTIONS["band"][pick]
-    lane_band_one = LANE_FUNCTIONS["band_one"][pick]
-    lane_costs = LANE_FUNCTIONS["costs"][pick]
-    lane_amounts = LANE_FUNCTIONS["amounts"][pick]
-    lane_jumps = LANE_FUNCTIONS["jump_counts"][pick]
-    lane_normal_pair = LANE_FUNCTIONS["normal_pair"][pick]
+    lane_log = lane(flog)
+    lane_delta = lane(delta_from)
+    lane_gamma = lane(gamma_from)
+    lane_rebalance = lane(rebalance_quantity)
+    lane_band_quantity = lane(band_quantity)
+    lane_band = lane(whalley_wilmott_path_part)
+    lane_band_one = lane(whalley_wilmott_path_part_one)
+    lane_costs = lane(level_costs)
+    lane_amounts = lane(trade_amounts)
+    lane_jumps = lane(jump_counts)
+    lane_normal_pair = lane(normal_pair)
     jump_mean = dynamics.jump_mean
     paired = dynamics.paired
     has_lag = features.lag

@@ -7,7 +7,6 @@ from typing import ClassVar
 import numpy as np
 
 from ..kernels import _math
-from ..kernels._fastmath import fexp_inline, inline_copy
 from ._base import COMMON, VOL, Market
 
 
@@ -38,9 +37,8 @@ class BlackScholes(Market):
     drift: float | None = None
 
     _ranges: ClassVar[dict] = {**COMMON, "vol": VOL}
-    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, _math.gbm_step, inline_copy(_math.gbm_step, fexp=fexp_inline),
-        paired=True)
+    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(_math.given_start, _math.gbm_step,
+                                                         paired=True)
     hedge_rules: ClassVar[tuple] = (_math.RULE_MODEL,)
 
     @property

@@ -13,7 +13,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from ..kernels import _math
-from ..kernels._fastmath import fpow, fpow_inline, inline_copy
+from ..kernels._fastmath import fpow
 from ._base import COMMON, Market
 
 
@@ -59,8 +59,8 @@ class CEV(Market):
 
     _ranges: ClassVar[dict] = {**COMMON, "sigma": dict(low=0.0, high=1e4, low_open=True),
                                "beta": dict(low=0.0, high=1.0, high_open=True)}
-    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, cev_step, inline_copy(cev_step, fpow=fpow_inline), paired=True)
+    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(_math.given_start, cev_step,
+                                                         paired=True)
 
     @property
     def reference_vol(self) -> float:

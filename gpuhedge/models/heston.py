@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import _validation as check
 from ..kernels import _math
-from ..kernels._fastmath import fexp_inline, inline_copy
 from ._base import COMMON, MERTON_JUMPS, Market
 from .merton import Merton
 
@@ -55,10 +54,7 @@ class Heston(Market):
     scheme: str = "qe"
 
     _ranges: ClassVar[dict] = {**COMMON, **HESTON}
-    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, _math.heston_step,
-        inline_copy(_math.heston_step, fexp=fexp_inline,
-                    heston_increment=_math.heston_increment_inline))
+    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(_math.given_start, _math.heston_step)
     # declared here, they apply to the subclass Bates too
     hedge_rules: ClassVar[tuple] = (_math.RULE_INSTANTANEOUS, _math.RULE_EXPECTED_AVERAGE,
                                     _math.RULE_MIN_VARIANCE)
@@ -119,11 +115,8 @@ class Bates(Heston):
 
     _ranges: ClassVar[dict] = {**COMMON, **HESTON, **MERTON_JUMPS}
     # mp[14] = lam dt, the mean number of jumps per step (``kernel_params``)
-    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, _math.bates_step,
-        inline_copy(_math.bates_step, heston_increment=_math.heston_increment_inline,
-                    lognormal_jumps=_math.lognormal_jumps_inline, fexp=fexp_inline),
-        jump_mean=14)
+    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(_math.given_start, _math.bates_step,
+                                                         jump_mean=14)
 
     jump_compensator = Merton.jump_compensator
 

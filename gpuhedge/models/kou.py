@@ -38,8 +38,9 @@ class Kou(Market):
     # calls the step itself, not an inlined copy: its per-lane loop over the jumps (a trip
     # count that differs between lanes) keeps that loop from vectorising either way, and
     # inlining it is a change of the compiled code to be measured on its own.
+    # its loop over the jumps of a step does not vectorise: the lane loops call it
     dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, _math.kou_step, _math.kou_step, jump_mean=2)
+        _math.given_start, _math.kou_step, jump_mean=2, vectorises=False)
 
     @property
     def jump_compensator(self) -> float:

@@ -7,7 +7,6 @@ from typing import ClassVar
 import numpy as np
 
 from ..kernels import _math
-from ..kernels._fastmath import fexp_inline, inline_copy
 from ._base import COMMON, MERTON_JUMPS, VOL, Market
 
 
@@ -32,11 +31,8 @@ class Merton(Market):
 
     _ranges: ClassVar[dict] = {**COMMON, "vol": VOL, **MERTON_JUMPS}
     # mp[2] = lam dt, the mean number of jumps per step (``kernel_params``)
-    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(
-        _math.given_start, _math.merton_step,
-        inline_copy(_math.merton_step, normal_pair=_math.normal_pair_inline, fexp=fexp_inline,
-                    lognormal_jumps=_math.lognormal_jumps_inline),
-        jump_mean=2)
+    dynamics: ClassVar[_math.Dynamics] = _math.Dynamics(_math.given_start, _math.merton_step,
+                                                         jump_mean=2)
     hedge_rules: ClassVar[tuple] = (_math.RULE_MODEL,)
 
     @property
