@@ -218,7 +218,7 @@ def device_registers():
     if target.simulator_enabled():
         return {}
     found = {}
-    for (dynamics, dtype, _, _), run in target.BUILT.items():
+    for (dynamics, dtype, *_), run in target.BUILT.items():
         if dynamics == gh.BlackScholes.dynamics:
             found.setdefault(dtype, set()).update(run.get_regs_per_thread().values())
     return {dtype: sorted(registers) for dtype, registers in found.items()}

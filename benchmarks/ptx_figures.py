@@ -10,11 +10,9 @@ each with ``ptxas -arch=sm_90 -c -v`` and prints, per kernel:
   and inside its step loop.
 
 Each kernel is compiled as launches compile it for its run: specialised on the code paths the
-run's rows, costs and grid need (``_math.Features``), and the kernel with every path compiled in
-is listed beside them. The "16 x 4" case (16 delta hedgers x 4 cost levels) needs the same paths
-as one delta hedger, so it is the same compiled kernel (the number of rows is a run-time size);
-it is listed on its own so that the day the kernel is specialised on its rows, the two figures
-part.
+run's rows, costs and grid need (``_math.Features``) and on the shape of a path's state (hedger
+rows x state rows, in the thread's local memory); the kernel with every path compiled in is
+listed beside them. The "16 x 4" case is 16 delta hedgers (kernel rows) x 4 cost levels.
 
 The step loop is taken as the widest backward branch of the PTX (the outermost loop of the
 kernel's body: the loop over the time grid), and "inside the loop" means the instructions
@@ -74,10 +72,10 @@ class Figures:
     loop: Counts
 
 
-def compile_ptx(dynamics, dtype: str, features=None) -> str:
-    """PTX of the CUDA kernel of ``dynamics``, ``dtype`` and ``features`` (the code paths
-    compiled in, ``_math.Features``; default: all) for ``CC`` as launches compile it
-    (``kernels.cuda.ptx``: no contraction), without a GPU."""
+def compile_ptx(dynamics, dtype: str, features=None, rows=1) -> str:
+    """PTX of the CUDA kernel of ``dynamics``, ``dtype``, ``features`` (the code paths
+    compiled in, ``_math.Features``; default: all) and ``rows`` hedger rows (without lag) for
+    ``CC`` as launches compile it (``kernels.cuda.ptx``: no contraction), without a GPU."""
     import numba.cuda.dispatcher
 
     from gpuhedge.kernels import _math
@@ -90,7 +88,8 @@ def compile_ptx(dynamics, dtype: str, features=None) -> str:
     saved = numba.cuda.dispatcher.get_current_device
     numba.cuda.dispatcher.get_current_device = _Device
     try:
-        return target.ptx(dynamics, dtype, cc=CC, features=features or _math.GENERIC)
+        return target.ptx(dynamics, dtype, cc=CC, features=features or _math.GENERIC,
+                          rows=(rows, _math.N_STATE))
     finally:
         numba.cuda.dispatcher.get_current_device = saved
 
@@ -121,9 +120,8 @@ def _ptxas_isa(ptxas: str) -> str | None:
 
 def assemble(ptx: str, ptxas: str | None = None) -> tuple[dict, str]:
     """``ptxas -arch=sm_90 -c -v`` of ``ptx``: ({registers, spill_stores, spill_loads,
-    stack_frame}, a description of the ptxas used). ``-c`` (relocatable code) leaves the
-    functions that numba-cuda links at launch (``numba_attempt_nocopy_reshape``) unresolved:
-    the figures are the kernel's own."""
+    stack_frame}, a description of the ptxas used). ``-c``: relocatable code, the kernel
+    assembled alone, without a link step."""
     ptxas = ptxas or find_ptxas()
     version = subprocess.run([ptxas, "--version"], capture_output=True, text=True).stdout
     release = re.search(r"release ([\d.]+)", version)
@@ -230,8 +228,7 @@ def kernel_figures(ptxas: str | None = None) -> list[Figures]:
     one, zoo = delta_hedgers(1, 1), delta_hedgers(16, 4)
     ptx = {dtype: compile_ptx(gbm, dtype, one) for dtype in ("float64", "float32")}
     return [figures("GBM, 1 hedger, float64", ptx["float64"], ptxas),
-            figures("GBM, 16 x 4, float64" + (" (same kernel)" if zoo == one else ""),
-                    compile_ptx(gbm, "float64", zoo), ptxas),
+            figures("GBM, 16 x 4, float64", compile_ptx(gbm, "float64", zoo, 16), ptxas),
             figures("GBM, 1 hedger, float32", ptx["float32"], ptxas),
             figures("GBM, every code path compiled in, float64", compile_ptx(gbm, "float64"),
                     ptxas)]

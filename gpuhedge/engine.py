@@ -332,7 +332,7 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
         features = _math.Features.of(hedgers, costs, _grid(times, rate, dividend))
 
         def launch(n, *args):
-            target.launch(dynamics, dtype.name, record, features, n, *args)
+            target.launch(dynamics, dtype.name, record, features, (nh, n_rows), n, *args)
     else:
         from .kernels import cpu as target
 
@@ -349,11 +349,10 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
 
     def run(start, n, out=None):
         if buffers.get("n") != n:
-            # Scratch state, indexed state[row, field, path] by the CUDA kernel (the path axis
-            # the fast one, so that neighbouring threads touch neighbouring addresses). The
-            # CPU kernel keeps a small state per block of paths and reads only the shape.
+            # The kernels keep their state themselves (a CPU block of paths, a GPU thread) and
+            # read only this array's shape: (hedger rows, state rows, 0).
             buffers.clear()
-            buffers.update(n=n, state=xp.empty((nh, n_rows, n if device == "cuda" else 0)))
+            buffers.update(n=n, state=xp.empty((nh, n_rows, 0)))
         if out is None:
             if "out" not in buffers:  # zeros: the kernel leaves uncharged cost fields untouched
                 buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype),

@@ -160,9 +160,9 @@ def test_kernels_are_specialised_on_their_run(monkeypatch):
 
     launched = []
 
-    def spy(dynamics, dtype, record, features, n, *args):
+    def spy(dynamics, dtype, record, features, rows, n, *args):
         launched.append(features)
-        launch(dynamics, dtype, record, features, n, *args)
+        launch(dynamics, dtype, record, features, rows, n, *args)
 
     def features_of(*args):
         launched.clear()

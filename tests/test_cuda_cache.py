@@ -71,7 +71,7 @@ def test_a_second_process_loads_the_kernel_and_an_edit_invalidates_it(tmp_path):
           f"{loaded['seconds']:.2f} s from start to the kernel loaded ({loaded['load']:.3f} s "
           "for the load)")
     assert loaded["hit"] and loaded["ptx"] == saved["ptx"]
-    # the 1-D view of the state links numba-cuda's reshape helper: kept by name
-    assert loaded["linking"] == saved["linking"] == ["reshape_funcs.cu"]
+    # the kernel links no file at launch (numba-cuda's cache keeps no kernel that does)
+    assert loaded["linking"] == saved["linking"] == []
     # an edit of any kernel or model source changes the stamp: nothing is served
     assert not _run(tmp_path, "load", stamp="edited")["hit"]
