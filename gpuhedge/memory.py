@@ -322,22 +322,29 @@ def sweep_footprints(job):
     engine's run on ``chunk_paths`` paths, the storage copies of its per-path variables
     (``terminal_spot`` one value per path, the others one per strategy and cost level; the
     engine's floats are float64) and the write's buffers. On a GPU a launch's outputs come
-    back in pieces no larger than the task's: counted as the task's, an upper bound."""
+    back in pieces no larger than the task's: counted as the task's, an upper bound. With
+    ``keep="stats"`` a task is ``simulate(..., keep="stats")`` on all ``n_paths`` paths in
+    launches of ``chunk_paths`` (``run_footprint``), and its write a few values per cell."""
     from .engine import _costs_table, as_book, kernel_rows  # the engine imports this module
 
-    out, n = {}, min(job.chunk_paths, job.n_paths)
+    stats = job.keep == "stats"
+    out, n = {}, job.n_paths if stats else min(job.chunk_paths, job.n_paths)
     for sc in job.scenarios:
         costs_table = _costs_table(sc.costs, sc.market.rate, sc.market.reference_vol)
         run = run_footprint(
-            n_paths=n, chunk_paths=n, n_strategies=len(sc.hedges),
+            n_paths=n, chunk_paths=min(job.chunk_paths, n), n_strategies=len(sc.hedges),
             costs_table=costs_table, n_hedgers=kernel_rows(sc.hedges, sc.costs),
             n_rows=_math.N_STATE + max(c.lag for c in sc.costs.values()), dtype=job.dtype,
             device=job.device, n_times=sc.n_steps + 1,
-            n_options=len(as_book("sweep", sc.book).positions))
+            n_options=len(as_book("sweep", sc.book).positions), keep=job.keep)
         cells = len(sc.hedges) * len(sc.costs)
+        if stats:  # the statistics and their write: two copies of each, float64 per cell
+            extra = 2 * 8 * cells * len(job.variables)
+            out[sc.label] = Footprint(run.host + extra, run.mapped + extra, run.device)
+            continue
         stored = {name: np.dtype(storage).itemsize * (1 if name == "terminal_spot" else cells)
-                  * n for name, storage in job.per_path}
-        copies = sum(stored[name] for name, storage in job.per_path
+                  * n for name, storage in job.variables}
+        copies = sum(stored[name] for name, storage in job.variables
                      if np.dtype(storage).kind == "f" and np.dtype(storage) != np.float64)
         # the region write (xarray's encoding, Zarr's buffers) holds about two copies of one
         # variable at a time (measured with tracemalloc)
@@ -397,6 +404,11 @@ def check_sweep(owner, job, *, scheduler, gpus, cores):
         return
     _, need, allowed, _ = over
     chunk = job.chunk_paths
+    if job.keep == "stats":  # bounded by the launch's size, not the scenario's (nearly)
+        raise _refused(owner, f"one task ({job.n_paths:,} paths of scenario {label} in "
+                       f"launches of {min(chunk, job.n_paths):,})", over,
+                       "pass a smaller chunk_paths (a store made with another chunk_paths is "
+                       "resumed only with overwrite=True, which starts it again)")
     if need > chunk * allowed:  # not even one path per task fits
         advice = "even one path per task is too much; sweep fewer strategies or cost levels"
     else:
