@@ -551,7 +551,7 @@ def _threads_plan(job, n_tasks, n_cells, workers):
     thread keeps running meanwhile), so tasks run their kernels side by side. Default: one
     thread per core, each kernel on cores // threads numba threads (numba's count is per
     calling thread), fewer threads when there are fewer tasks or when a task's results
-    (about 32 bytes per cell and path) would not fit in half the free memory. On a GPU, two
+    (``_bytes_per_cell_path``) would not fit in half the free memory. On a GPU, two
     threads: one task's copy and write overlap the other's kernel.
     """
     cores = _cores()
@@ -723,8 +723,9 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         Threads of the threaded scheduler. Default, sized to the machine: one per core, each
         task's kernel on cores // workers numba threads (numba releases the GIL in parallel
         kernels, so tasks compute side by side and one task's write overlaps the others'
-        kernels); fewer when a task's results (about 32 bytes per cell and path) would not
-        fit in half the free memory.
+        kernels); fewer when a task's results (about 32 bytes per cell and path, 120 per
+        cell and path of a launch with ``keep="stats"``) would not fit in half the free
+        memory.
     gpus : "all" or list of int, optional
         Start a ``dask_cuda.LocalCUDACluster`` with one worker per GPU (needs dask-cuda).
     overwrite : bool
