@@ -61,7 +61,8 @@ def warm():
     """Compile (or load) the kernels before any peak is measured."""
     gh.simulate(MARKET, BOOK, HEDGES, COSTS, n_paths=256, n_steps=21)
     prices, times = paths(256)
-    gh.hedge_paths(prices, times, BOOK, HEDGES, COSTS, rate=0.05)
+    for record in (False, True):  # the per-date record is a kernel of its own
+        gh.hedge_paths(prices, times, BOOK, HEDGES, COSTS, rate=0.05, record=record)
 
 
 def paths(n):
