@@ -99,13 +99,15 @@ def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False):
     return _cuda_cache.enable(run, _cuda_cache.specialisation(dynamics, dtype, record, run))
 
 
-def launch(dynamics, dtype, record, n, *args):
-    """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
-    blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+def launch(dynamics, dtype, record, n, *args, threads=THREADS_PER_BLOCK, stream=None):
+    """Enqueue the kernel over ``n`` paths in enough blocks of ``threads`` threads
+    (``launches.plan``) on ``stream`` (a CUDA stream handle, ``backend.stream_pointer``; None:
+    numba's default stream), without waiting: the download of its outputs on the same stream
+    waits for it."""
+    blocks = (n + threads - 1) // threads
+    where = () if stream is None else (cuda.external_stream(stream) if stream else 0,)
     with contraction(False):
-        kernel(dynamics, dtype, record)[blocks, THREADS_PER_BLOCK](*args)
-    if not simulator_enabled():
-        cuda.synchronize()
+        kernel(dynamics, dtype, record)[(blocks, threads) + where](*args)
 
 
 def signature(dtype: str):
