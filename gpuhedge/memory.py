@@ -117,10 +117,10 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     held = 8 * n * n_times if supplied else 0
     outputs = (8 * fields + itemsize) * chunk        # one launch's outputs and spot
     if keep == "stats":
-        launches = -(-n // chunk) if chunk else 0
+        n_launches = -(-n // chunk) if chunk else 0
         work = outputs + reductions.work_bytes(cells, chunk)
         result = written = dataset = launch = 0
-        held_stats = reductions.held_bytes(n, cells, launches) if n else 0
+        held_stats = reductions.held_bytes(n, cells, n_launches) if n else 0
         on_host = device != "cuda"
     else:
         floats = written_fields(costs_table, n_strategies) - cells  # all but the trades
