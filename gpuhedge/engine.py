@@ -292,9 +292,9 @@ def describe(obj):
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
 
 
-def _plan(device, n_paths, chunk_paths, *, n_strategies, costs_table, hedgers, dtype, n_times,
-          n_options, keep="paths", supplied=False, record=False):
-    """(paths per launch, threads per block) of a run; ``chunk_paths`` (validated) when the
+def _plan(owner, device, n_paths, chunk_paths, *, n_strategies, costs_table, hedgers, dtype,
+          n_times, n_options, keep="paths", supplied=False, record=False):
+    """(paths per launch, threads per block) of a run; ``chunk_paths``, validated, when the
     caller gives it.
 
     The CPU kernel keeps its state per block of paths and writes a per-path result itself:
@@ -304,6 +304,8 @@ def _plan(device, n_paths, chunk_paths, *, n_strategies, costs_table, hedgers, d
     the state per hedger row) within a share of the free device memory, balanced launches of
     whole blocks, and the threads per block the device's registers favour.
     """
+    if chunk_paths is not None:
+        chunk_paths = check.integer(owner, "chunk_paths", chunk_paths, low=1)
     cells = n_strategies * costs_table.shape[0]
     temporaries = reductions.work_bytes(cells, 1) if keep == "stats" else 0
     if device != "cuda":
@@ -679,9 +681,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         Precision of the simulated spot; P&L and costs are always accumulated in float64.
     chunk_paths : int, optional
         Paths per kernel launch (bounds device memory); results do not depend on it. Default:
-        all paths on the CPU (the kernel writes the result in place), on the GPU as many as
-        fit in a quarter of the free device memory (64 MiB to 1 GiB) of per-path scratch
-        and outputs.
+        all paths on the CPU (the kernel writes the result in place; with ``keep="stats"``
+        as many as a quarter of the available memory holds, 64 MiB to 1 GiB), on the GPU
+        the fewest equal launches of whole blocks whose state and outputs fit in half the
+        free device memory (``gpuhedge.launches.plan``).
     first_path : int
         Global index of the first path: the run covers paths first_path .. first_path +
         n_paths - 1, exactly as they are in a larger run (sweeps split work this way).
@@ -743,10 +746,9 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
     costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
-    if chunk_paths is not None:
-        chunk_paths = check.integer(owner, "chunk_paths", chunk_paths, low=1)
-    chunk_paths, threads = _plan(device, n_paths, chunk_paths, n_strategies=len(strategies),
-                                 costs_table=costs_table, hedgers=hedgers, dtype=dtype,
+    chunk_paths, threads = _plan(owner, device, n_paths, chunk_paths,
+                                 n_strategies=len(strategies), costs_table=costs_table,
+                                 hedgers=hedgers, dtype=dtype,
                                  n_times=times.size, n_options=len(book_table), keep=keep)
     chunk_paths = min(chunk_paths, n_paths)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
@@ -868,10 +870,9 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     except ValueError as error:
         raise ValueError(f"{owner}: {error}") from None
     n_paths = prices.shape[0]
-    if chunk_paths is not None:
-        chunk_paths = check.integer(owner, "chunk_paths", chunk_paths, low=1)
-    chunk_paths, threads = _plan(device, n_paths, chunk_paths, n_strategies=len(strategies),
-                                 costs_table=costs_table, hedgers=hedgers, dtype=dtype,
+    chunk_paths, threads = _plan(owner, device, n_paths, chunk_paths,
+                                 n_strategies=len(strategies), costs_table=costs_table,
+                                 hedgers=hedgers, dtype=dtype,
                                  n_times=times.size, n_options=len(book_table), supplied=True,
                                  record=record)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,

@@ -156,14 +156,14 @@ def test_engine_plans_with_the_kernels_hedger_rows(monkeypatch):
     monkeypatch.setattr(backend, "device_facts", lambda: SMALL)
     kw = dict(n_strategies=16, costs_table=costs_table, hedgers=hedgers,
               dtype=np.dtype("float64"), n_times=STEPS, n_options=1)
-    chunk, threads = engine._plan("cuda", 10**7, None, **kw)
+    chunk, threads = engine._plan("test", "cuda", 10**7, None, **kw)
     per_path, fixed = sizes(16, 64)
     assert (chunk, threads) == (launches.plan(SMALL, 10**7, per_path=per_path,
                                               fixed=fixed).paths, 128)
-    assert engine._plan("cuda", 10**7, 5000, **kw) == (5000, 128)  # the caller's chunk
+    assert engine._plan("test", "cuda", 10**7, 5000, **kw) == (5000, 128)  # the caller's
     # the statistics' temporaries make launches smaller; the CPU keeps its one launch
-    assert engine._plan("cuda", 10**7, None, keep="stats", **kw)[0] < chunk
-    assert engine._plan("cpu", 10**7, None, **kw) == (10**7, None)
+    assert engine._plan("test", "cuda", 10**7, None, keep="stats", **kw)[0] < chunk
+    assert engine._plan("test", "cpu", 10**7, None, **kw) == (10**7, None)
     # the default launch passes the device check, with room to spare
     stub_cupy(monkeypatch, SMALL.free_bytes)
     monkeypatch.setattr(backend, "device_facts", lambda: SMALL)

@@ -264,7 +264,8 @@ def test_cpu_statistics_chunk_follows_available_memory(monkeypatch, available, s
     assert memory.scratch_bytes() == scratch
     costs_table = engine._costs_table(COSTS, 0.05, 0.2)
     per_path = 8 * 8 * 4 * 2 + 8 + reductions.work_bytes(8, 1)
-    chunk, threads = engine._plan("cpu", 10**9, None, n_strategies=4, costs_table=costs_table,
+    chunk, threads = engine._plan("test", "cpu", 10**9, None, n_strategies=4,
+                                  costs_table=costs_table,
                                   hedgers=np.zeros((4, engine._math.N_HEDGER)),
                                   dtype=np.dtype("float64"), n_times=22, n_options=1,
                                   keep="stats")
@@ -283,7 +284,7 @@ def test_gpu_chunk_follows_free_device_memory(monkeypatch, free):
     kw = dict(n_strategies=4, costs_table=costs_table,
               hedgers=np.zeros((4, engine._math.N_HEDGER)), dtype=np.dtype("float64"),
               n_times=22, n_options=1)
-    chunk, threads = engine._plan("cuda", 10**9, None, **kw)
+    chunk, threads = engine._plan("test", "cuda", 10**9, None, **kw)
     fixed = 8 * 22 * 5 + 22 * 4
     assert threads == 128 and chunk % 128 == 0
     most = int((free / 2 - fixed) // 1352) // 128 * 128

@@ -22,9 +22,10 @@ import functools
 import numpy as np
 from numba import cuda, float64, types
 
+from .. import launches
 from . import _math
 
-THREADS_PER_BLOCK = 128
+THREADS_PER_BLOCK = launches.DEFAULT_THREADS  # when the caller plans none
 N_LANE = _math.N_LANE  # a module constant, as cuda.local.array needs a literal shape
 
 
@@ -105,6 +106,7 @@ def launch(dynamics, dtype, record, n, *args, threads=THREADS_PER_BLOCK, stream=
     numba's default stream), without waiting: the download of its outputs on the same stream
     waits for it."""
     blocks = (n + threads - 1) // threads
+    # handle 0 is CuPy's null stream, the legacy default stream: numba's stream 0
     where = () if stream is None else (cuda.external_stream(stream) if stream else 0,)
     with contraction(False):
         kernel(dynamics, dtype, record)[(blocks, threads) + where](*args)
