@@ -7,6 +7,7 @@ without a usable device it raises, naming the reason. Under numba's CUDA simulat
 (``NUMBA_ENABLE_CUDASIM=1``) "cuda" runs the CUDA kernels in the simulator on NumPy arrays.
 """
 
+import ctypes
 import functools
 import os
 
@@ -117,12 +118,18 @@ def pinned_empty(size, dtype, device):
 
 
 def download(array, out):
-    """Copy ``array`` (CuPy or NumPy) into the host array ``out`` of its shape: for a CuPy
-    array enqueued on the current stream without waiting (``wait`` on a later ``mark``)."""
-    if namespace(array) is np:
+    """Copy ``array`` (CuPy or NumPy) into the C-contiguous host array ``out`` of its shape
+    and dtype: for a CuPy array enqueued on the current stream without waiting (``wait`` on
+    a later ``mark``); ``out`` must then be page-locked (``pinned_empty``)."""
+    xp = namespace(array)
+    if xp is np:
         out[...] = array
-    else:
-        array.get(out=out, blocking=False)
+        return
+    # a temporary made here and freed on return goes back to CuPy's pool for this stream,
+    # whose later work runs after the copy
+    array = xp.ascontiguousarray(array)
+    array.data.copy_to_host_async(out.ctypes.data_as(ctypes.c_void_p), array.nbytes,
+                                  xp.cuda.get_current_stream())
 
 
 def mark(device):
