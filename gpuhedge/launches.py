@@ -11,6 +11,7 @@ waves, and only then bytes.
 import math
 from dataclasses import dataclass
 
+from . import _validation as check
 from .kernels import _math
 
 DEVICE_SHARE = 0.5   # of the free device memory one launch may hold (memory.FRACTION is 0.8)
@@ -165,6 +166,8 @@ def plan(facts, n_paths, *, per_path, fixed=0):
     One launch per run when memory allows it: ``simulate(..., keep="stats")`` simulates the
     paths once rather than twice, and every launch and download costs a fixed latency.
     """
+    n_paths = check.integer("launches.plan", "n_paths", n_paths, low=1)
+    per_path = check.integer("launches.plan", "per_path", per_path, low=1)
     threads = threads_per_block(facts)
     cap = max(1, int((DEVICE_SHARE * facts.free_bytes - fixed) // per_path))
     if cap >= threads:

@@ -131,6 +131,14 @@ def test_memory_below_one_block_and_runs_below_one_wave():
     assert small_run.waves < launches.MIN_WAVES  # the whole run is smaller than a wave
 
 
+def test_plan_refuses_no_paths():
+    with pytest.raises(ValueError, match=r"launches.plan: 'n_paths' must be an integer >= 1; "
+                                         r"got 0"):
+        launches.plan(H100, 0, per_path=280)
+    with pytest.raises(ValueError, match=r"'per_path' must be an integer >= 1; got 0"):
+        launches.plan(H100, 10, per_path=0)
+
+
 # ----------------------------------------------------------------------------- the engine
 MARKET = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.05)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(strike=100.0, maturity=1.0), quantity=-1.0)])
