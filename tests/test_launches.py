@@ -213,3 +213,45 @@ def test_device_facts_from_cupy_and_the_simulator(monkeypatch):
     with pytest.raises(ValueError, match="device_facts: there is no usable CUDA device: "
                                          "no driver"):
         backend.device_facts()
+
+
+def test_downloads_on_a_stream_into_page_locked_buffers(monkeypatch):
+    """The real-GPU branches of ``backend.pinned_empty``, ``download``, ``mark`` and ``wait``
+    against a stand-in CuPy whose asynchronous copy is recorded and then done by ``memmove``:
+    the contiguous source's bytes go to the host buffer's address, on the current stream."""
+    import ctypes
+
+    stream = types.SimpleNamespace(ptr=7, record=lambda: types.SimpleNamespace(
+        synchronize=lambda: copies.append("waited")))
+    copies = []
+
+    class Pointer:
+        def __init__(self, host):
+            self.host = host
+
+        def copy_to_host_async(self, mem, size, on):
+            copies.append((size, on.ptr))
+            ctypes.memmove(mem, self.host.ctypes.data, size)
+
+    class Array:  # a CuPy array, as backend.namespace tells them apart
+        __module__ = "cupy._core.core"
+
+        def __init__(self, host):
+            self.host, self.nbytes, self.data = host, host.nbytes, Pointer(host)
+
+    cupy = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(alloc_pinned_memory=lambda n: bytearray(n),
+                                   get_current_stream=lambda: stream),
+        ascontiguousarray=lambda a: Array(np.ascontiguousarray(a.host)))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setattr(backend, "_simulator", lambda: False)
+    assert backend.stream_pointer() == 7
+    pinned = backend.pinned_empty(12, np.float32, "cuda")
+    assert pinned.dtype == np.float32 and pinned.size == 12
+    values = np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2]  # not contiguous
+    backend.download(Array(values), pinned.reshape(4, 3))
+    backend.wait(backend.mark("cuda"))
+    assert copies == [(48, 7), "waited"]
+    np.testing.assert_array_equal(pinned.reshape(4, 3), values)
+    assert backend.mark("cpu") is None and type(backend.pinned_empty(3, float, "cpu")) is \
+        np.ndarray
