@@ -29,13 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend
+from . import backend, launches
 from .kernels import _math
 
 FRACTION = 0.8   # share of the available memory a run may take
 ENV = "GPUHEDGE_MAX_MEMORY"
-# Default device scratch of one GPU launch: a share of the free device memory, bounded (a
-# larger launch gains nothing once the device is full; a smaller one leaves it idle).
+# Default host scratch of one CPU launch with keep="stats": a share of the available memory,
+# bounded (a larger launch gains nothing once the cores are busy; a smaller one adds launches).
+# A GPU's launches are planned by ``launches.plan``.
 SCRATCH_SHARE = 0.25
 SCRATCH_MIN, SCRATCH_MAX = 64 * 2**20, 2**30
 # Cost fields of the result the kernel writes only at the levels that charge them.
@@ -116,10 +117,10 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     held = 8 * n * n_times if supplied else 0
     outputs = (8 * fields + itemsize) * chunk        # one launch's outputs and spot
     if keep == "stats":
-        launches = -(-n // chunk) if chunk else 0
+        n_launches = -(-n // chunk) if chunk else 0
         work = outputs + reductions.work_bytes(cells, chunk)
         result = written = dataset = launch = 0
-        held_stats = reductions.held_bytes(n, cells, launches) if n else 0
+        held_stats = reductions.held_bytes(n, cells, n_launches) if n else 0
         on_host = device != "cuda"
     else:
         floats = written_fields(costs_table, n_strategies) - cells  # all but the trades
@@ -142,10 +143,11 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     mapped = result + dataset + tables + prices + held + held_stats + (work if on_host else 0)
     scratch = 0
     if device == "cuda":
-        scratch = (8 * n_hedgers * n_rows * chunk + 8 * fields * chunk + itemsize * chunk
-                   + (itemsize * chunk * n_times if supplied else 0)
-                   + tables + n_times * n_hedgers
-                   + (work - outputs if keep == "stats" else 0))
+        per_path, fixed = launches.device_bytes(
+            n_hedgers=n_hedgers, n_rows=n_rows, cells=cells, n_times=n_times,
+            n_options=n_options, itemsize=itemsize, record=record, supplied=supplied,
+            temporaries=reductions.work_bytes(cells, 1) if keep == "stats" else 0)
+        scratch = per_path * chunk + fixed
     if simulator:  # the "device" arrays are host NumPy arrays, the outputs not copied back
         host, mapped = host + scratch, mapped + scratch
         scratch = 0
@@ -217,13 +219,10 @@ def address_space():
     return out
 
 
-def scratch_bytes(device="cuda"):
-    """Bytes of one launch when the caller gives no ``chunk_paths``: a share of the free memory
-    where the paths are (the device's; the host's on the CPU and under the simulator), within
-    [64 MiB, 1 GiB]."""
-    on_device = device == "cuda" and not backend._simulator()
-    free = backend.device_free_memory() if on_device else host_memory()[0][0]
-    return int(min(SCRATCH_MAX, max(SCRATCH_MIN, SCRATCH_SHARE * free)))
+def scratch_bytes():
+    """Bytes of one CPU launch with ``keep="stats"`` when the caller gives no ``chunk_paths``:
+    a share of the machine's available memory, within [64 MiB, 1 GiB]."""
+    return int(min(SCRATCH_MAX, max(SCRATCH_MIN, SCRATCH_SHARE * host_memory()[0][0])))
 
 
 # ----------------------------------------------------------------------------- checks
