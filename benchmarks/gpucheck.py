@@ -154,9 +154,10 @@ def timings(n_paths, n_steps, repeat):
     """[(case, dtype, kernel seconds, simulate seconds)], best of ``repeat``."""
     launch, spent = target.launch, []
 
-    def timed(*args):
+    def timed(*args, **kw):
         started = time.perf_counter()
-        launch(*args)  # synchronises with the device before returning
+        launch(*args, **kw)  # enqueues the kernel on the current stream: wait for it
+        backend.wait(backend.mark("cuda"))
         spent.append(time.perf_counter() - started)
 
     book = gh.Book([gh.Position(bench.OPTION, bench.QUANTITY)])

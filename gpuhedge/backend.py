@@ -7,6 +7,7 @@ without a usable device it raises, naming the reason. Under numba's CUDA simulat
 (``NUMBA_ENABLE_CUDASIM=1``) "cuda" runs the CUDA kernels in the simulator on NumPy arrays.
 """
 
+import ctypes
 import functools
 import os
 
@@ -63,6 +64,88 @@ def device_free_memory() -> int:
 
     free, _ = cupy.cuda.runtime.memGetInfo()
     return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+
+
+def device_facts():
+    """``launches.DeviceFacts`` of the current CUDA device: its free memory
+    (``device_free_memory``), multiprocessors and their limits (CuPy's device properties);
+    ``launches.SIMULATOR`` under numba's simulator. Raises a ValueError without either."""
+    from . import launches
+
+    if _simulator():
+        return launches.SIMULATOR
+    usable, why = cuda_status()
+    if not usable:
+        raise ValueError(f"device_facts: there is no usable CUDA device: {why}")
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    limits = {field: props[key] for field, key in (
+        ("registers_per_sm", "regsPerMultiprocessor"),
+        ("max_threads_per_sm", "maxThreadsPerMultiProcessor"),
+        ("max_blocks_per_sm", "maxBlocksPerMultiProcessor"),
+        ("max_threads_per_block", "maxThreadsPerBlock")) if key in props}
+    return launches.DeviceFacts(free_bytes=device_free_memory(),
+                                sm_count=int(props["multiProcessorCount"]),
+                                **{k: int(v) for k, v in limits.items()})
+
+
+def stream_pointer():
+    """The handle of CuPy's current stream, on which the engine enqueues the kernels and the
+    downloads of their outputs (one stream: each waits for the one before); None under the
+    simulator, whose launches are synchronous."""
+    if _simulator():
+        return None
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
+
+
+def _on_gpu(device):
+    return device == "cuda" and not _simulator()
+
+
+def pinned_empty(size, dtype, device):
+    """A flat host array of ``size`` items, page-locked on a real GPU (the copy engine fills
+    it without a staging copy and without holding the host), NumPy memory elsewhere."""
+    if not _on_gpu(device):
+        return np.empty(size, dtype=dtype)
+    import cupy
+
+    dtype = np.dtype(dtype)
+    memory = cupy.cuda.alloc_pinned_memory(max(1, size * dtype.itemsize))
+    return np.frombuffer(memory, dtype=dtype, count=size)
+
+
+def download(array, out):
+    """Copy ``array`` (CuPy or NumPy) into the C-contiguous host array ``out`` of its shape
+    and dtype: for a CuPy array enqueued on the current stream without waiting (``wait`` on
+    a later ``mark``); ``out`` must then be page-locked (``pinned_empty``)."""
+    xp = namespace(array)
+    if xp is np:
+        out[...] = array
+        return
+    # a temporary made here and freed on return goes back to CuPy's pool for this stream,
+    # whose later work runs after the copy
+    array = xp.ascontiguousarray(array)
+    array.data.copy_to_host_async(out.ctypes.data_as(ctypes.c_void_p), array.nbytes,
+                                  xp.cuda.get_current_stream())
+
+
+def mark(device):
+    """An event recorded on the current stream after the work enqueued so far (None where
+    work runs at once: the CPU and the simulator)."""
+    if not _on_gpu(device):
+        return None
+    import cupy
+
+    return cupy.cuda.get_current_stream().record()
+
+
+def wait(event):
+    """Wait until the work before ``event`` (``mark``) is done; no wait for None."""
+    if event is not None:
+        event.synchronize()
 
 
 def choose(device: str | None = None, owner: str = "simulate") -> tuple[str, str]:

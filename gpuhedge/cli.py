@@ -2,13 +2,16 @@
 
 ``gpuhedge info``
     Device, CUDA and library versions.
-``gpuhedge sweep CONFIG.toml --store PATH [--scheduler ADDR] [--paths N] [--overwrite]``
+``gpuhedge sweep CONFIG.toml --store PATH [--scheduler ADDR] [--paths N] [--keep stats]
+[--overwrite]``
     Run (or resume) the sweep a TOML file describes (schema: ``experiments/configs/README.md``,
-    example: ``experiments/configs/example.toml``) into a Zarr store.
+    example: ``experiments/configs/example.toml``) into a Zarr store; ``--keep stats`` stores
+    only each scenario's statistics.
 ``gpuhedge report STORE [--out DIR] [--sel KEY=VALUE ...]``
     The set-up and summary table of a store as Markdown (printed, and written with the
     figures: for every scenario, the P&L distribution per strategy and the std-vs-cost
-    frontier, the scenario in each title).
+    frontier, the scenario in each title). A store of statistics gives the table from its
+    statistics and the frontiers; the distributions, which need the paths, are skipped.
 """
 
 import argparse
@@ -28,7 +31,7 @@ from . import _validation as check
 TOP = ("description", "run", "market", "markets", "book", "hedges", "costs", "grid",
        "scenarios")
 RUN = ("n_paths", "n_steps", "seed", "stream", "antithetic", "dtype", "storage",
-       "chunk_paths", "compression", "device", "scheduler", "workers")
+       "chunk_paths", "compression", "device", "scheduler", "workers", "keep")
 REPORT_COLUMNS = ("mean", "std", "var_95", "cvar_95", "var_99", "cvar_99",
                   "hedge_effectiveness", "mean_cost", "mean_trades")
 
@@ -161,6 +164,7 @@ def _load(path):
     from . import strategies
     from .costs import Costs
     from .models import MODELS
+    from .reductions import KEEPS
 
     # every strategy the package defines (NoHedge, StaticHedge, DeltaHedge, bands, ...)
     rules = [c for c in vars(strategies).values() if isinstance(c, type)
@@ -200,7 +204,7 @@ def _load(path):
         out["antithetic"] = run["antithetic"]
     for key, options in (("dtype", ("float64", "float32")), ("storage", ("float32", "float64")),
                          ("compression", ("lz4", "zstd", "none")),
-                         ("device", ("auto", "cpu", "cuda"))):
+                         ("device", ("auto", "cpu", "cuda")), ("keep", KEEPS)):
         if key in run:
             out[key] = check.choice(owner, f"run.{key}", run[key], options)
     if "scheduler" in run:
@@ -251,11 +255,14 @@ def _load(path):
 
 
 def _sweep(args):
+    from .reductions import KEEPS
     from .sweep import expand, sweep
 
     kwargs = load_config(args.config)
     if args.paths is not None:
         kwargs["n_paths"] = check.integer("gpuhedge sweep", "--paths", args.paths, low=1)
+    if args.keep is not None:
+        kwargs["keep"] = check.choice("gpuhedge sweep", "--keep", args.keep, KEEPS)
     if args.scheduler is not None:
         kwargs["scheduler"] = args.scheduler
     try:  # the scenarios' own errors, named as keys of the file
@@ -340,7 +347,9 @@ def _setup(ds, path):
                                                           for k, v in overrides.items()))
     lines.append(f"- paths {config['n_paths']:,}, n_steps {config['n_steps']}, seed "
                  f"{config['seed']}, stream {config['stream']}, antithetic "
-                 f"{config['antithetic']}")
+                 f"{config['antithetic']}"
+                 + (", statistics only (keep='stats')" if config.get("keep") == "stats"
+                    else ""))
     lines.append(f"- device {ds.attrs['device']}, precision {ds.attrs['precision']}, storage "
                  f"{ds.attrs['storage']}; gpuhedge {ds.attrs['gpuhedge_version']}"
                  + (f" ({ds.attrs['git_revision']})" if "git_revision" in ds.attrs else "")
@@ -356,7 +365,8 @@ def _report(args):
     ds = open_store(args.store)
     sel = _parse_sel(args.sel, ds)
     ds = ds.sel(sel)
-    s = summary(ds)
+    stats_only = ds.attrs.get("keep") == "stats"
+    s = ds.load() if stats_only else summary(ds)
     out = Path(args.out) if args.out else Path(str(args.store).rstrip("/")).with_suffix("")
     out = out if args.out else out.parent / (out.name + "_report")
     out.mkdir(parents=True, exist_ok=True)
@@ -370,18 +380,23 @@ def _report(args):
             + f"\n## Summary\n\n{note}\n\n{table}\n")
     (out / "summary.md").write_text(text)
     print(text)
-    dims = [d for d in ds["pnl"].dims if d not in ("strategy", "cost", "path")]
+    if stats_only:
+        print("gpuhedge report: the P&L distributions are skipped: the store holds statistics "
+              "only (keep='stats'), not the per-path results they are drawn from")
+    dims = [d for d in s["mean"].dims if d not in ("strategy", "cost")]
     figures = []
     for values in itertools.product(*(ds[d].values.tolist() for d in dims)):
         point = dict(zip(dims, values))
         label = ", ".join(f"{d}={v}" for d, v in point.items())
         suffix = "_" + re.sub(r"[^\w.=-]+", "_", label.replace(", ", "_")) if point else ""
-        ax = plot.distribution(ds, sel=point)
-        ax.figure.savefig(out / f"distribution{suffix}.png", dpi=120)
+        if not stats_only:
+            ax = plot.distribution(ds, sel=point)
+            ax.figure.savefig(out / f"distribution{suffix}.png", dpi=120)
+            figures.append(out / f"distribution{suffix}.png")
         ax = plot.frontier(s, sel=point)
         ax.set_title((f"{label}\n" if label else "") + ax.get_title(), fontsize="small")
         ax.figure.savefig(out / f"frontier{suffix}.png", dpi=120)
-        figures += [out / f"distribution{suffix}.png", out / f"frontier{suffix}.png"]
+        figures.append(out / f"frontier{suffix}.png")
     print(f"figures ({len(figures)}): " + ", ".join(str(f) for f in figures[:4])
           + (", ..." if len(figures) > 4 else ""))
 
@@ -398,6 +413,8 @@ def main(argv=None):
     p.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786), 'local', "
                    "'threads' or 'synchronous'")
     p.add_argument("--paths", type=int, help="number of paths (overrides run.n_paths)")
+    p.add_argument("--keep", help="'paths' (every path's results) or 'stats' (only each "
+                   "scenario's statistics; overrides run.keep)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a store made with another configuration")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

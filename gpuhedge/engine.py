@@ -36,7 +36,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from . import backend, memory, metrics, reductions
+from . import backend, launches, memory, metrics, reductions
 from ._version import __version__
 from . import _validation as check
 from .costs import Costs
@@ -292,47 +292,64 @@ def describe(obj):
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
 
 
-def _default_chunk(device, n_paths, n_strategies, n_costs, dtype, max_lag=0, keep="paths"):
-    """Paths per kernel launch when the caller gives none. The CPU kernel keeps its state per
-    block of paths and writes a per-path result itself: one launch. The GPU's state and outputs
-    are per path in device memory, and so are a launch's outputs and the reduction's
-    temporaries when only statistics are kept: as many paths as fit in
-    ``memory.scratch_bytes``."""
-    if device != "cuda" and keep == "paths":
-        return n_paths
-    cells = n_strategies * n_costs
-    per_path = 8 * _math.N_OUT * cells + dtype.itemsize
-    if device == "cuda":  # rows <= strategies x costs
-        per_path += 8 * (_math.N_STATE + max_lag) * cells
-    if keep == "stats":
-        per_path += reductions.work_bytes(cells, 1)
-    return max(1024, (memory.scratch_bytes(device) // per_path) // 1024 * 1024)
+def _plan(owner, device, n_paths, chunk_paths, *, n_strategies, costs_table, hedgers, dtype,
+          n_times, n_options, keep="paths", supplied=False, record=False):
+    """(paths per launch, threads per block) of a run; ``chunk_paths``, validated, when the
+    caller gives it.
+
+    The CPU kernel keeps its state per block of paths and writes a per-path result itself:
+    one launch, no threads per block (None); with ``keep="stats"`` as many paths as their
+    outputs and the reduction's temporaries fit in ``memory.scratch_bytes``. On a GPU the
+    launch plan of ``launches.plan``: the device bytes of a launch (``launches.device_bytes``,
+    the state per hedger row) within a share of the free device memory, balanced launches of
+    whole blocks, and the threads per block the device's registers favour.
+    """
+    if chunk_paths is not None:
+        chunk_paths = check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    cells = n_strategies * costs_table.shape[0]
+    temporaries = reductions.work_bytes(cells, 1) if keep == "stats" else 0
+    if device != "cuda":
+        if chunk_paths is None:
+            chunk_paths = n_paths if keep == "paths" else max(1024, (
+                memory.scratch_bytes() // (8 * _math.N_OUT * cells + dtype.itemsize
+                                           + temporaries)) // 1024 * 1024)
+        return chunk_paths, None
+    per_path, fixed = launches.device_bytes(
+        n_hedgers=hedgers.shape[0], n_rows=_n_rows(hedgers), cells=cells, n_times=n_times,
+        n_options=n_options, itemsize=dtype.itemsize, record=record, supplied=supplied,
+        temporaries=temporaries)
+    plan = launches.plan(backend.device_facts(), n_paths, per_path=per_path, fixed=fixed)
+    return plan.paths if chunk_paths is None else chunk_paths, plan.threads
 
 
-def _max_lag(cost_levels):
-    return max(c.lag for c in cost_levels.values())
+def _n_rows(hedgers):
+    """State rows per hedger row: ``_math.N_STATE`` and the largest lag's."""
+    return _math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max())
 
 
 def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers,
               schedule, costs, rate, dividend, *, first_path=0, seed, stream, antithetic, device,
-              dtype, record=False):
+              dtype, record=False, threads=None):
     """``run(start, n, out=None)``: one kernel launch on paths first_path + start ..
     first_path + start + n - 1, returning its outputs (``_math.OUT_*`` fields x strategy x
     cost x path, the terminal spot and the per-date record: ``_math.REC_*`` fields x grid
     point x strategy x cost x path, with no grid point unless ``record``) where the kernel ran
     (CuPy arrays on a GPU). Without ``out`` the outputs go to buffers reused by the next
-    launch of the same size."""
+    launch of the same size. On a GPU, blocks of ``threads`` threads (``_plan``), enqueued on
+    CuPy's current stream without waiting."""
     nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
-    n_rows = _math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max())
+    n_rows = _n_rows(hedgers)
     xp = backend.array_module(device)
     if device == "cuda":
         from .kernels import cuda as target
 
         # a kernel holding only the code paths of this run's rows, costs and grid
         features = _math.Features.of(hedgers, costs, _grid(times, rate, dividend))
+        on = backend.stream_pointer()
 
         def launch(n, *args):
-            target.launch(dynamics, dtype.name, record, features, (nh, n_rows), n, *args)
+            target.launch(dynamics, dtype.name, record, features, (nh, n_rows), n, *args,
+                          threads=threads, stream=on)
     else:
         from .kernels import cpu as target
 
@@ -383,7 +400,9 @@ def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, stora
     launch's outputs come back field by field, only the cost levels that charge a cost field
     (``_math.charges``; the others stay zero), trades as int32 and the other fields in the
     ``storage`` precision, cast where the kernel ran: on a GPU, a float32 download is half
-    the bytes of a float64 one."""
+    the bytes of a float64 one. The downloads land in host buffers of one launch (page-locked
+    on a GPU, where they are enqueued on the kernels' stream without waiting), from which the
+    host copies them into the result while the next launch runs."""
     n_costs = costs.shape[0]
     shape = (n_strategies, n_costs, n_paths)
     spot = np.empty(n_paths, dtype=dtype)
@@ -400,19 +419,48 @@ def _run(run, *, n_paths, chunk_paths, n_strategies, costs, device, dtype, stora
                                  else storage)
         levels[field] = [c for c in range(n_costs) if field not in memory.COST_FIELDS
                          or _math.charges(costs, c, field)]
-    for start, n in _launches(n_paths, chunk_paths):
-        out, out_spot, out_record = run(start, n)
-        sl = slice(start, start + n)
-        spot[sl] = backend.to_numpy(out_spot)
+    staging = {}  # host buffers of one launch's downloads, page-locked on a GPU
+
+    def download(name, array):  # the first launch is the largest: its buffers serve them all
+        if name not in staging:
+            staging[name] = backend.pinned_empty(array.size, array.dtype, device)
+        host = staging[name][:array.size].reshape(array.shape)
+        backend.download(array, host)
+        return host
+
+    def downloads(out, out_spot, out_record):
+        """Enqueue the downloads of a launch's outputs: {what: host buffer}."""
+        copies = {"spot": download("spot", out_spot)}
         if record_times:
-            recorded[..., sl] = backend.to_numpy(out_record)
+            copies["record"] = download("record", out_record)
         for field, served in levels.items():
-            if len(served) == n_costs:
-                result[field][..., sl] = backend.to_numpy(
-                    out[field].astype(result[field].dtype, copy=False))
-            elif served:
-                result[field][:, served, sl] = backend.to_numpy(
-                    out[field][:, served].astype(result[field].dtype, copy=False))
+            if served:
+                kept = out[field] if len(served) == n_costs else out[field][:, served]
+                copies[field] = download(field, kept.astype(result[field].dtype, copy=False))
+        return copies
+
+    def scatter(sl, copies, done):
+        """Copy a launch's downloads into the result once they are there."""
+        backend.wait(done)
+        spot[sl] = copies.pop("spot")
+        if record_times:
+            recorded[..., sl] = copies.pop("record")
+        for field, host in copies.items():
+            if len(levels[field]) == n_costs:
+                result[field][..., sl] = host
+            else:
+                result[field][:, levels[field], sl] = host
+
+    # One stream, in order: launch k, its downloads, launch k + 1, ... The host copies
+    # launch k's downloads into the result while launch k + 1 runs, and enqueues launch k + 1's
+    # downloads into the same buffers only then.
+    previous = None
+    for start, n in _launches(n_paths, chunk_paths):
+        outputs = run(start, n)
+        if previous is not None:
+            scatter(*previous)
+        previous = (slice(start, start + n), downloads(*outputs), backend.mark(device))
+    scatter(*previous)
     return result, spot, kept
 
 
@@ -422,10 +470,10 @@ def _statistics(run, *, n_paths, chunk_paths, strategies, costs, attrs):
     names_s = np.array(list(strategies), dtype=object)
     names_c = np.array(list(costs), dtype=object)
     dims = ("strategy", "cost", "path")
-    launches = _launches(n_paths, chunk_paths)
+    parts = _launches(n_paths, chunk_paths)
 
     def outputs():
-        for start, n in launches:
+        for start, n in parts:
             out = run(start, n)[0]
             _check_finite(out[_math.OUT_PNL], names_s, names_c, attrs)
             yield out
@@ -433,7 +481,7 @@ def _statistics(run, *, n_paths, chunk_paths, strategies, costs, attrs):
     like = xr.DataArray(np.empty((len(names_s), len(names_c), 0)), dims=dims,
                         coords={"strategy": names_s, "cost": names_c})
     unhedged = metrics._unhedged(xr.Dataset(coords=like.coords, attrs=attrs), None)
-    ds = reductions.reduce(outputs, [n for _, n in launches], like, unhedged)
+    ds = reductions.reduce(outputs, [n for _, n in parts], like, unhedged)
     ds.attrs.update({k: v for k, v in attrs.items() if k != "owner"}, keep="stats")
     return ds
 
@@ -635,9 +683,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         Precision of the simulated spot; P&L and costs are always accumulated in float64.
     chunk_paths : int, optional
         Paths per kernel launch (bounds device memory); results do not depend on it. Default:
-        all paths on the CPU (the kernel writes the result in place), on the GPU as many as
-        fit in a quarter of the free device memory (64 MiB to 1 GiB) of per-path scratch
-        and outputs.
+        all paths on the CPU (the kernel writes the result in place; with ``keep="stats"``
+        as many as a quarter of the available memory holds, 64 MiB to 1 GiB), on the GPU
+        the fewest equal launches of whole blocks whose state and outputs fit in half the
+        free device memory (``gpuhedge.launches.plan``).
     first_path : int
         Global index of the first path: the run covers paths first_path .. first_path +
         n_paths - 1, exactly as they are in a larger run (sweeps split work this way).
@@ -699,9 +748,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
     costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
-    chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
-                                 _max_lag(cost_levels), keep) if chunk_paths is None \
-        else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    chunk_paths, threads = _plan(owner, device, n_paths, chunk_paths,
+                                 n_strategies=len(strategies), costs_table=costs_table,
+                                 hedgers=hedgers, dtype=dtype,
+                                 n_times=times.size, n_options=len(book_table), keep=keep)
     chunk_paths = min(chunk_paths, n_paths)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
@@ -712,7 +762,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
         market.dynamics, spot0, v0, market.kernel_params(horizon / n_steps),
         market.hedge_params(horizon), None, times, book_table, len(strategies), hedgers,
         schedule, costs_table, market.rate, market.dividend, first_path=first_path, seed=seed,
-        stream=stream, antithetic=antithetic, device=device, dtype=dtype)
+        stream=stream, antithetic=antithetic, device=device, dtype=dtype, threads=threads)
 
     config = {"market": describe(market), "book": describe(book),
               "hedges": {k: describe(v) for k, v in strategies.items()},
@@ -822,9 +872,11 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     except ValueError as error:
         raise ValueError(f"{owner}: {error}") from None
     n_paths = prices.shape[0]
-    chunk_paths = _default_chunk(device, n_paths, len(strategies), len(costs_table), dtype,
-                                 _max_lag(cost_levels)) if chunk_paths is None \
-        else check.integer(owner, "chunk_paths", chunk_paths, low=1)
+    chunk_paths, threads = _plan(owner, device, n_paths, chunk_paths,
+                                 n_strategies=len(strategies), costs_table=costs_table,
+                                 hedgers=hedgers, dtype=dtype,
+                                 n_times=times.size, n_options=len(book_table), supplied=True,
+                                 record=record)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
                      dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True,
@@ -832,7 +884,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     run = _launcher(
         _math.SUPPLIED, 0.0, 0.0, np.zeros(1), np.zeros(4), prices.astype(dtype), times,
         book_table, len(strategies), hedgers, schedule, costs_table, rate, dividend, seed=0,
-        stream=0, antithetic=False, device=device, dtype=dtype, record=record)
+        stream=0, antithetic=False, device=device, dtype=dtype, record=record, threads=threads)
     result, spot, recorded = _run(run, n_paths=n_paths, chunk_paths=min(chunk_paths, n_paths),
                                   n_strategies=len(strategies), costs=costs_table,
                                   device=device, dtype=dtype, storage=np.dtype("float64"),

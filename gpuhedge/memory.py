@@ -29,13 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend
+from . import backend, launches
 from .kernels import _math
 
 FRACTION = 0.8   # share of the available memory a run may take
 ENV = "GPUHEDGE_MAX_MEMORY"
-# Default device scratch of one GPU launch: a share of the free device memory, bounded (a
-# larger launch gains nothing once the device is full; a smaller one leaves it idle).
+# Default host scratch of one CPU launch with keep="stats": a share of the available memory,
+# bounded (a larger launch gains nothing once the cores are busy; a smaller one adds launches).
+# A GPU's launches are planned by ``launches.plan``.
 SCRATCH_SHARE = 0.25
 SCRATCH_MIN, SCRATCH_MAX = 64 * 2**20, 2**30
 # Cost fields of the result the kernel writes only at the levels that charge them.
@@ -116,10 +117,10 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     held = 8 * n * n_times if supplied else 0
     outputs = (8 * fields + itemsize) * chunk        # one launch's outputs and spot
     if keep == "stats":
-        launches = -(-n // chunk) if chunk else 0
+        n_launches = -(-n // chunk) if chunk else 0
         work = outputs + reductions.work_bytes(cells, chunk)
         result = written = dataset = launch = 0
-        held_stats = reductions.held_bytes(n, cells, launches) if n else 0
+        held_stats = reductions.held_bytes(n, cells, n_launches) if n else 0
         on_host = device != "cuda"
     else:
         floats = written_fields(costs_table, n_strategies) - cells  # all but the trades
@@ -142,10 +143,11 @@ def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers,
     mapped = result + dataset + tables + prices + held + held_stats + (work if on_host else 0)
     scratch = 0
     if device == "cuda":
-        scratch = (8 * n_hedgers * n_rows * chunk + 8 * fields * chunk + itemsize * chunk
-                   + (itemsize * chunk * n_times if supplied else 0)
-                   + tables + n_times * n_hedgers
-                   + (work - outputs if keep == "stats" else 0))
+        per_path, fixed = launches.device_bytes(
+            n_hedgers=n_hedgers, n_rows=n_rows, cells=cells, n_times=n_times,
+            n_options=n_options, itemsize=itemsize, record=record, supplied=supplied,
+            temporaries=reductions.work_bytes(cells, 1) if keep == "stats" else 0)
+        scratch = per_path * chunk + fixed
     if simulator:  # the "device" arrays are host NumPy arrays, the outputs not copied back
         host, mapped = host + scratch, mapped + scratch
         scratch = 0
@@ -217,13 +219,10 @@ def address_space():
     return out
 
 
-def scratch_bytes(device="cuda"):
-    """Bytes of one launch when the caller gives no ``chunk_paths``: a share of the free memory
-    where the paths are (the device's; the host's on the CPU and under the simulator), within
-    [64 MiB, 1 GiB]."""
-    on_device = device == "cuda" and not backend._simulator()
-    free = backend.device_free_memory() if on_device else host_memory()[0][0]
-    return int(min(SCRATCH_MAX, max(SCRATCH_MIN, SCRATCH_SHARE * free)))
+def scratch_bytes():
+    """Bytes of one CPU launch with ``keep="stats"`` when the caller gives no ``chunk_paths``:
+    a share of the machine's available memory, within [64 MiB, 1 GiB]."""
+    return int(min(SCRATCH_MAX, max(SCRATCH_MIN, SCRATCH_SHARE * host_memory()[0][0])))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -322,22 +321,29 @@ def sweep_footprints(job):
     engine's run on ``chunk_paths`` paths, the storage copies of its per-path variables
     (``terminal_spot`` one value per path, the others one per strategy and cost level; the
     engine's floats are float64) and the write's buffers. On a GPU a launch's outputs come
-    back in pieces no larger than the task's: counted as the task's, an upper bound."""
+    back in pieces no larger than the task's: counted as the task's, an upper bound. With
+    ``keep="stats"`` a task is ``simulate(..., keep="stats")`` on all ``n_paths`` paths in
+    launches of ``chunk_paths`` (``run_footprint``), and its write a few values per cell."""
     from .engine import _costs_table, as_book, kernel_rows  # the engine imports this module
 
-    out, n = {}, min(job.chunk_paths, job.n_paths)
+    stats = job.keep == "stats"
+    out, n = {}, job.n_paths if stats else min(job.chunk_paths, job.n_paths)
     for sc in job.scenarios:
         costs_table = _costs_table(sc.costs, sc.market.rate, sc.market.reference_vol)
         run = run_footprint(
-            n_paths=n, chunk_paths=n, n_strategies=len(sc.hedges),
+            n_paths=n, chunk_paths=min(job.chunk_paths, n), n_strategies=len(sc.hedges),
             costs_table=costs_table, n_hedgers=kernel_rows(sc.hedges, sc.costs),
             n_rows=_math.N_STATE + max(c.lag for c in sc.costs.values()), dtype=job.dtype,
             device=job.device, n_times=sc.n_steps + 1,
-            n_options=len(as_book("sweep", sc.book).positions))
+            n_options=len(as_book("sweep", sc.book).positions), keep=job.keep)
         cells = len(sc.hedges) * len(sc.costs)
+        if stats:  # the statistics and their write: two copies of each, float64 per cell
+            extra = 2 * 8 * cells * len(job.variables)
+            out[sc.label] = Footprint(run.host + extra, run.mapped + extra, run.device)
+            continue
         stored = {name: np.dtype(storage).itemsize * (1 if name == "terminal_spot" else cells)
-                  * n for name, storage in job.per_path}
-        copies = sum(stored[name] for name, storage in job.per_path
+                  * n for name, storage in job.variables}
+        copies = sum(stored[name] for name, storage in job.variables
                      if np.dtype(storage).kind == "f" and np.dtype(storage) != np.float64)
         # the region write (xarray's encoding, Zarr's buffers) holds about two copies of one
         # variable at a time (measured with tracemalloc)
@@ -397,6 +403,11 @@ def check_sweep(owner, job, *, scheduler, gpus, cores):
         return
     _, need, allowed, _ = over
     chunk = job.chunk_paths
+    if job.keep == "stats":  # bounded by the launch's size, not the scenario's (nearly)
+        raise _refused(owner, f"one task ({job.n_paths:,} paths of scenario {label} in "
+                       f"launches of {min(chunk, job.n_paths):,})", over,
+                       "pass a smaller chunk_paths (a store made with another chunk_paths is "
+                       "resumed only with overwrite=True, which starts it again)")
     if need > chunk * allowed:  # not even one path per task fits
         advice = "even one path per task is too much; sweep fewer strategies or cost levels"
     else:

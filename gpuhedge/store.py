@@ -11,6 +11,11 @@ A sweep's store holds one xarray Dataset with dims ``(*scenario dims, strategy, 
 * ``chunk_done`` over ``(*scenario dims, path_chunk)``: a uint8 completion record, one Zarr
   chunk per task (see *Safety* below); ``open_store`` hides it.
 
+A store of statistics (``sweep(..., keep="stats")``) has no ``path`` dim: each statistic
+(``gpuhedge.summary``'s variables, the P&L's ``min`` and ``max``, ``premium``) is a float64
+variable over ``(*scenario dims, strategy, cost)``, chunked one scenario per chunk, and
+``path_chunk`` has length 1: a task, and a block, is a whole scenario.
+
 Precision
 ---------
 The kernels accumulate every P&L and cost in float64. By default (``storage="float32"``) the
@@ -226,12 +231,14 @@ def create(path, template, encoding, *, chunk_paths):
     encoding : dict
         Per-variable Zarr encoding (``chunks``, ``compressors``, ``fill_value``).
     chunk_paths : int
-        Paths per chunk; ``chunk_done`` gets one entry per scenario and block of paths.
+        Paths per chunk; ``chunk_done`` gets one entry per scenario and block of paths (one
+        per scenario when ``template`` has no ``path`` dim).
     """
     target = Path(os.path.abspath(os.fspath(path)))
     kind = refuse_foreign("store", target)
     scenario_dims = [d for d in template.dims if d not in ("strategy", "cost", "path")]
-    n_chunks = math.ceil(template.sizes["path"] / chunk_paths)
+    n_chunks = math.ceil(template.sizes["path"] / chunk_paths) if "path" in template.dims \
+        else 1  # a store of statistics: one task per scenario
     done_shape = tuple(template.sizes[d] for d in scenario_dims) + (n_chunks,)
     import dask.array as da
 
@@ -342,11 +349,13 @@ def done(path):
     return zarr.open_array(str(path), path=DONE, mode="r", zarr_format=3)[...]
 
 
-def per_path_variables(path):
-    """(name, dtype name) of the store's per-path variables (those over ``path``)."""
+def variables_over(path, dims):
+    """(name, dtype name) of the store's variables over every one of ``dims``: the per-path
+    variables for ``("path",)``, the statistics of a store of statistics for ``("strategy",
+    "cost")``."""
     group = zarr.open_group(str(path), mode="r", zarr_format=3, use_consolidated=False)
     return tuple(sorted((name, array.dtype.name) for name, array in group.arrays()
-                        if "path" in (array.metadata.dimension_names or ())))
+                        if set(dims) <= set(array.metadata.dimension_names or ())))
 
 
 def record_progress(path):

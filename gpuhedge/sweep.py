@@ -4,7 +4,11 @@ A *scenario* is one market, book and time grid: the model (or one of a dict of m
 named scenario (a dict of field overrides) and a point of the grid of swept fields. A *task*
 is one scenario and one block of ``chunk_paths`` paths: one kernel pass runs every strategy
 and cost level on those paths (common random numbers), and the task writes its own whole
-chunks into the store (see ``gpuhedge.store``). Every scenario uses the same ``seed`` and
+chunks into the store (see ``gpuhedge.store``). With ``keep="stats"`` a task is one whole
+scenario: ``simulate(..., keep="stats")`` on all its paths, in launches of ``chunk_paths``,
+and the store holds its statistics only. Order statistics do not merge from per-block
+summaries, so a scenario's paths are never split between tasks; each statistic is exact
+over all of them (``gpuhedge.reductions``). Every scenario uses the same ``seed`` and
 ``stream``, so path p draws the same random numbers in every cell of the grid (common random
 numbers across markets too); the numbers depend only on (seed, stream, p), so a task computes
 the same bytes whichever worker runs it, in whatever order, and before or after an
@@ -40,12 +44,13 @@ import numpy as np
 import xarray as xr
 
 from . import _validation as check
-from . import backend, memory
+from . import backend, memory, reductions
 from . import store as zstore
 from ._version import __version__
 from .costs import Costs
 from .engine import as_book, describe, named_items, simulate
 from .instruments import Book, Position
+from .kernels import _math
 from .models import Heston, Market
 from .strategies import Strategy
 
@@ -74,7 +79,7 @@ class _Job:
     path: str
     scenarios: tuple
     scenario_dims: tuple
-    per_path: tuple          # (name, storage dtype)
+    variables: tuple         # (name, storage dtype) of what a task writes
     n_paths: int
     chunk_paths: int
     seed: int
@@ -82,6 +87,7 @@ class _Job:
     antithetic: bool
     device: str
     dtype: str
+    keep: str                # "paths": a task is a block of paths; "stats": a scenario
     numba_threads: int | None
 
 
@@ -419,27 +425,34 @@ def _kernel_guard():
 
 
 def _simulate_block(job, s, b):
-    """Run block ``b`` of scenario ``s``: the engine's Dataset for those paths."""
+    """Run block ``b`` of scenario ``s``: the engine's Dataset for those paths; with
+    ``keep="stats"`` (one block per scenario) the statistics of all the scenario's paths."""
     sc = job.scenarios[s]
-    start = b * job.chunk_paths
-    n = min(job.chunk_paths, job.n_paths - start)
+    if job.keep == "stats":
+        start, n = 0, job.n_paths
+        how = {"keep": "stats", "chunk_paths": job.chunk_paths}
+    else:
+        start = b * job.chunk_paths
+        n = min(job.chunk_paths, job.n_paths - start)
+        how = {"first_path": start, "storage": dict(job.variables)["pnl"]}
     with _numba_threads(job.numba_threads), _kernel_guard():
         try:
             return simulate(sc.market, sc.book, sc.hedges, sc.costs, n_paths=n,
                             n_steps=sc.n_steps, seed=job.seed, stream=job.stream,
                             antithetic=job.antithetic, device=job.device, dtype=job.dtype,
-                            first_path=start, storage=dict(job.per_path)["pnl"])
+                            **how)
         except FloatingPointError as e:
             raise FloatingPointError(f"{OWNER}: scenario {sc.label}, paths {start}.."
                                      f"{start + n - 1}: {e}") from None
 
 
 def _block(job, ds):
-    """The per-path variables of one task, cast to their storage dtypes, with the scenario
-    dims added (size 1) and no coordinates (a region write needs none)."""
+    """The variables one task writes (per path, or the statistics), cast to their storage
+    dtypes, with the scenario dims added (size 1) and no coordinates (a region write needs
+    none)."""
     lead = (1,) * len(job.scenario_dims)
     out = {}
-    for name, dtype in job.per_path:
+    for name, dtype in job.variables:
         # a cost kind this scenario does not charge: zero, as the engine's zeroed result
         var = ds[name] if name in ds else xr.zeros_like(ds["pnl"])
         values = np.asarray(var.values, dtype=dtype).reshape(lead + var.shape)
@@ -450,23 +463,33 @@ def _block(job, ds):
 def run_block(job, s, b):
     """One task: simulate block ``b`` of scenario ``s``, write its chunks, then mark it done.
 
-    Returns the number of paths written.
+    Returns the number of paths simulated.
     """
     ds = _simulate_block(job, s, b)
     sc = job.scenarios[s]
-    start = b * job.chunk_paths
     region = {d: slice(i, i + 1) for d, i in zip(job.scenario_dims, sc.index)}
-    region["path"] = slice(start, start + ds.sizes["path"])
+    if job.keep == "stats":
+        n = job.n_paths
+    else:
+        start, n = b * job.chunk_paths, ds.sizes["path"]
+        region["path"] = slice(start, start + n)
     zstore.write_block(job.path, _block(job, ds), region)
     zstore.mark_done(job.path, job.scenario_dims, sc.index, b)
-    return ds.sizes["path"]
+    return n
 
 
 # ----------------------------------------------------------------------------- schema
-def _default_chunk(n_paths, n_cells, device):
+def _bytes_per_cell_path(keep):
+    """Host bytes a task holds per strategy-cost cell and path of one block: a block's float64
+    results and their storage copies (``keep="paths"``), or one launch's float64 outputs and
+    the reduction's temporaries (``keep="stats"``, on a CPU)."""
+    return 32 if keep == "paths" else 8 * _math.N_OUT + reductions.work_bytes(1, 1)
+
+
+def _default_chunk(n_paths, n_cells, device, keep="paths"):
     target = GPU_CHUNK if device == "cuda" else CPU_CHUNK
-    # a task holds float64 results and their storage copies: ~32 bytes per cell and path
-    by_memory = 2 ** int(math.log2(max(4096, TASK_BYTES // (32 * max(n_cells, 1)))))
+    per_path = _bytes_per_cell_path(keep) * max(n_cells, 1)
+    by_memory = 2 ** int(math.log2(max(4096, TASK_BYTES // per_path)))
     return int(min(target, by_memory, n_paths))
 
 
@@ -475,7 +498,9 @@ DIM_NAMES = {"market": "market model", "scenario": "named scenario",
 
 
 def _template(job, dims, probes, attrs, compression, scenario_coords):
-    """The store's Dataset before any task ran, and its Zarr encoding."""
+    """The store's Dataset before any task ran, and its Zarr encoding: the variables the tasks
+    write chunked by task (a scenario x cell x block of paths, or a scenario's statistics),
+    the other small per-scenario variables written with the metadata."""
     import dask.array as da
 
     first = probes[0]
@@ -483,16 +508,21 @@ def _template(job, dims, probes, attrs, compression, scenario_coords):
     ssizes = tuple(len(c) for c in dims.values())
     data, encoding = {}, {}
     codecs = zstore.compressors(compression)
-    for name, dtype in job.per_path:
+    for name, dtype in job.variables:
         var = next(p[name] for p in probes if name in p)
-        shape = ssizes + var.shape[:-1] + (job.n_paths,)
-        chunks = (1,) * (len(shape) - 1) + (job.chunk_paths,)
+        if job.keep == "stats":
+            shape = ssizes + var.shape
+            chunks = (1,) * len(ssizes) + var.shape
+        else:
+            shape = ssizes + var.shape[:-1] + (job.n_paths,)
+            chunks = (1,) * (len(shape) - 1) + (job.chunk_paths,)
         vattrs = dict(var.attrs)
         data[name] = ((*sdims, *var.dims), da.empty(shape, dtype=dtype, chunks=-1), vattrs)
         fill = np.array(np.nan if np.dtype(dtype).kind == "f" else 0, dtype=dtype)[()]
         encoding[name] = {"chunks": chunks, "compressors": codecs, "fill_value": fill}
+    written = dict(job.variables)
     for name, var in first.data_vars.items():
-        if "path" in var.dims:
+        if "path" in var.dims or name in written:
             continue
         values = np.stack([p[name].values for p in probes]).reshape(ssizes + var.shape)
         data[name] = ((*sdims, *var.dims), values, dict(var.attrs))
@@ -521,7 +551,7 @@ def _threads_plan(job, n_tasks, n_cells, workers):
     thread keeps running meanwhile), so tasks run their kernels side by side. Default: one
     thread per core, each kernel on cores // threads numba threads (numba's count is per
     calling thread), fewer threads when there are fewer tasks or when a task's results
-    (about 32 bytes per cell and path) would not fit in half the free memory. On a GPU, two
+    (``_bytes_per_cell_path``) would not fit in half the free memory. On a GPU, two
     threads: one task's copy and write overlap the other's kernel.
     """
     cores = _cores()
@@ -531,7 +561,7 @@ def _threads_plan(job, n_tasks, n_cells, workers):
         workers = cores
         memory = _available_memory()
         if memory:
-            per_task = 32 * job.chunk_paths * n_cells
+            per_task = _bytes_per_cell_path(job.keep) * job.chunk_paths * n_cells
             workers = max(1, min(workers, int(0.5 * memory // per_task)))
     workers = max(1, min(workers, n_tasks))
     return workers, max(1, cores // workers)
@@ -637,13 +667,15 @@ def _differences(old, new, prefix=""):
 def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, grid=None,
           scenarios=None, stream=0, antithetic=False, device=None, dtype="float64",
           storage="float32", chunk_paths=None, compression="lz4", scheduler=None,
-          workers=None, gpus=None, overwrite=False, progress=None):
+          workers=None, gpus=None, overwrite=False, progress=None, keep="paths"):
     """Run a grid of scenarios x strategies x costs into a Zarr store; resume if interrupted.
 
     Each task simulates one scenario on one block of ``chunk_paths`` paths, every strategy and
     cost level in one kernel pass, and writes its own whole chunks (``gpuhedge.store``). Path
     p's random numbers depend only on (seed, stream, p), so the store's bytes do not depend on
     the chunking of the work, on the scheduler, on the number of workers or on interruptions.
+    With ``keep="stats"`` each task reduces all the paths of one scenario
+    (``simulate(..., keep="stats")``) and the store holds only their statistics.
 
     Parameters
     ----------
@@ -669,10 +701,14 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     device : {"auto", "cpu", "cuda"}, optional
         Where the kernels run (default as in ``simulate``; ``gpus`` implies "cuda").
     storage : {"float32", "float64"}
-        Storage precision of the per-path floats (accumulation is always float64).
+        Storage precision of the per-path floats (accumulation is always float64; the
+        statistics of ``keep="stats"`` are stored in float64).
     chunk_paths : int, optional
         Paths per task and per chunk (default: 2^20 on a CPU, 2^22 on a GPU, less when a
-        task's results would pass 512 MiB; a resumed store keeps its own).
+        task's results would pass 512 MiB; a resumed store keeps its own). With
+        ``keep="stats"``: paths per kernel launch of a scenario's task (the default bounds a
+        launch's outputs and the reduction's temporaries, about 120 bytes per cell and path,
+        by 512 MiB likewise).
     compression : {"lz4", "zstd", "none"}
         See ``gpuhedge.store``.
     scheduler : None, "threads", "synchronous", "local", address or Client
@@ -687,23 +723,34 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         Threads of the threaded scheduler. Default, sized to the machine: one per core, each
         task's kernel on cores // workers numba threads (numba releases the GIL in parallel
         kernels, so tasks compute side by side and one task's write overlaps the others'
-        kernels); fewer when a task's results (about 32 bytes per cell and path) would not
-        fit in half the free memory.
+        kernels); fewer when a task's results (about 32 bytes per cell and path, 120 per
+        cell and path of a launch with ``keep="stats"``) would not fit in half the free
+        memory.
     gpus : "all" or list of int, optional
         Start a ``dask_cuda.LocalCUDACluster`` with one worker per GPU (needs dask-cuda).
     overwrite : bool
         Replace a gpuhedge store made with another configuration (never anything else).
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
+    keep : {"paths", "stats"}
+        What the store holds: every path's results, or per scenario only the statistics of
+        ``simulate(..., keep="stats")`` on all its paths (``gpuhedge.summary``'s variables
+        with the P&L's ``min`` and ``max``, exact over the scenario's paths: the quantiles,
+        VaR and CVaR are order statistics of all of them, not merged from blocks). A task is
+        then one whole scenario, and a resumed sweep computes the scenarios not yet done.
+        Recorded in the configuration: a store is resumed only with the same ``keep``.
 
     Returns
     -------
     xarray.Dataset
-        The store opened lazily (``store.open_store``): ``pnl``, ``cost_paid``, ``trades``
-        (and any other per-path output of the engine) over (*scenario dims, strategy, cost,
-        path), ``terminal_spot`` over (*scenario dims, path), ``premium`` and ``horizon``;
-        attributes: package version, git revision, seed, device, precision, storage,
-        n_steps, n_paths, chunk_paths and the configuration as JSON (``config``).
+        The store opened lazily (``store.open_store``). With ``keep="paths"``: ``pnl``,
+        ``cost_paid``, ``trades`` (and any other per-path output of the engine) over
+        (*scenario dims, strategy, cost, path), ``terminal_spot`` over (*scenario dims,
+        path), ``premium`` and ``horizon``. With ``keep="stats"``: the statistics and
+        ``premium`` over (*scenario dims, strategy, cost), and ``horizon``; no ``path`` dim.
+        Attributes: package version, git revision, seed, device and ``device_reason`` (why
+        the run took it, as ``simulate`` says), precision, storage, keep, n_steps, n_paths,
+        chunk_paths and the configuration as JSON (``config``).
     """
     path = store
     if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -716,11 +763,12 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
     stream = check.integer(OWNER, "stream", stream, low=0, high=2**32 - 1)
     storage = check.choice(OWNER, "storage", storage, zstore.STORAGE)
     compression = check.choice(OWNER, "compression", compression, zstore.COMPRESSION)
+    keep = check.choice(OWNER, "keep", keep, reductions.KEEPS)
     if not isinstance(overwrite, bool):
         _fail("overwrite", "True or False", overwrite)
     if workers is not None:
         workers = check.integer(OWNER, "workers", workers, low=1)
-    device, distributed = _check_execution(scheduler, gpus, device)
+    device, reason, distributed = _check_execution(scheduler, gpus, device)
     keys = _swept_keys(grid if isinstance(grid, dict) else None,
                        scenarios if isinstance(scenarios, dict) else None)
     hedges = _labels(named_items(OWNER, "hedges", hedges, Strategy), "hedges", keys)
@@ -739,7 +787,7 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         chunk_paths = zstore.config_of(attrs).get("chunk_paths")  # resume with the store's
     n_cells = len(hedges) * len(costs)
     if chunk_paths is None:
-        chunk_paths = _default_chunk(n_paths, n_cells, device)
+        chunk_paths = _default_chunk(n_paths, n_cells, device, keep)
     chunk_paths = check.integer(OWNER, "chunk_paths", chunk_paths, low=1)
     config = json.loads(json.dumps({
         **({"markets": {k: describe(v) for k, v in market.items()}} if isinstance(market, dict)
@@ -751,28 +799,33 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
         "n_paths": n_paths, "n_steps": n_steps, "seed": seed, "stream": stream,
         "antithetic": bool(antithetic), "device": device, "precision": dtype,
         "storage": storage, "chunk_paths": chunk_paths, "compression": compression,
-        "gpuhedge_version": __version__,
+        "keep": keep, "gpuhedge_version": __version__,
     }, sort_keys=True))
+    # a task's variables: those over path, or the statistics (with the premium) over the cells
+    over = ("strategy", "cost") if keep == "stats" else ("path",)
 
     if resume:
         # nothing is simulated to resume: the store knows its variables
         _check_same(path, zstore.config_of(attrs), config)
-        per_path = zstore.per_path_variables(path)
+        variables = zstore.variables_over(path, over)
     else:
-        probes = _probe(items, seed, stream, antithetic, dtype)
-        # every scenario's per-path variables: a cost kind may be charged in some only
-        per_path = {}
+        probes = _probe(items, seed, stream, antithetic, dtype, keep)
+        # every scenario's variables: a cost kind may be charged in some only
+        variables = {}
         for probe in probes:
-            per_path.update({name: storage if var.dtype.kind == "f" else var.dtype.name
-                             for name, var in probe.data_vars.items() if "path" in var.dims})
-        per_path = tuple(per_path.items())
-    job = _Job(path, tuple(items), tuple(dims), per_path, n_paths, chunk_paths, seed, stream,
-               bool(antithetic), device, dtype, None)
+            variables.update({name: (storage if keep == "paths" else "float64")
+                              if var.dtype.kind == "f" else var.dtype.name
+                              for name, var in probe.data_vars.items()
+                              if set(over) <= set(var.dims)})
+        variables = tuple(variables.items())
+    job = _Job(path, tuple(items), tuple(dims), variables, n_paths, chunk_paths, seed, stream,
+               bool(antithetic), device, dtype, keep, None)
     memory.check_sweep(OWNER, job, scheduler=scheduler, gpus=gpus, cores=_cores())
     if not resume:
         device_name = "cuda" if device == "cuda" and distributed else backend.device_name(device)
         store_attrs = {**zstore.provenance(), "seed": seed, "stream": stream,
-                       "device": device_name, "precision": dtype, "storage": storage,
+                       "device": device_name, "device_reason": reason, "keep": keep,
+                       "precision": dtype, "storage": storage,
                        "n_steps": n_steps, "n_paths": n_paths, "antithetic": int(antithetic),
                        "chunk_paths": chunk_paths, "compression": compression,
                        "scenario_dims": json.dumps(list(dims)),
@@ -786,7 +839,8 @@ def sweep(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, store, 
 
 
 def _check_execution(scheduler, gpus, device):
-    """(device, whether the run is distributed), refusing bad combinations before any work."""
+    """(device, why it was chosen, whether the run is distributed), refusing bad combinations
+    before any work."""
     if gpus is not None and gpus != "all" and not (
             isinstance(gpus, (list, tuple)) and gpus
             and all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpus)):
@@ -800,14 +854,15 @@ def _check_execution(scheduler, gpus, device):
         if device not in (None, "cuda"):
             _fail("device", "'cuda' (or None) with 'gpus'", device)
         _dask_cuda(gpus)  # refuse now, before anything is written
-        return "cuda", True
+        return "cuda", f"gpus={gpus!r}: one dask-cuda worker per GPU", True
     if not distributed or device in (None, "auto"):
-        return backend.resolve(device, OWNER), distributed
+        return (*backend.choose(device, OWNER), distributed)
     # the workers, not this process, must see the device
-    return check.choice(OWNER, "device", device, ("cpu", "cuda")), True
+    device = check.choice(OWNER, "device", device, ("cpu", "cuda"))
+    return device, f"device={device!r} requested (the workers' devices)", True
 
 
-def _probe(items, seed, stream, antithetic, dtype):
+def _probe(items, seed, stream, antithetic, dtype, keep):
     """One path of every scenario on the CPU: validates each before any work, and gives the
     schema (variables, premia, horizon) of the store."""
     probes = []
@@ -815,7 +870,8 @@ def _probe(items, seed, stream, antithetic, dtype):
         try:
             probes.append(simulate(sc.market, sc.book, sc.hedges, sc.costs, n_paths=1,
                                    n_steps=sc.n_steps, seed=seed, stream=stream,
-                                   antithetic=antithetic, device="cpu", dtype=dtype))
+                                   antithetic=antithetic, device="cpu", dtype=dtype,
+                                   keep=keep))
         except ValueError as e:
             raise ValueError(f"{OWNER}: scenario {sc.label}: {e}") from None
     return probes
@@ -823,6 +879,7 @@ def _probe(items, seed, stream, antithetic, dtype):
 
 def _check_same(path, stored, config):
     """Refuse to resume a store made with another configuration, saying what differs."""
+    stored = {"keep": "paths", **stored}  # stores made before ``keep`` hold paths
     diff = _differences(stored, config)
     if diff:
         raise ValueError(

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gpuhedge as gh
-from gpuhedge import backend, engine, memory
+from gpuhedge import backend, engine, launches, memory, reductions
 
 MARKET = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.05)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(strike=100.0, maturity=1 / 12), quantity=-1.0)])
@@ -61,7 +61,8 @@ def warm():
     """Compile (or load) the kernels before any peak is measured."""
     gh.simulate(MARKET, BOOK, HEDGES, COSTS, n_paths=256, n_steps=21)
     prices, times = paths(256)
-    gh.hedge_paths(prices, times, BOOK, HEDGES, COSTS, rate=0.05)
+    for record in (False, True):  # the per-date record is a kernel of its own
+        gh.hedge_paths(prices, times, BOOK, HEDGES, COSTS, rate=0.05, record=record)
 
 
 def paths(n):
@@ -257,14 +258,40 @@ def test_device_free_memory_counts_cupys_pool(monkeypatch):
     assert backend.device_free_memory() == 4 * 2**30
 
 
-@pytest.mark.parametrize("free, scratch", [(40 * 2**30, 2**30), (2**30, 2**28),
-                                           (10 * 2**20, 64 * 2**20)])
-def test_gpu_chunk_follows_free_device_memory(monkeypatch, free, scratch):
-    stub_cupy(monkeypatch, free)
+@pytest.mark.parametrize("available, scratch", [(40 * 2**30, 2**30), (2**30, 2**28),
+                                                (10 * 2**20, 64 * 2**20)])
+def test_cpu_statistics_chunk_follows_available_memory(monkeypatch, available, scratch):
+    monkeypatch.setattr(memory, "host_memory", lambda: [(available, "the machine's")])
     assert memory.scratch_bytes() == scratch
-    per_path = 8 * (26 + 8) * 4 * 2 + 8
-    chunk = engine._default_chunk("cuda", 10**9, 4, 2, np.dtype("float64"))
-    assert chunk == max(1024, scratch // per_path // 1024 * 1024)
+    costs_table = engine._costs_table(COSTS, 0.05, 0.2)
+    per_path = 8 * 8 * 4 * 2 + 8 + reductions.work_bytes(8, 1)
+    chunk, threads = engine._plan("test", "cpu", 10**9, None, n_strategies=4,
+                                  costs_table=costs_table,
+                                  hedgers=np.zeros((4, engine._math.N_HEDGER)),
+                                  dtype=np.dtype("float64"), n_times=22, n_options=1,
+                                  keep="stats")
+    assert (chunk, threads) == (max(1024, scratch // per_path // 1024 * 1024), None)
+
+
+@pytest.mark.parametrize("free", [40 * 2**30, 2**30, 10 * 2**20])
+def test_gpu_chunk_follows_free_device_memory(monkeypatch, free):
+    """Half the free memory, the 4 hedger rows' state (not 4 x 2 cells') counted: 8 x 4 x 26
+    state, 8 x 8 x 8 outputs and the spot, 1,352 bytes a path."""
+    stub_cupy(monkeypatch, free)
+    monkeypatch.setattr(backend, "device_facts",
+                        lambda: launches.DeviceFacts(free_bytes=backend.device_free_memory(),
+                                                     sm_count=132))
+    costs_table = engine._costs_table(COSTS, 0.05, 0.2)
+    kw = dict(n_strategies=4, costs_table=costs_table,
+              hedgers=np.zeros((4, engine._math.N_HEDGER)), dtype=np.dtype("float64"),
+              n_times=22, n_options=1)
+    chunk, threads = engine._plan("test", "cuda", 10**9, None, **kw)
+    fixed = 8 * 22 * 5 + 22 * 4
+    assert threads == 128 and chunk % 128 == 0
+    most = int((free / 2 - fixed) // 1352) // 128 * 128
+    assert chunk <= most and -(-10**9 // chunk) == -(-10**9 // most)  # balanced, fewest
+    memory.check_run("simulate", device="cuda", n_paths=chunk, chunk_paths=chunk, **{
+        k: v for k, v in kw.items() if k != "n_strategies"}, n_strategies=4)
 
 
 def test_device_check_asks_for_a_smaller_chunk(monkeypatch):

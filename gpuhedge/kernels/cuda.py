@@ -24,9 +24,10 @@ from numba import cuda, float64, types
 from numba.extending import intrinsic
 from numba.np import arrayobj
 
+from .. import launches
 from . import _math
 
-THREADS_PER_BLOCK = 128
+THREADS_PER_BLOCK = launches.DEFAULT_THREADS  # when the caller plans none
 N_LANE = _math.N_LANE  # a module constant, as cuda.local.array needs a literal shape
 
 
@@ -146,13 +147,17 @@ def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False,
     return run
 
 
-def launch(dynamics, dtype, record, features, rows, n, *args):
-    """Run the kernel over ``n`` paths with enough blocks of ``THREADS_PER_BLOCK`` threads."""
-    blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+def launch(dynamics, dtype, record, features, rows, n, *args, threads=THREADS_PER_BLOCK,
+           stream=None):
+    """Enqueue ``kernel(dynamics, dtype, record, features, rows)`` over ``n`` paths in enough
+    blocks of ``threads`` threads (``launches.plan``) on ``stream`` (a CUDA stream handle,
+    ``backend.stream_pointer``; None: numba's default stream), without waiting: the download
+    of its outputs on the same stream waits for it."""
+    blocks = (n + threads - 1) // threads
+    # handle 0 is CuPy's null stream, the legacy default stream: numba's stream 0
+    where = () if stream is None else (cuda.external_stream(stream) if stream else 0,)
     with contraction(False):
-        kernel(dynamics, dtype, record, features, rows)[blocks, THREADS_PER_BLOCK](*args)
-    if not simulator_enabled():
-        cuda.synchronize()
+        kernel(dynamics, dtype, record, features, rows)[(blocks, threads) + where](*args)
 
 
 def signature(dtype: str):
