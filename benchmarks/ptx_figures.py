@@ -208,11 +208,14 @@ def delta_hedgers(n_rows: int, n_costs: int):
     its tables, as the engine passes it to the CUDA kernel)."""
     import numpy as np
 
+    import gpuhedge as gh
     from gpuhedge.kernels import _math
 
     hedgers = np.zeros((n_rows, _math.N_HEDGER))
-    hedgers[:, _math.HEDGER_KIND] = _math.KIND_SCHEDULE
-    hedgers[:, _math.HEDGER_RULE] = _math.RULE_CONSTANT
+    rule = gh.DeltaHedge(vol=0.2)
+    for column, value in {_math.HEDGER_KIND: rule.kind, _math.HEDGER_RULE: rule.rule,
+                          **rule.trait_columns()}.items():
+        hedgers[:, column] = value
     costs = np.zeros((n_costs, _math.N_COST))
     costs[:, _math.COST_PROPORTIONAL] = 1e-3 * np.arange(1, n_costs + 1)
     return _math.Features.of(hedgers, costs, np.zeros((2, 3)))

@@ -178,7 +178,7 @@ def _hedger_table(owner, strategies, cost_levels, market, book, book_table, time
                 s.kind, vol, s.rule, value, j, group, p1, p2,
                 float(market is None and not s.insurer), level.lag, -1.0,
                 float(s.cost_grouping))
-            for column, x in columns.items():
+            for column, x in {**s.trait_columns(), **columns}.items():
                 row[column] = x
             rows.append(row)
             schedules.append(schedule)
@@ -193,7 +193,7 @@ def _greek_owners(table):
     gamma once per grid point for each such group. Other rows own themselves."""
     owners, first = [], {}
     for h, row in enumerate(table):
-        if _math.uses_delta(int(row[_math.HEDGER_KIND])):
+        if row[_math.HEDGER_DELTA] > 0.5:
             owners.append(first.setdefault((row[_math.HEDGER_VOL], row[_math.HEDGER_RULE]), h))
         else:
             owners.append(h)
@@ -231,7 +231,7 @@ def _book_gamma(book_table, spot, vol, market):
                for k, t, q, _, _, _ in book_table)
 
 
-def _costs_table(cost_levels, rate, reference_vol):
+def cost_table(cost_levels, rate, reference_vol):
     """Rows of the kernel's cost table (``_math.COST_*``), with the impact coefficients at the
     market's ``reference_vol`` (None with supplied paths) and the funding spreads over
     ``rate``."""
@@ -632,8 +632,7 @@ def _add_record(ds, recorded, times, dates, prices, hedgers):
     path) to ``ds``; ``time`` is labelled by the dates when given, else by the year
     fractions (coordinate ``years`` either way). ``hedge_options`` only when some rule holds
     hedge options."""
-    option_hedges = np.isin(hedgers[:, _math.HEDGER_KIND],
-                            (_math.KIND_DELTA_GAMMA, _math.KIND_DELTA_VEGA)).any()
+    option_hedges = (hedgers[:, _math.HEDGER_OPTION_HEDGE] > 0.5).any()
     dims = ("time", "strategy", "cost", "path")
     for name, (field, units, text) in RECORD.items():
         if name == "hedge_options" and not option_hedges:
@@ -747,7 +746,7 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     storage = np.dtype(check.choice(owner, "storage", storage, STORAGE))
     hedgers, schedule = _hedger_table(owner, strategies, cost_levels, market, book, book_table,
                                       times, premium)
-    costs_table = _costs_table(cost_levels, market.rate, market.reference_vol)
+    costs_table = cost_table(cost_levels, market.rate, market.reference_vol)
     chunk_paths, threads = _plan(owner, device, n_paths, chunk_paths,
                                  n_strategies=len(strategies), costs_table=costs_table,
                                  hedgers=hedgers, dtype=dtype,
@@ -868,7 +867,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
                                       times, spot0=float(prices[0, 0]), rate=rate,
                                       dividend=dividend)
     try:
-        costs_table = _costs_table(cost_levels, rate, None)
+        costs_table = cost_table(cost_levels, rate, None)
     except ValueError as error:
         raise ValueError(f"{owner}: {error}") from None
     n_paths = prices.shape[0]

@@ -324,12 +324,12 @@ def sweep_footprints(job):
     back in pieces no larger than the task's: counted as the task's, an upper bound. With
     ``keep="stats"`` a task is ``simulate(..., keep="stats")`` on all ``n_paths`` paths in
     launches of ``chunk_paths`` (``run_footprint``), and its write a few values per cell."""
-    from .engine import _costs_table, as_book, kernel_rows  # the engine imports this module
+    from .engine import as_book, cost_table, kernel_rows  # the engine imports this module
 
     stats = job.keep == "stats"
     out, n = {}, job.n_paths if stats else min(job.chunk_paths, job.n_paths)
     for sc in job.scenarios:
-        costs_table = _costs_table(sc.costs, sc.market.rate, sc.market.reference_vol)
+        costs_table = cost_table(sc.costs, sc.market.rate, sc.market.reference_vol)
         run = run_footprint(
             n_paths=n, chunk_paths=min(job.chunk_paths, n), n_strategies=len(sc.hedges),
             costs_table=costs_table, n_hedgers=kernel_rows(sc.hedges, sc.costs),

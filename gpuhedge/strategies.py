@@ -55,8 +55,17 @@ class Strategy:
 
     vol: float | None
     hedge_vol: str = "constant"
+    # The rule's traits, read by the engine and (from its row, ``trait_columns``) the kernel:
+    # how it decides ("lanes": arithmetic on the book's delta and gamma, vectorised over a
+    # block of paths; "lane": path by path, ``_math.hedge_lane``; "none": never trades),
+    # whether it hedges the book's delta, reads its gamma, holds a hedge option, is a portfolio
+    # insurer (holds no book) and depends on the proportional cost (one row per level).
+    decides = "lanes"
+    hedges_delta = True
+    needs_gamma = False
+    option_hedge = False
+    insurer = False
     cost_dependent = False
-    insurer = False  # portfolio insurers hold no book (SyntheticPut, CPPI)
     initial_shares = 0.0  # the classes that hedge in shares make these fields
     initial = "target"
 
@@ -90,6 +99,14 @@ class Strategy:
         that do not depend on the cost); ``dt`` is the grid step and ``short_gamma`` whether
         the book is short gamma at t=0."""
         return self.vol, 0.0, 0.0
+
+    def trait_columns(self):
+        """The kernel columns {``_math.HEDGER_*``: value} of the rule's traits."""
+        return {_math.HEDGER_DECIDES: _math.DECISIONS.index(self.decides),
+                _math.HEDGER_DELTA: float(self.hedges_delta),
+                _math.HEDGER_GAMMA: float(self.needs_gamma),
+                _math.HEDGER_OPTION_HEDGE: float(self.option_hedge),
+                _math.HEDGER_INSURER: float(self.insurer)}
 
     def columns(self, setting):
         """Further kernel columns {``_math.HEDGER_*``: value} of this rule's rows, given the
@@ -171,6 +188,8 @@ class NoHedge(Strategy):
     hedge_vol: str = "constant"
 
     kind = _math.KIND_NONE
+    decides = "none"
+    hedges_delta = False
 
     def __post_init__(self):
         self._check_vol(required=False)
@@ -399,6 +418,7 @@ class WhalleyWilmott(Strategy):
     initial_shares: float = field(default=0.0, kw_only=True)
 
     kind = _math.KIND_WHALLEY_WILMOTT
+    needs_gamma = True
     cost_dependent = True
 
     def __post_init__(self):
@@ -465,6 +485,7 @@ class Zakamouline(WhalleyWilmott):
     """
 
     kind = _math.KIND_ZAKAMOULINE
+    decides = "lane"
 
     def __post_init__(self):
         super().__post_init__()
@@ -507,6 +528,9 @@ class DeltaGammaHedge(DeltaHedge):
     roll_before: float | None = None
 
     kind = _math.KIND_DELTA_GAMMA
+    decides = "lane"
+    needs_gamma = True
+    option_hedge = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -565,6 +589,7 @@ class DeltaVegaHedge(DeltaGammaHedge):
     book's delta and vega are zero after each rebalance."""
 
     kind = _math.KIND_DELTA_VEGA
+    needs_gamma = False
 
 
 def _capital(owner, capital, spot, floor, rate, horizon):
@@ -597,6 +622,8 @@ class SyntheticPut(Strategy):
     hedge_vol: str = "constant"
 
     kind = _math.KIND_SYNTHETIC_PUT
+    decides = "lane"
+    hedges_delta = False
     insurer = True
 
     def __post_init__(self):
@@ -653,6 +680,8 @@ class CPPI(Strategy):
     hedge_vol: str = "constant"
 
     kind = _math.KIND_CPPI
+    decides = "lane"
+    hedges_delta = False
     insurer = True
     cost_grouping = 2
 

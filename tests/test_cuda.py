@@ -160,9 +160,9 @@ def test_kernels_are_specialised_on_their_run(monkeypatch):
 
     launched = []
 
-    def spy(dynamics, dtype, record, features, rows, n, *args):
+    def spy(dynamics, dtype, record, features, rows, n, *args, **options):
         launched.append(features)
-        launch(dynamics, dtype, record, features, rows, n, *args)
+        launch(dynamics, dtype, record, features, rows, n, *args, **options)
 
     def features_of(*args):
         launched.clear()

@@ -151,7 +151,7 @@ def _tables(n_strategies, costs):
     book_table = engine._book_table("test", BOOK, times, "")
     hedgers, _ = engine._hedger_table("test", strategies, costs, MARKET, BOOK, book_table,
                                       times, "hedge")
-    return engine._costs_table(costs, 0.05, 0.2), hedgers
+    return engine.cost_table(costs, 0.05, 0.2), hedgers
 
 
 def test_engine_plans_with_the_kernels_hedger_rows(monkeypatch):

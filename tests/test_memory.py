@@ -263,7 +263,7 @@ def test_device_free_memory_counts_cupys_pool(monkeypatch):
 def test_cpu_statistics_chunk_follows_available_memory(monkeypatch, available, scratch):
     monkeypatch.setattr(memory, "host_memory", lambda: [(available, "the machine's")])
     assert memory.scratch_bytes() == scratch
-    costs_table = engine._costs_table(COSTS, 0.05, 0.2)
+    costs_table = engine.cost_table(COSTS, 0.05, 0.2)
     per_path = 8 * 8 * 4 * 2 + 8 + reductions.work_bytes(8, 1)
     chunk, threads = engine._plan("test", "cpu", 10**9, None, n_strategies=4,
                                   costs_table=costs_table,
@@ -281,7 +281,7 @@ def test_gpu_chunk_follows_free_device_memory(monkeypatch, free):
     monkeypatch.setattr(backend, "device_facts",
                         lambda: launches.DeviceFacts(free_bytes=backend.device_free_memory(),
                                                      sm_count=132))
-    costs_table = engine._costs_table(COSTS, 0.05, 0.2)
+    costs_table = engine.cost_table(COSTS, 0.05, 0.2)
     kw = dict(n_strategies=4, costs_table=costs_table,
               hedgers=np.zeros((4, engine._math.N_HEDGER)), dtype=np.dtype("float64"),
               n_times=22, n_options=1)
@@ -296,7 +296,7 @@ def test_gpu_chunk_follows_free_device_memory(monkeypatch, free):
 
 def test_device_check_asks_for_a_smaller_chunk(monkeypatch):
     stub_cupy(monkeypatch, free=100 * 2**20)
-    costs_table = engine._costs_table(COSTS, 0.05, 0.2)
+    costs_table = engine.cost_table(COSTS, 0.05, 0.2)
     hedgers = np.zeros((8, engine._math.N_HEDGER))
     kw = dict(device="cuda", n_paths=10**6, n_strategies=4, costs_table=costs_table,
               hedgers=hedgers, dtype=np.dtype("float64"), n_times=22, n_options=1)
@@ -389,7 +389,7 @@ def test_a_sweep_far_larger_than_a_task_keeps_a_bounded_peak(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["paths"] == n_paths
-    costs_table = engine._costs_table(COSTS, 0.05, 0.2)
+    costs_table = engine.cost_table(COSTS, 0.05, 0.2)
     whole = memory.run_footprint(n_paths=n_paths, chunk_paths=n_paths, n_strategies=4,
                                  costs_table=costs_table, n_hedgers=8, n_rows=26,
                                  dtype="float64", device="cpu", n_times=22, n_options=1).host

@@ -541,7 +541,14 @@ HEDGER_GREEKS = 18
 # bought before the run: no cost). start_edge = 1: the first hedge of a band rule goes only
 # to the band's edge from that position (its rule applies at t=0 as later); 0: to the target.
 HEDGER_INITIAL_SHARES, HEDGER_START_EDGE = 19, 20
-N_HEDGER = 21
+# The rule's traits, declared by its class (``Strategy.trait_columns``): how it decides (an
+# index of DECISIONS: never; in the lane loops, from the book's delta and gamma; lane by lane,
+# ``hedge_lane``), and 1 or 0: it hedges the book's delta, reads its gamma, holds a hedge
+# option, is a portfolio insurer.
+HEDGER_DECIDES, HEDGER_DELTA, HEDGER_GAMMA, HEDGER_OPTION_HEDGE, HEDGER_INSURER = range(21, 26)
+N_HEDGER = 26
+DECISIONS = ("none", "lanes", "lane")
+DECIDES_LANES, DECIDES_LANE = 1, 2
 # Cost levels: proportional and fixed costs, ends (1: the initial hedge and the final unwind
 # pay too), the coefficients of square-root and linear market impact (eta sigma_d / sqrt(adv),
 # eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate), the
@@ -936,9 +943,8 @@ def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp
     t = grid[k, GRID_TIME]
     disc = grid[k, GRID_DISCOUNT]
     for h in range(hedgers.shape[0]):
-        kind = int(hedgers[h, HEDGER_KIND])
-        insurer = kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI
-        option_hedge = kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA
+        insurer = hedgers[h, HEDGER_INSURER] > 0.5
+        option_hedge = hedgers[h, HEDGER_OPTION_HEDGE] > 0.5
         strategy = int(hedgers[h, HEDGER_STRATEGY])
         for j in range(count):
             local = base + j
@@ -1078,15 +1084,17 @@ class Features:
     def of(cls, hedgers, costs, grid):
         """The features of a run's hedger, cost and grid tables (``engine``)."""
         kinds = {int(k) for k in hedgers[:, HEDGER_KIND]}
-        option_hedges = bool(kinds & {KIND_DELTA_GAMMA, KIND_DELTA_VEGA})
-        insurers = bool(kinds & {KIND_SYNTHETIC_PUT, KIND_CPPI})
+
+        def some(column):
+            return bool((hedgers[:, column] > 0.5).any())
+
         return cls(
             lag=bool((hedgers[:, HEDGER_LAG] > 0).any()),
-            option_hedges=option_hedges,
-            lane_rules=option_hedges or insurers or KIND_ZAKAMOULINE in kinds,
-            insurers=insurers,
+            option_hedges=some(HEDGER_OPTION_HEDGE),
+            lane_rules=bool((hedgers[:, HEDGER_DECIDES] == DECIDES_LANE).any()),
+            insurers=some(HEDGER_INSURER),
             hedge_vol_rules=bool((hedgers[:, HEDGER_RULE] != RULE_CONSTANT).any()),
-            gamma=bool(kinds & {KIND_WHALLEY_WILMOTT, KIND_ZAKAMOULINE, KIND_DELTA_GAMMA}),
+            gamma=some(HEDGER_GAMMA),
             whalley_wilmott=KIND_WHALLEY_WILMOTT in kinds,
             spot_move=KIND_SPOT_MOVE in kinds,
             impact=any(charges(costs, c, OUT_IMPACT) for c in range(len(costs))),
@@ -1095,25 +1103,6 @@ class Features:
 
 
 GENERIC = Features()
-
-
-@register_jitable
-def plain_kind(kind):
-    """Rules whose decision is vectorised arithmetic on the book's delta (and gamma): static,
-    time schedules, bands, spot moves, Whalley-Wilmott."""
-    return kind >= KIND_STATIC and kind <= KIND_WHALLEY_WILMOTT
-
-
-@register_jitable
-def uses_delta(kind):
-    """Rules that hedge the book's delta (all but no hedge and the portfolio insurers)."""
-    return kind >= KIND_STATIC and kind <= KIND_DELTA_VEGA
-
-
-@register_jitable
-def uses_gamma(kind):
-    """Rules that need the book's gamma: Whalley-Wilmott, Zakamouline, delta-gamma."""
-    return kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE or kind == KIND_DELTA_GAMMA
 
 
 @register_jitable
@@ -1131,7 +1120,7 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
     """One lane's decision and order at grid point k for the rules that are not plain
     (Zakamouline, the option hedges, the portfolio insurers)."""
     kind = int(hedgers[h, HEDGER_KIND])
-    option_hedge = kind == KIND_DELTA_GAMMA or kind == KIND_DELTA_VEGA
+    option_hedge = hedgers[h, HEDGER_OPTION_HEDGE] > 0.5
     # a hedge option sold to roll is replaced at once, whatever the schedule
     rolled = option_hedge and k > 0 and state[h, STATE_OPT_POSITION, local] == 0.0 and \
         state[h, STATE_OPT_STEP, local] > hedgers[h, HEDGER_OPT_STEP]
@@ -1426,9 +1415,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         the pages of ``out`` left untouched are never mapped (the 16 x 4 benchmark spends a
         quarter of its time writing outputs)."""
         for h in range(hedgers.shape[0]):
-            kind = int(hedgers[h, HEDGER_KIND])
-            settles = 0.0 if has_insurers and (kind == KIND_SYNTHETIC_PUT
-                                               or kind == KIND_CPPI) else 1.0
+            settles = 0.0 if has_insurers and hedgers[h, HEDGER_INSURER] > 0.5 else 1.0
             strategy = int(hedgers[h, HEDGER_STRATEGY])
             group = hedgers[h, HEDGER_COST]
             by_cost = hedgers[h, HEDGER_BY_COST]
@@ -1486,8 +1473,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         # their rule; plain rows skip that pass.
         pending = False
         for h in range(n_hedgers if has_lag or has_option_hedges else 0):
-            if hedgers[h, HEDGER_LAG] > 0.0 or (hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA
-                                                and hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA):
+            if hedgers[h, HEDGER_LAG] > 0.0 or hedgers[h, HEDGER_OPTION_HEDGE] > 0.5:
                 pending = True
 
         for j in range(n_lanes):
@@ -1543,9 +1529,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                     break
             for h in range(n_hedgers if pending else 0):
                 lag = int(hedgers[h, HEDGER_LAG])
-                option_hedge = has_option_hedges and \
-                    hedgers[h, HEDGER_KIND] >= KIND_DELTA_GAMMA and \
-                    hedgers[h, HEDGER_KIND] <= KIND_DELTA_VEGA
+                option_hedge = has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5
                 for j in range(n_lanes):
                     local = base + j
                     # Orders decided `lag` steps ago fill at today's price; at the horizon,
@@ -1557,9 +1541,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                                      k, n_steps, disc, grid, hedgers, hp, rate, div)
             if k == n_steps:
                 for h in range(n_hedgers):
-                    kind = int(hedgers[h, HEDGER_KIND])
-                    if has_option_hedges and (kind == KIND_DELTA_GAMMA
-                                              or kind == KIND_DELTA_VEGA):
+                    if has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5:
                         for j in range(n_lanes):
                             unwind_lane(state, h, base + j, lanes[LANE_SPOT, j],
                                         lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate,
@@ -1580,18 +1562,16 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
             # at any point), and ln S and the greeks they need, once per grid point.
             active = False
             for h in range(n_hedgers):
-                kind = int(hedgers[h, HEDGER_KIND])
-                if schedule[k, h] != 0 or (has_option_hedges and (kind == KIND_DELTA_GAMMA
-                                                                  or kind == KIND_DELTA_VEGA)):
+                if schedule[k, h] != 0 or (has_option_hedges
+                                           and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5):
                     active = True
             if active:
                 for j in range(n_lanes):
                     lanes[LANE_LOG_SPOT, j] = lane_log(lanes[LANE_SPOT, j])
             for h in range(n_hedgers if active else 0):
                 kind = int(hedgers[h, HEDGER_KIND])
-                if not uses_delta(kind) or (schedule[k, h] == 0 and (
-                        not has_option_hedges or (kind != KIND_DELTA_GAMMA
-                                                  and kind != KIND_DELTA_VEGA))):
+                if hedgers[h, HEDGER_DELTA] < 0.5 or (schedule[k, h] == 0 and (
+                        not has_option_hedges or hedgers[h, HEDGER_OPTION_HEDGE] < 0.5)):
                     continue
                 g = int(hedgers[h, HEDGER_GREEKS])
                 gb = np.uint64(g * n_rows * stride)
@@ -1626,7 +1606,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 # band comes from d1, ``whalley_wilmott_path_part_one``)
                 band_from_d1 = one_option and rule == RULE_CONSTANT and \
                     kind == KIND_WHALLEY_WILMOTT and hedgers[h, HEDGER_LAG] == 0.0
-                if has_gamma and uses_gamma(kind) and not band_from_d1 and \
+                if has_gamma and hedgers[h, HEDGER_GAMMA] > 0.5 and not band_from_d1 and \
                         state[g, STATE_GAMMA_AT, base] != k:
                     state[g, STATE_GAMMA_AT, base] = k
                     if rule == RULE_CONSTANT or not has_hedge_vol_rules:
@@ -1651,7 +1631,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                                 lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
             for h in range(n_hedgers if active else 0):
                 kind = int(hedgers[h, HEDGER_KIND])
-                if plain_kind(kind):
+                decides = int(hedgers[h, HEDGER_DECIDES])
+                if decides == DECIDES_LANES:
                     if schedule[k, h] == 0:
                         continue
                     g = int(hedgers[h, HEDGER_GREEKS])
@@ -1703,7 +1684,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                         lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
                                   base, lanes, p1, p2, disc, k == 0,
                                   (k == 0 and not start_edge) or dated, impact)
-                elif has_lane_rules and kind != KIND_NONE:
+                elif has_lane_rules and decides == DECIDES_LANE:
                     for j in range(n_lanes):
                         hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
                                    lanes[LANE_LOG_SPOT, j], k, n_steps, horizon, disc, grid,
@@ -1719,8 +1700,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 factor = (grid[k + 1, GRID_TIME] - grid[k, GRID_TIME]) * \
                     grid[k + 1, GRID_DISCOUNT] / disc
                 for h in range(n_hedgers):
-                    kind = int(hedgers[h, HEDGER_KIND])
-                    insurer = has_insurers and (kind == KIND_SYNTHETIC_PUT or kind == KIND_CPPI)
+                    insurer = has_insurers and hedgers[h, HEDGER_INSURER] > 0.5
                     for j in range(n_lanes):
                         local = base + j
                         # insurers' cash: capital - floor PV (the premium) + trades + floor PV
