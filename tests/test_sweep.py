@@ -1,6 +1,5 @@
 """Sweeps: scenarios, equality with ``simulate``, chunking, schedulers, resume after SIGKILL."""
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import gpuhedge as gh
 from gpuhedge import store
 from gpuhedge.sweep import expand, sweep
+from store_helpers import tree
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -26,18 +26,6 @@ COSTS = {"free": gh.Costs(), "10bp+$1": gh.Costs(proportional=1e-3, fixed=1.0)}
 GRID = {"market.vol": [0.15, 0.3], "book.maturity": [0.25, 0.5]}
 KW = dict(n_paths=3000, n_steps=10, seed=5, chunk_paths=1024, grid=GRID)
 PER_PATH = ("pnl", "cost_paid", "trades", "terminal_spot")
-
-
-def tree(path):
-    """Every file of a store, relative path -> bytes; the root attribute ``created`` (a time
-    stamp, the one thing two runs of the same sweep write differently) is left out."""
-    root = Path(path)
-    files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*"))
-             if f.is_file()}
-    meta = json.loads(files["zarr.json"])
-    assert meta["attributes"].pop("created")
-    files["zarr.json"] = json.dumps(meta, sort_keys=True).encode()
-    return files
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import dataclasses
 import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import gpuhedge as gh
 from gpuhedge import backend, memory, store
 from gpuhedge.cli import main
 from gpuhedge.sweep import sweep
+from store_helpers import tree
 
 pytestmark = pytest.mark.filterwarnings("error")
 sweep_module = importlib.import_module("gpuhedge.sweep")  # the module, not the function
@@ -27,17 +27,6 @@ KW = dict(n_paths=3000, n_steps=10, seed=5, chunk_paths=1024, grid={"market.vol"
 
 def market(vol):
     return gh.BlackScholes(spot=100.0, vol=vol, rate=0.03)
-
-
-def tree(path):
-    """Every file of a store, relative path -> bytes, without the creation time stamp."""
-    root = Path(path)
-    files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*"))
-             if f.is_file()}
-    meta = json.loads(files["zarr.json"])
-    assert meta["attributes"].pop("created")
-    files["zarr.json"] = json.dumps(meta, sort_keys=True).encode()
-    return files
 
 
 def order_statistic(name):

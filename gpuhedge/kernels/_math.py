@@ -1065,7 +1065,8 @@ class Features:
     impact, funding : bool
         Some cost level charges market impact, funding spreads.
     dividends : bool
-        Some grid point pays a discrete dividend.
+        The shares held earn a dividend at some grid point (``GRID_DIVIDEND``: the dividend
+        yield over the step).
     """
 
     lag: bool = True
