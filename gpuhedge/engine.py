@@ -340,11 +340,12 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
     nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
     n_rows = _n_rows(hedgers)
     xp = backend.array_module(device)
+    grid = _grid(times, rate, dividend)
     if device == "cuda":
         from .kernels import cuda as target
 
         # a kernel holding only the code paths of this run's rows, costs and grid
-        features = _math.Features.of(hedgers, costs, _grid(times, rate, dividend))
+        features = _math.Features.of(hedgers, costs, grid)
         on = backend.stream_pointer()
 
         def launch(n, *args):
@@ -356,7 +357,7 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
         def launch(n, *args):
             target.kernel(dynamics, dtype.name, record)(*args)
 
-    grid = xp.asarray(_grid(times, rate, dividend))
+    grid = xp.asarray(grid)
     tables = [xp.asarray(a) for a in (mp, hp, book_table,
                                       _book_tau(book_table, times, dividend), hedgers,
                                       schedule, costs)]
