@@ -70,6 +70,7 @@ class Figures:
     ptxas: str
     kernel: Counts
     loop: Counts
+    loop_f64: dict
 
 
 def compile_ptx(dynamics, dtype: str, features=None, rows=1) -> str:
@@ -179,6 +180,18 @@ def count(lines) -> Counts:
                   st_global=sum(op.startswith("st.global") for op in ops))
 
 
+def f64_mix(lines) -> dict:
+    """Float64 instructions of PTX ``lines`` by operation (``add``, ``setp``, ``cvt`` with a
+    float64 side, ...), most frequent first: what a float32 kernel still does in float64."""
+    ops = [m.group(1) for m in map(_INSTRUCTION.match, lines) if m]
+    found = {}
+    for op in ops:
+        base = op.split(".")[0]
+        if (base in ARITHMETIC and op.endswith(".f64")) or (base == "cvt" and "f64" in op):
+            found[base] = found.get(base, 0) + 1
+    return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+
 def step_loop(ptx: str) -> list[str]:
     """The lines of the widest loop of ``ptx`` (label to backward branch): the step loop."""
     lines = ptx.splitlines()
@@ -198,8 +211,9 @@ def figures(name: str, ptx: str, ptxas: str | None = None) -> Figures:
     assembled, used = assemble(ptx, ptxas)
     version = re.search(r"^\.version (\S+)", ptx, re.M)
     body = ptx.splitlines()
+    loop = step_loop(ptx)
     return Figures(name=name, ptx_version=version.group(1) if version else "?", ptxas=used,
-                   kernel=count(body), loop=count(step_loop(ptx)), **assembled)
+                   kernel=count(body), loop=count(loop), loop_f64=f64_mix(loop), **assembled)
 
 
 def delta_hedgers(n_rows: int, n_costs: int):
@@ -251,8 +265,13 @@ def markdown(rows: list[Figures]) -> str:
                     f"{k.cvt} ({lp.cvt}) | {k.ld_global} ({lp.ld_global}) | "
                     f"{k.st_global} ({lp.st_global}) |")
     tools = sorted({f"PTX ISA {f.ptx_version}, {f.ptxas}" for f in rows})
+    mixes = [f"- {f.name}: " + ", ".join(f"{op} {n}" for op, n in f.loop_f64.items())
+             for f in rows if "float32" in f.name]
     return "\n".join([head, *body, "", f"Compiled for {ARCH} by numba-cuda's NVVM; "
-                      + "; ".join(tools) + "."])
+                      + "; ".join(tools) + ".", "", "Float64 instructions in the step loop of "
+                      "the float32 kernels, by operation (the trades' accounting, the "
+                      "settlements, the sum of the book's delta and the hedger table's flags; "
+                      "docs/precision.md):", *mixes])
 
 
 def main(argv=None):

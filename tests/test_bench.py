@@ -104,9 +104,15 @@ def test_numpy_baseline_does_the_same_work_as_simulate(name, dtype):
     assert ref["pnl"].shape == ds["pnl"].shape
     z_mean, z_std = bench.agreement(ds["pnl"].values, ref["pnl"])
     assert z_mean < 4.0 and z_std < 4.0
-    # Same rebalancing schedules: the same mean number of trades (incl. the unwind).
-    np.testing.assert_allclose(ref["trades"].mean(axis=-1),
-                               ds["trades"].isel(cost=0).mean("path").values, rtol=1e-3)
+    # Same rebalancing schedules: the same mean number of trades (incl. the unwind). In
+    # float32, gpuhedge's delta deep in the money is exactly 1 (N(d1) rounds to 1 from d1 = 5.4
+    # on) where the baseline's float64 delta is 1 - 1e-9 and trades dust: fewer trades, by up
+    # to 1 % here (docs/precision.md).
+    trades = ds["trades"].isel(cost=0).mean("path").values
+    if dtype == "float32":
+        assert (trades <= ref["trades"].mean(axis=-1)).all()
+    np.testing.assert_allclose(ref["trades"].mean(axis=-1), trades,
+                               rtol=1e-3 if dtype == "float64" else 1.5e-2)
     # The same terminal spot distribution (the market step, without the hedging).
     z_spot, _ = bench.agreement(ds["terminal_spot"].values.astype(float)[None],
                                 ref["terminal_spot"].astype(float)[None])

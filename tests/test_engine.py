@@ -139,11 +139,19 @@ def test_antithetic_pairs_mirror_the_normals():
     np.testing.assert_array_equal(ds.terminal_spot[0::2], plain.terminal_spot[:32])
 
 
-def test_float32_spot_is_close_to_float64(base):
+def test_float32_is_close_to_float64(base):
     f32 = gh.simulate(MARKET, BOOK, HEDGES, COSTS, dtype="float32", **KW)
     assert f32.terminal_spot.dtype == np.float32 and f32.pnl.dtype == np.float64
     np.testing.assert_allclose(f32.terminal_spot, base.terminal_spot, rtol=1e-5)
-    np.testing.assert_allclose(f32.pnl, base.pnl, atol=2e-3 * float(base.pnl.std()))
+    tolerance = 2e-3 * float(base.pnl.std())
+    same = (f32.trades == base.trades).values
+    assert same.mean() > 0.999
+    np.testing.assert_allclose(f32.pnl.values[same], base.pnl.values[same], atol=tolerance)
+    # Deep in the money float32's delta is exactly 1 where float64's is 1 - 1e-9: float64
+    # trades dust and pays the $1 fixed fee for it (docs/precision.md). Those paths differ by
+    # the fees of the trades they do not share, and by no more.
+    gap = np.abs(f32.pnl - base.pnl) - np.abs(f32.trades - base.trades) * 1.0
+    assert (gap.values[~same] < tolerance).all()
 
 
 def test_single_objects_get_default_names():

@@ -86,7 +86,7 @@ def test_lane_function_is_inlined_and_vectorised(name):
                          ids=lambda m: m.__name__)
 def test_model_step_is_inlined_and_vectorised(model):
     """Each model's step as the block loop calls it (``Dynamics.lane_step``)."""
-    step = model.dynamics.lane_step
+    step = model.dynamics.lane_step()
 
     @numba.njit(error_model="numpy", _nrt=False)
     def loop(s, v, mp, paths, draw):

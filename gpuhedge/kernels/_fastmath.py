@@ -1,5 +1,6 @@
 """Branch-free double-precision exp, expm1, log, pow, cube root, sin/cos(2 pi u) and the normal
-CDF: every transcendental of the kernels.
+CDF: every transcendental of the kernels, and their float32 copies (``as_float32``: the same
+code with float32 constants, for the float32 kernels; ``docs/precision.md``).
 
 Written once and compiled for both targets, these give the CPU and the GPU the same bits (libm
 on the CPU and libdevice on the GPU differ by an ulp here and there): the kernels call no
@@ -43,6 +44,7 @@ import math
 import struct
 import types as _pytypes
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
@@ -55,9 +57,12 @@ _SPLIT = 134217729.0  # 2**27 + 1 (Dekker's split)
 
 
 def fma(a, b, c):
-    """a * b + c rounded once. In Python: a * b = p + e exactly (Dekker's product; the
-    arguments here are far from overflow and underflow) and ``math.fsum`` rounds p + e + c
-    correctly, so that the CUDA simulator agrees with compiled code bit for bit."""
+    """a * b + c rounded once, in float32 when a, b and c are all float32, else in float64.
+    In Python: a * b = p + e exactly (Dekker's product; the arguments here are far from
+    overflow and underflow) and ``math.fsum`` rounds p + e + c correctly, so that the CUDA
+    simulator agrees with compiled code bit for bit."""
+    if isinstance(a, np.float32) and isinstance(b, np.float32) and isinstance(c, np.float32):
+        return _fma_float32(a, b, c)
     a = float(a)
     b = float(b)
     p = a * b
@@ -71,6 +76,21 @@ def fma(a, b, c):
     return math.fsum((p, e, float(c)))
 
 
+def _fma_float32(a, b, c):
+    """a * b + c rounded once to float32. The product of two float32 is exact in float64;
+    the sum is rounded to odd in float64 (the exact sum's error by two-sum, then the odd
+    neighbour), which rounded to nearest float32 is the correctly rounded result (53 >= 24 + 2
+    bits: Boldo and Melquiond 2008)."""
+    p = float(a) * float(b)
+    c = float(c)
+    s = p + c
+    t = s - p
+    e = (p - (s - t)) + (c - t)
+    if e != 0.0 and bits_from_f64(s) & 1 == 0:
+        s = math.nextafter(s, math.inf if e > 0.0 else -math.inf)
+    return np.float32(s)
+
+
 def f64_from_bits(i):
     """The float64 whose IEEE bits are the int64 ``i``."""
     return struct.unpack("<d", struct.pack("<q", int(i)))[0]
@@ -79,6 +99,26 @@ def f64_from_bits(i):
 def bits_from_f64(x):
     """The IEEE bits of the float64 ``x`` as an int64."""
     return struct.unpack("<q", struct.pack("<d", float(x)))[0]
+
+
+def f32_from_bits(i):
+    """The float32 whose IEEE bits are the low 32 bits of the integer ``i``."""
+    return np.float32(struct.unpack("<f", struct.pack("<I", int(i) & 0xFFFFFFFF))[0])
+
+
+def bits_from_f32(x):
+    """The IEEE bits of the float32 ``x`` as an int32."""
+    return struct.unpack("<i", struct.pack("<f", np.float32(x)))[0]
+
+
+@intrinsic
+def _fma32_intrinsic(typingctx, a, b, c):
+    if all(v == types.float32 for v in (a, b, c)):
+        def codegen(context, builder, sig, args):
+            f = ir.FloatType()
+            fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f] * 3))
+            return builder.call(fn, args)
+        return types.float32(a, b, c), codegen
 
 
 @intrinsic
@@ -110,11 +150,32 @@ def _bits_from_f64_intrinsic(typingctx, x):
         return types.int64(x), codegen
 
 
-_PRIMITIVES = (fma, f64_from_bits, bits_from_f64)
+@intrinsic
+def _f32_from_bits_intrinsic(typingctx, x):
+    if isinstance(x, types.Integer):
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[0], sig.args[0], types.int32)
+            return builder.bitcast(v, ir.FloatType())
+        return types.float32(x), codegen
+
+
+@intrinsic
+def _bits_from_f32_intrinsic(typingctx, x):
+    if x == types.float32:
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], ir.IntType(32))
+        return types.int32(x), codegen
+
+
+_PRIMITIVES = (fma, f64_from_bits, bits_from_f64, f32_from_bits, bits_from_f32)
 
 
 @overload(fma)
 def _fma_overload(a, b, c):
+    if all(v == types.float32 for v in (a, b, c)):
+        def impl(a, b, c):
+            return _fma32_intrinsic(a, b, c)
+        return impl
     if all(isinstance(v, (types.Float, types.Integer)) for v in (a, b, c)):
         def impl(a, b, c):
             return _fma_intrinsic(float(a), float(b), float(c))
@@ -137,11 +198,29 @@ def _bits_from_f64_overload(x):
         return impl
 
 
+@overload(f32_from_bits)
+def _f32_from_bits_overload(i):
+    if isinstance(i, types.Integer):
+        def impl(i):
+            return _f32_from_bits_intrinsic(i)
+        return impl
+
+
+@overload(bits_from_f32)
+def _bits_from_f32_overload(x):
+    if x == types.float32:
+        def impl(x):
+            return _bits_from_f32_intrinsic(x)
+        return impl
+
+
 # ---------------------------------------------------------------------------------------------
 # exp: x = k ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by its degree-13 Taylor polynomial
 # (truncation error < 1e-17 relative), 2^k as 2^k1 2^k2 built from bits (covers subnormal
 # results and k = 1024).
 # ---------------------------------------------------------------------------------------------
+_BIAS = 1023  # IEEE double: exponent bias, bits of the significand's fraction
+_MBITS = 52
 _INVLN2 = 1.44269504088896338700e+00
 _LN2HI = 6.93147180369123816490e-01
 _LN2LO = 1.90821492927058770002e-10
@@ -173,7 +252,7 @@ def fexp(x):
     y = fma(p, r, 1.0)
     k1 = k >> 1
     k2 = k - k1
-    return y * f64_from_bits((k1 + 1023) << 52) * f64_from_bits((k2 + 1023) << 52)
+    return y * f64_from_bits((k1 + _BIAS) << _MBITS) * f64_from_bits((k2 + _BIAS) << _MBITS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +274,7 @@ _MANT = 0x000fffffffffffff
 def flog(x):
     """Natural log of a positive normal float64, branch-free."""
     ix = bits_from_f64(x) - _OFF
-    k = ix >> 52
+    k = ix >> _MBITS
     m = f64_from_bits((ix & _MANT) + _OFF)
     f = m - 1.0
     s = f / (2.0 + f)
@@ -239,8 +318,9 @@ def fexpm1(x):
     e = fma(r * r, q, r)  # expm1(r)
     k1 = k >> 1
     k2 = k - k1
-    s1 = f64_from_bits((k1 + 1023) << 52)
-    return fma(s1, e, s1 - f64_from_bits((1023 - k2) << 52)) * f64_from_bits((k2 + 1023) << 52)
+    s1 = f64_from_bits((k1 + _BIAS) << _MBITS)
+    return fma(s1, e, s1 - f64_from_bits((_BIAS - k2) << _MBITS)) * f64_from_bits(
+        (k2 + _BIAS) << _MBITS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,16 +329,18 @@ def fexpm1(x):
 # s + s_lo), so that y ln x carries ~2^-59 relative error and exp(p + p_lo) = e^p (1 + p_lo).
 # ---------------------------------------------------------------------------------------------
 _MIN_NORMAL = 2.2250738585072014e-308
-_TWO54 = 18014398509481984.0
+_SUBNORMAL_BITS = 54  # subnormals are scaled by 2^54 to normal numbers first
+_SUBNORMAL_SCALE = 18014398509481984.0
+_INF = math.inf
 
 
 @register_jitable
 def _log_dd(x):
     """ln x as hi + lo (|lo| <= ulp(hi)) for a positive x (normal or subnormal)."""
-    tiny = x < _MIN_NORMAL  # subnormal: scaled by 2^54 first
-    xs = x * _TWO54 if tiny else x
+    tiny = x < _MIN_NORMAL  # subnormal: scaled to a normal number first
+    xs = x * _SUBNORMAL_SCALE if tiny else x
     ix = bits_from_f64(xs) - _OFF
-    k = (ix >> 52) - (54 if tiny else 0)
+    k = (ix >> _MBITS) - (_SUBNORMAL_BITS if tiny else 0)
     m = f64_from_bits((ix & _MANT) + _OFF)
     f = m - 1.0  # exact (Sterbenz)
     u = 2.0 + f
@@ -287,8 +369,8 @@ def fpow(x, y):
     p = y * hi
     p_lo = fma(y, hi, -p) + y * lo
     r = fexp(p)
-    r = fma(r, p_lo, r) if r < math.inf else r
-    zero = 0.0 if y > 0.0 else (1.0 if y == 0.0 else math.inf)
+    r = fma(r, p_lo, r) if r < _INF else r
+    zero = 0.0 if y > 0.0 else (1.0 if y == 0.0 else _INF)
     return r if x > 0.0 else zero
 
 
@@ -397,7 +479,7 @@ def norm_cdf(x):
     p = fma(po, t, pe)
     tail = 0.5 * e * (w * p)
     # 1 - tail for x > 0, else tail, as arithmetic (both exact: pos is 0 or 1); NaN stays NaN
-    pos = (x > 0.0) * 1.0
+    pos = 1.0 if x > 0.0 else 0.0
     return pos + (1.0 - 2.0 * pos) * tail
 
 
@@ -431,3 +513,100 @@ def inlined(fn):
                                  closure)
     copy.__doc__ = fn.__doc__
     return register_jitable(inline="always")(copy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Float32 copies: the same code with its floating-point constants in float32, so that the
+# float32 kernels run these algorithms in float32 arithmetic (one source for both precisions).
+# ---------------------------------------------------------------------------------------------
+# The float32 values of the constants whose float64 values do not carry over: the IEEE single
+# layout, the ranges of exp and expm1, and ln 2 split for float32's Cody-Waite reduction (the
+# high part has 15 significant bits, so that k ln2_hi is exact for |k| < 2^9).
+_LN2 = math.log(2.0)
+_FLOAT32 = dict(
+    _BIAS=127, _MBITS=23, _OFF=0x3F3504F3, _MANT=0x007FFFFF,
+    _LN2HI=np.float32(round(_LN2 * 2**15) / 2**15),
+    _LN2LO=np.float32(_LN2 - round(_LN2 * 2**15) / 2**15),
+    _EXP_MIN=np.float32(-104.0), _EXP_MAX=np.float32(89.0), _EXPM1_MIN=np.float32(-18.0),
+    _MIN_NORMAL=np.float32(np.finfo(np.float32).tiny), _SUBNORMAL_BITS=25,
+    _SUBNORMAL_SCALE=np.float32(2.0**25), _CBRT_MIN=np.float32(1e-37))
+
+
+def _sqrt32(x):
+    return np.float32(math.sqrt(x))
+
+
+# What the float32 copies see as ``math``: its square root rounds to float32 in Python too
+# (the CUDA simulator runs the copies as Python on NumPy scalars; a Python float would carry
+# float64 precision into the next operation); compiled, it is the float32 sqrt.
+_MATH32 = _pytypes.ModuleType("gpuhedge float32 math")
+_MATH32.sqrt = register_jitable(inline="always")(_sqrt32)
+_MATH32.floor = math.floor
+_F64_ONLY = {"pi", "e", "tau", "inf", "nan", "fsum", "exp", "log", "expm1", "pow", "erf",
+             "erfc", "log1p", "sin", "cos"}
+_AS_FLOAT32 = {f64_from_bits: f32_from_bits, bits_from_f64: bits_from_f32}
+
+
+def _float32_constant(name, value, overrides):
+    if name in overrides:
+        return overrides[name]
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
+    if (value != 0.0 and single == 0.0) or (math.isfinite(value) and not np.isfinite(single)):
+        raise ValueError(f"as_float32: the constant {name} = {value!r} has no float32 value "
+                         "(it rounds to 0 or overflows); give one in its module's _FLOAT32")
+    return single
+
+
+def _float32_value(name, value, overrides):
+    if name in overrides:
+        return overrides[name]
+    if isinstance(value, float) and not isinstance(value, np.float32):
+        return _float32_constant(name, value, overrides)
+    if isinstance(value, tuple):
+        return tuple(_float32_value(name, v, overrides) for v in value)
+    if value is math:
+        return _MATH32
+    if value is float:
+        return np.float32
+    if _ours(value):
+        return as_float32(value)
+    for double, single in _AS_FLOAT32.items():
+        if value is double:
+            return single
+    return value
+
+
+@functools.cache
+def as_float32(fn):
+    """A copy of the package's jitable function ``fn`` that computes in float32 given float32
+    arguments: its float literals, its module's float constants and ``float(...)`` become
+    float32 (constants that have no float32 value take their module's ``_FLOAT32`` entry, and
+    one missing is an error), the bit casts are the float32 ones, and the package's functions
+    it calls are their float32 copies, recursively. The copy runs ``fn``'s own code with those
+    constants (``__code__.replace``), so each algorithm has one definition. Arrays read inside
+    must be float32 too (numba, like NumPy, computes float32 op float64 in float64):
+    ``tests/test_float32.py`` compiles the copies the kernels use and finds no double-precision
+    operation in their code.
+    """
+    code = fn.__code__
+    if "math" in code.co_names and _F64_ONLY & set(code.co_names):
+        raise ValueError(f"as_float32: {fn.__name__} uses math."
+                         f"{sorted(_F64_ONLY & set(code.co_names))[0]} (float64 only)")
+    overrides = fn.__globals__.get("_FLOAT32", {})
+    consts = tuple(_float32_value("a literal", c, {}) if isinstance(c, (float, tuple)) else c
+                   for c in code.co_consts)
+    scope = dict(fn.__globals__)
+    for name in code.co_names:
+        if name in scope:
+            scope[name] = _float32_value(name, scope[name], overrides)
+        elif name == "float":
+            scope[name] = np.float32
+    closure = None if fn.__closure__ is None else tuple(
+        _pytypes.CellType(_float32_value(fn.__code__.co_freevars[i], cell.cell_contents,
+                                         overrides))
+        for i, cell in enumerate(fn.__closure__))
+    copy = _pytypes.FunctionType(code.replace(co_consts=consts), scope, fn.__name__ + "_f32",
+                                 fn.__defaults__, closure)
+    copy.__doc__ = fn.__doc__
+    return register_jitable(copy)

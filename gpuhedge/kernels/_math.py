@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba.extending import register_jitable
 
-from ._fastmath import cbrt, fexp, fexpm1, flog, fpow, inlined, norm_cdf, sincos_2pi
+from ._fastmath import (as_float32, cbrt, fexp, fexpm1, flog, fpow, inlined, norm_cdf,
+                        sincos_2pi)
 
 # ---------------------------------------------------------------------------------------------
 # Philox4x32-10 (Salmon et al. 2011). Each 32-bit word lives in a uint64 so that the 32x32->64
@@ -315,11 +316,12 @@ class Dynamics:
     paired: bool = False
     vectorises: bool = True
 
-    @property
-    def lane_step(self):
-        """What the CPU's lane loops call: ``step`` inlined with everything it calls
-        (``_fastmath.inlined``), or ``step`` itself when it does not vectorise."""
-        return inlined(self.step) if self.vectorises else self.step
+    def lane_step(self, single=False):
+        """What the CPU's lane loops call: ``step`` (its float32 copy if ``single``,
+        ``_fastmath.as_float32``) inlined with everything it calls (``_fastmath.inlined``),
+        or not inlined when it does not vectorise."""
+        step = as_float32(self.step) if single else self.step
+        return inlined(step) if self.vectorises else step
 
 
 @register_jitable
@@ -455,6 +457,7 @@ def heston_increment(v, mp, key0, key1, path, k, sign):
 
 
 _TINY = 1e-300
+_FLOAT32 = dict(_TINY=np.float32(np.finfo(np.float32).tiny))  # (``_fastmath.as_float32``)
 
 
 @register_jitable
@@ -1225,9 +1228,12 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     ``Dynamics`` and one state precision.
 
     ``dynamics`` gives the model's start and step functions and their traits, ``cast`` the
-    numpy scalar type of the simulated state (float32 or float64): the spot is rounded to it
-    at every grid point, while the arithmetic and every accumulator stay float64 (so that both
-    targets round identically; numba and NumPy promote mixed float32 expressions differently).
+    numpy scalar type of the market's state (float32 or float64). With float32 the market's
+    path (the model's step, its random numbers from the uniforms on, its exp and log), ln S
+    and the Black-Scholes delta and gamma of the lane loops compute in float32 (their
+    ``_fastmath.as_float32`` copies; ``mp`` is then a float32 array) and are stored exactly in
+    the float64 scratch; the trades, the cash flows, the settlements, every accumulator and the
+    rules that decide lane by lane stay float64 (``docs/precision.md``).
     ``inline``: the lane loops call the inlined copies (``_fastmath.inlined``) of the functions
     they call and the model's ``Dynamics.lane_step`` (the CPU, where they vectorise; numba's
     CUDA target fails to type some of them inlined), else the called functions. The returned plain function is compiled by both targets; one compiled kernel
@@ -1257,11 +1263,16 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     def lane(fn):
         return inlined(fn) if inline else fn
 
+    def market(fn):  # the market's path and the book's greeks: in the state's precision
+        return lane(as_float32(fn) if single else fn)
+
+    single = cast is np.float32
     start = dynamics.start
-    lane_step = dynamics.lane_step if inline else dynamics.step
-    lane_log = lane(flog)
-    lane_delta = lane(delta_from)
-    lane_gamma = lane(gamma_from)
+    lane_step = dynamics.lane_step(single) if inline else (
+        as_float32(dynamics.step) if single else dynamics.step)
+    lane_log = market(flog)
+    lane_delta = market(delta_from)
+    lane_gamma = market(gamma_from)
     lane_rebalance = lane(rebalance_quantity)
     lane_band_quantity = lane(band_quantity)
     lane_band = lane(whalley_wilmott_path_part)
@@ -1269,7 +1280,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     lane_costs = lane(level_costs)
     lane_amounts = lane(trade_amounts)
     lane_jumps = lane(jump_counts)
-    lane_normal_pair = lane(normal_pair)
+    lane_normal_pair = market(normal_pair)
     jump_mean = dynamics.jump_mean
     paired = dynamics.paired
     has_lag = features.lag
@@ -1491,8 +1502,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         for k in range(n_steps + 1):
             if k > 0:
                 if jump_mean >= 0:
-                    lane_jumps(lanes, n_lanes, mp[jump_mean], key0, key1, path_offset + first,
-                               pair, k - 1)
+                    lane_jumps(lanes, n_lanes, np.float64(mp[jump_mean]), key0, key1,
+                               path_offset + first, pair, k - 1)
                 if paired and k % 2 == 1:  # steps k - 1 and k share one Box-Muller pair
                     for j in range(n_lanes):
                         z1, z2 = lane_normal_pair(key0, key1, (path_offset + first + j) >> pair,
@@ -1507,12 +1518,12 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                     # odd member negates its normals (shifts and masks: no branch).
                     path = path_offset + first + j
                     gen_path = path >> pair
-                    sign = 1.0 - 2.0 * (path & pair)
-                    s, v = lane_step(lanes[LANE_SPOT, j], lanes[LANE_VAR, j], mp, paths, key0,
-                                     key1, gen_path, min(first + j, last), k - 1, sign,
-                                     lanes[LANE_DRAW, j])
+                    sign = cast(1.0 - 2.0 * (path & pair))
+                    s, v = lane_step(cast(lanes[LANE_SPOT, j]), cast(lanes[LANE_VAR, j]), mp,
+                                     paths, key0, key1, gen_path, min(first + j, last), k - 1,
+                                     sign, cast(lanes[LANE_DRAW, j]))
                     lanes[LANE_SPOT, j] = np.float64(cast(s))
-                    lanes[LANE_VAR, j] = v
+                    lanes[LANE_VAR, j] = np.float64(cast(v))
                 dividend = grid[k, GRID_DIVIDEND] if has_dividends else 0.0
                 if dividend != 0.0:
                     for h in range(n_hedgers):
@@ -1568,7 +1579,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                     active = True
             if active:
                 for j in range(n_lanes):
-                    lanes[LANE_LOG_SPOT, j] = lane_log(lanes[LANE_SPOT, j])
+                    lanes[LANE_LOG_SPOT, j] = lane_log(cast(lanes[LANE_SPOT, j]))
             for h in range(n_hedgers if active else 0):
                 kind = int(hedgers[h, HEDGER_KIND])
                 if hedgers[h, HEDGER_DELTA] < 0.5 or (schedule[k, h] == 0 and (
@@ -1589,15 +1600,16 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                         for i in range(book.shape[0]):
                             if k < book[i, BOOK_STEP]:
                                 quantity = book[i, BOOK_QUANTITY]
-                                log_strike = book[i, BOOK_LOG_STRIKE]
-                                sqrt_tau = book_tau[k, i, TAU_SQRT]
-                                div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
+                                log_strike = cast(book[i, BOOK_LOG_STRIKE])
+                                sqrt_tau = cast(book_tau[k, i, TAU_SQRT])
+                                div_discount = cast(book_tau[k, i, TAU_DIV_DISCOUNT])
                                 is_call = book[i, BOOK_IS_CALL] > 0.5
                                 for j in range(n_lanes):
                                     flat[at(gb, STATE_DELTA, stride, base + j)] += \
                                         quantity * lane_delta(
-                                        lanes[LANE_LOG_SPOT, j] - log_strike, sqrt_tau,
-                                        div_discount, vol, rate, div, is_call)
+                                        cast(lanes[LANE_LOG_SPOT, j]) - log_strike, sqrt_tau,
+                                        div_discount, cast(vol), cast(rate), cast(div),
+                                        is_call)
                     else:
                         for j in range(n_lanes):
                             state[g, STATE_DELTA, base + j] = book_delta(
@@ -1616,15 +1628,15 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                         for i in range(book.shape[0]):
                             if k < book[i, BOOK_STEP]:
                                 quantity = book[i, BOOK_QUANTITY]
-                                log_strike = book[i, BOOK_LOG_STRIKE]
-                                sqrt_tau = book_tau[k, i, TAU_SQRT]
-                                div_discount = book_tau[k, i, TAU_DIV_DISCOUNT]
+                                log_strike = cast(book[i, BOOK_LOG_STRIKE])
+                                sqrt_tau = cast(book_tau[k, i, TAU_SQRT])
+                                div_discount = cast(book_tau[k, i, TAU_DIV_DISCOUNT])
                                 for j in range(n_lanes):
                                     flat[at(gb, STATE_GAMMA, stride, base + j)] += \
                                         quantity * lane_gamma(
-                                        lanes[LANE_SPOT, j],
-                                        lanes[LANE_LOG_SPOT, j] - log_strike, sqrt_tau,
-                                        div_discount, vol, rate, div)
+                                        cast(lanes[LANE_SPOT, j]),
+                                        cast(lanes[LANE_LOG_SPOT, j]) - log_strike, sqrt_tau,
+                                        div_discount, cast(vol), cast(rate), cast(div))
                     else:
                         for j in range(n_lanes):
                             state[g, STATE_GAMMA, base + j] = book_greek(

@@ -168,7 +168,7 @@ def signature(dtype: str):
         return types.Array(dt, nd, "C")
 
     return (types.int64, types.uint64, types.uint64, types.boolean, types.float64,
-            types.float64, array(1), array(1), array(2, ft), array(2), array(2), array(3),
+            types.float64, array(1, ft), array(1), array(2, ft), array(2), array(2), array(3),
             array(2), array(2, types.uint8), array(2), types.float64, types.float64, array(3),
             array(4), array(1, ft), array(5))
 
