@@ -75,3 +75,21 @@ def test_bad_names_and_bindings_are_refused():
     with pytest.raises(ValueError, match=r"Layout t: T_A must be bound to 0; got None"):
         table.check_bound({})
     table.check_bound({"T_A": 0, "T_B": 1})
+
+
+def test_stack_places_each_value_in_its_named_column():
+    row = layout.COST.stack(**{name: float(i) for i, name in
+                               reversed(list(enumerate(layout.COST.names)))})
+    assert row.dtype == float and row.tolist() == [float(i) for i in range(_math.N_COST)]
+    times = [0.0, 0.5, 1.0]
+    grid = layout.GRID.stack(GRID_DISCOUNT=[1.0, 0.9, 0.8], GRID_TIME=times,
+                             GRID_DIVIDEND=[0.0, 0.0, 0.0])
+    assert grid.shape == (3, 3) and grid[:, _math.GRID_TIME].tolist() == times
+    assert grid[:, _math.GRID_DISCOUNT].tolist() == [1.0, 0.9, 0.8]
+    with pytest.raises(ValueError, match=r"Layout grid: stack needs exactly the fields "
+                                         r"GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND; got "
+                                         r"GRID_TIME, GRID_DISCOUNT$"):
+        layout.GRID.stack(GRID_TIME=0.0, GRID_DISCOUNT=1.0)
+    with pytest.raises(ValueError, match=r"got GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND, "
+                                         r"GRID_RATE$"):
+        layout.GRID.stack(GRID_TIME=0.0, GRID_DISCOUNT=1.0, GRID_DIVIDEND=0.0, GRID_RATE=0.0)

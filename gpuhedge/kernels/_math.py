@@ -8,11 +8,14 @@ imports a device library or knows about chunks: a path is fully determined by it
 ``path`` and the generator key. exp, log, the cube root, sin/cos and the normal CDF of the hot
 loops come from ``_fastmath`` (branch-free, so that the CPU's loops over paths vectorise).
 
-The tables the engine flattens the user's objects into (all float64) are described where
-their column indices are defined: ``BOOK_*`` and ``TAU_*`` (the book and its times to
-maturity), ``HEDGER_*`` (one row per rule and cost group), ``COST_*`` (cost levels),
-``GRID_*`` (time, discount, dividend factor per grid point); the per-row state is ``STATE_*``
-and the outputs ``OUT_*``. ``make_run_block`` builds the hedging loop itself.
+The tables the engine flattens the user's objects into (all float64) are declared by name, one
+line per column, in ``layout``: the book and its times to maturity (``BOOK_*``, ``TAU_*``),
+one row per rule and cost group (``HEDGER_*``), the cost levels (``COST_*``), time, discount
+and dividend factor per grid point (``GRID_*``), the per-row state (``STATE_*``, ``ACC_*``, in
+groups by the feature that owns them), the outputs (``OUT_*``, ``REC_*``) and the lane scratch
+(``LANE_*``). This module binds the generated indices and widths (``N_*``) to module-level
+integers, which numba folds into the kernels. ``make_run_block`` builds the hedging loop
+itself.
 
 References
 ----------

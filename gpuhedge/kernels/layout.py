@@ -21,6 +21,8 @@ checks on import that every binding is the declared index (``check_bound``).
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Field:
@@ -98,6 +100,23 @@ class Layout:
         except KeyError:
             raise ValueError(f"Layout {self.name}: no field {name!r}; the fields are "
                              f"{', '.join(self.names)}") from None
+
+    def stack(self, **values) -> np.ndarray:
+        """The table from its columns by name: every field's value (a number, or an array of
+        one shape for all fields), stacked in column order along a new last axis (float64).
+
+        Raises
+        ------
+        ValueError
+            If a field is missing or a name is not a field.
+        """
+        unknown = [name for name in values if name not in self._index]
+        missing = [name for name in self.names if name not in values]
+        if unknown or missing:
+            raise ValueError(f"Layout {self.name}: stack needs exactly the fields "
+                             f"{', '.join(self.names)}; got {', '.join(values)}")
+        return np.stack([np.asarray(values[name], dtype=np.float64) for name in self.names],
+                        axis=-1)
 
     def owner(self, name) -> str:
         """Owner of the group that declares the field ``name``."""
