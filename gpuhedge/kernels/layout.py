@@ -10,9 +10,10 @@ is its position and the table's width is the number of its fields, so the indice
 Every group names its owner: the feature (a rule, a cost kind, the execution lag, the greeks
 shared by rows) that needs those columns, so that a new rule, cost kind or path-dependent payoff
 declares its own state here as a group rather than numbering rows of a global table by hand.
-The groups of all owners are declared in this one module, not in the owners' modules
-(``costs.py``, ``strategies.py``): those import ``kernels._math``, whose kernels need the
-indices when ``_math`` is imported, so declaring them there would make an import cycle.
+The groups of all owners are declared in this one module, not in the owners' modules: the
+kernels need the indices when ``_math`` is imported, and ``strategies.py`` and the models import
+``_math`` (an import cycle), while the kernels package imports none of the modules that describe
+the user's objects (``costs.py``, ``instruments.py``) and should not start to for a table.
 
 ``_math`` binds each field's index to a module-level integer of the field's name, which numba
 folds into the kernels as a compile-time constant (the kernels never read these objects), and
@@ -66,7 +67,7 @@ class Layout:
     def __init__(self, name, doc, *groups):
         self.name, self.doc, self.groups = name, doc, tuple(groups)
         self.fields = tuple(f for g in self.groups for f in g.fields)
-        owners = {}
+        self._owners = owners = {}
         for g in self.groups:
             for f in g.fields:
                 if not (f.name.isidentifier() and f.name.isupper()):
@@ -120,13 +121,8 @@ class Layout:
 
     def owner(self, name) -> str:
         """Owner of the group that declares the field ``name``."""
-        index = self.index(name)
-        start = 0
-        for g in self.groups:
-            start += len(g.fields)
-            if index < start:
-                return g.owner
-        raise AssertionError("unreachable: every index lies in a group")
+        self.index(name)
+        return self._owners[name]
 
     def check_bound(self, namespace):
         """Check that ``namespace`` (a module's globals) binds every field's name to its index.
