@@ -41,7 +41,7 @@ from ._version import __version__
 from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
-from .kernels import _math
+from .kernels import _math, layout
 from .models import MODELS, Market, rule_markets
 from .pricing import price
 from .strategies import RowSetting, Strategy
@@ -97,8 +97,8 @@ def as_book(owner, book):
 
 
 def _book_table(owner, book, times, hint):
-    """Rows (strike, maturity, quantity, is_call, maturity_step, log strike); maturities must be
-    grid points (``hint`` says how to put them there)."""
+    """Rows of the book table (``layout.BOOK``); maturities must be grid points (``hint`` says
+    how to put them there)."""
     rows = []
     for i, p in enumerate(book.positions):
         step = int(np.argmin(np.abs(times - p.option.maturity)))
@@ -106,15 +106,18 @@ def _book_table(owner, book, times, hint):
             raise ValueError(
                 f"{owner}: 'book.positions[{i}].option.maturity' must be a point of the time "
                 f"grid ({hint}); got {p.option.maturity!r}")
-        rows.append((p.option.strike, p.option.maturity, p.quantity,
-                     1.0 if p.option.is_call else 0.0, float(step), math.log(p.option.strike)))
+        rows.append(layout.BOOK.stack(
+            BOOK_STRIKE=p.option.strike, BOOK_MATURITY=p.option.maturity,
+            BOOK_QUANTITY=p.quantity, BOOK_IS_CALL=1.0 if p.option.is_call else 0.0,
+            BOOK_STEP=float(step), BOOK_LOG_STRIKE=math.log(p.option.strike)))
     return np.array(rows, dtype=np.float64)
 
 
 def _book_tau(book_table, times, dividend):
-    """(points x options x 2): sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, 0 and 1 once expired."""
+    """(points x options x ``layout.TAU``): sqrt(T_i - t_k) and e^{-q (T_i - t_k)}, 0 and 1
+    once expired."""
     tau = np.maximum(book_table[None, :, _math.BOOK_MATURITY] - times[:, None], 0.0)
-    return np.stack([np.sqrt(tau), np.exp(-dividend * tau)], axis=-1)
+    return layout.TAU.stack(TAU_SQRT=np.sqrt(tau), TAU_DIV_DISCOUNT=np.exp(-dividend * tau))
 
 
 PREMIUMS = ("hedge", "model")
@@ -227,12 +230,13 @@ def kernel_rows(strategies, cost_levels):
 def _book_gamma(book_table, spot, vol, market):
     """Black-Scholes gamma of the book at t=0 (its sign tells Leland's rule which way to go)."""
     rate, div = (0.0, 0.0) if market is None else (market.rate, market.dividend)
-    return sum(q * _math.bs_gamma(spot, k, t, vol, rate, div)
-               for k, t, q, _, _, _ in book_table)
+    return sum(row[_math.BOOK_QUANTITY] * _math.bs_gamma(
+        spot, row[_math.BOOK_STRIKE], row[_math.BOOK_MATURITY], vol, rate, div)
+        for row in book_table)
 
 
 def cost_table(cost_levels, rate, reference_vol):
-    """Rows of the kernel's cost table (``_math.COST_*``), with the impact coefficients at the
+    """Rows of the kernel's cost table (``layout.COST``), with the impact coefficients at the
     market's ``reference_vol`` (None with supplied paths) and the funding spreads over
     ``rate``."""
     rows = []
@@ -241,9 +245,11 @@ def cost_table(cost_levels, rate, reference_vol):
     for i, c in enumerate(cost_levels.values()):
         impact_sqrt, impact_linear = c.impact_coefficients(reference_vol)
         borrow, lend = c.funding_spreads(rate)
-        rows.append((c.proportional, c.fixed, float(c.ends), impact_sqrt, impact_linear,
-                     borrow, lend, c.option_proportional, rule_ids.index(by_rule[i]),
-                     lag_ids.index(by_lag[i])))
+        rows.append(layout.COST.stack(
+            COST_PROPORTIONAL=c.proportional, COST_FIXED=c.fixed, COST_ENDS=float(c.ends),
+            COST_IMPACT_SQRT=impact_sqrt, COST_IMPACT_LINEAR=impact_linear, COST_BORROW=borrow,
+            COST_LEND=lend, COST_OPTION=c.option_proportional,
+            COST_GROUP_RULE=rule_ids.index(by_rule[i]), COST_GROUP_LAG=lag_ids.index(by_lag[i])))
     return np.array(rows, dtype=np.float64)
 
 
@@ -261,8 +267,9 @@ def _premium(book_table, market, hp, vol, rule):
     """Value of the book at t=0 under a hedge-vol rule: the kernel's own scalar formulas."""
     spot, v0 = market.initial_state()
     value = 0.0
-    for strike, maturity, quantity, is_call, _, _ in book_table:
-        call = is_call > 0.5
+    for row in book_table:
+        strike, maturity = row[_math.BOOK_STRIKE], row[_math.BOOK_MATURITY]
+        call = row[_math.BOOK_IS_CALL] > 0.5
         if rule == _math.RULE_MODEL:
             one = _math.merton_price(spot, strike, maturity, hp[_math.HP_VOL], market.rate,
                                      market.dividend, hp[_math.HP_LAM], hp[_math.HP_MU_J],
@@ -271,7 +278,7 @@ def _premium(book_table, market, hp, vol, rule):
             one = _math.bs_price(spot, strike, maturity, _math.rule_vol(rule, vol, v0, hp,
                                                                         maturity),
                                  market.rate, market.dividend, call)
-        value += quantity * one
+        value += row[_math.BOOK_QUANTITY] * one
     return float(value)
 
 
@@ -280,7 +287,7 @@ def _grid(times, rate, dividend):
     disc = np.exp(-rate * times)
     div = np.zeros_like(times)
     div[1:] = np.expm1(dividend * np.diff(times)) * disc[1:]
-    return np.column_stack([times, disc, div])
+    return layout.GRID.stack(GRID_TIME=times, GRID_DISCOUNT=disc, GRID_DIVIDEND=div)
 
 
 def describe(obj):

@@ -6,6 +6,7 @@ import xarray as xr
 
 import gpuhedge as gh
 from gpuhedge import engine, memory, metrics, reductions
+from gpuhedge.kernels import _math
 
 MARKET = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.05, dividend=0.01)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -1.0),
@@ -98,7 +99,7 @@ def test_a_nan_pnl_names_the_scenario_with_stats_too(monkeypatch):
 
         def launch(start, n, out=None):
             out = run(start, n, out)
-            out[0][0, 1, 2, -1] = np.nan  # pnl of strategy 'none', cost '50bp'
+            out[0][_math.OUT_PNL, 1, 2, -1] = np.nan  # strategy 'none', cost '50bp'
             return out
         return launch
 
@@ -143,8 +144,8 @@ def test_statistics_of_a_like_array_without_paths():
     # reduce() needs only the dims and coordinates of its template, not its values
     rng = np.random.default_rng(0)
     pnl = rng.standard_normal((2, 1, 5000)) * [[[1.0]], [[3.0]]]
-    out = np.zeros((8,) + pnl.shape)
-    out[0] = pnl
+    out = np.zeros((_math.N_OUT,) + pnl.shape)
+    out[_math.OUT_PNL] = pnl
     like = xr.DataArray(np.empty((2, 1, 0)), dims=("strategy", "cost", "path"),
                         coords={"strategy": ["a", "b"], "cost": ["c"]})
     stats = reductions.reduce(lambda: iter([out[..., :2000], out[..., 2000:]]), [2000, 3000],

@@ -8,11 +8,14 @@ imports a device library or knows about chunks: a path is fully determined by it
 ``path`` and the generator key. exp, log, the cube root, sin/cos and the normal CDF of the hot
 loops come from ``_fastmath`` (branch-free, so that the CPU's loops over paths vectorise).
 
-The tables the engine flattens the user's objects into (all float64) are described where
-their column indices are defined: ``BOOK_*`` and ``TAU_*`` (the book and its times to
-maturity), ``HEDGER_*`` (one row per rule and cost group), ``COST_*`` (cost levels),
-``GRID_*`` (time, discount, dividend factor per grid point); the per-row state is ``STATE_*``
-and the outputs ``OUT_*``. ``make_run_block`` builds the hedging loop itself.
+The tables the engine flattens the user's objects into (all float64) are declared by name, one
+line per column, in ``layout``: the book and its times to maturity (``BOOK_*``, ``TAU_*``),
+one row per rule and cost group (``HEDGER_*``), the cost levels (``COST_*``), time, discount
+and dividend factor per grid point (``GRID_*``), the per-row state (``STATE_*``, ``ACC_*``, in
+groups by the feature that owns them), the outputs (``OUT_*``, ``REC_*``) and the lane scratch
+(``LANE_*``). This module binds the generated indices and widths (``N_*``) to module-level
+integers, which numba folds into the kernels. ``make_run_block`` builds the hedging loop
+itself.
 
 References
 ----------
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba.extending import register_jitable
 
+from . import layout
 from ._fastmath import (as_float32, cbrt, fexp, fexpm1, flog, fpow, inlined, norm_cdf,
                         sincos_2pi)
 
@@ -514,83 +518,55 @@ RULE_INSTANTANEOUS = 1  # sqrt(v_t)
 RULE_EXPECTED_AVERAGE = 2  # Heston expected average variance to each option's maturity
 RULE_MIN_VARIANCE = 3  # expected-average delta + rho xi / S * dC/dv
 RULE_MODEL = 4  # the market's own delta (Merton series; Black-Scholes at the market vol)
-HP_KAPPA, HP_THETA, HP_XI, HP_RHO = 0, 1, 2, 3
-HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = 0, 1, 2, 3, 4
 
-BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = range(6)
-TAU_SQRT, TAU_DIV_DISCOUNT = 0, 1
-# A hedger row is one strategy for a group of cost levels that it trades alike: levels with the
-# same execution lag (``by_cost`` = 0), and for the rules that depend on the proportional cost
-# (Whalley-Wilmott, Zakamouline, Leland; ``by_cost`` = 1) the same proportional cost too; CPPI,
-# whose cushion is net of the costs paid, has one row per cost level (``by_cost`` = 2).
-# ``cost`` is the group's id (``serves``).
-# premium: the value paid for the book at t=0 (portfolio insurers: PV of the floor minus the
-# capital); price_at_start = 1: price the book instead at the hedge vol at the path's first
-# price (supplied paths, whose first price differs per path). lag: execution lag in grid steps.
-# p1, p2, p3: the rule's parameters (band: width in shares, 1 = to the edge; spot move: pct;
-# Whalley-Wilmott and Zakamouline: the proportional cost lambda, the risk aversion gamma;
-# synthetic put: strike, number of units; CPPI: multiplier, leverage cap, PV of the floor).
-# opt_*: the hedge option of the delta-gamma and delta-vega rules: strike at t=0, grid step of
-# its first event (expiry, or roll; n_steps + 1 when that is after the horizon), 1 for a call,
-# its implied vol, the grid steps between rolls (0: no roll) and its maturity in years (the
-# tenor of each fresh option).
-HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST = range(6)
-HEDGER_P1, HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3 = 6, 7, 8, 9, 10
-HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL = 11, 12, 13, 14
-HEDGER_OPT_TENOR, HEDGER_OPT_MATURITY, HEDGER_BY_COST = 15, 16, 17
-# greeks: the first row with the same vol and hedge-vol rule; rows share its delta and gamma.
-HEDGER_GREEKS = 18
-# initial_shares: shares held at t=0, before the first hedge (valued at the path's first price,
-# bought before the run: no cost). start_edge = 1: the first hedge of a band rule goes only
-# to the band's edge from that position (its rule applies at t=0 as later); 0: to the target.
-HEDGER_INITIAL_SHARES, HEDGER_START_EDGE = 19, 20
-# The rule's traits, declared by its class (``Strategy.trait_columns``): how it decides (an
-# index of DECISIONS: never; in the lane loops, from the book's delta and gamma; lane by lane,
-# ``hedge_lane``), and 1 or 0: it hedges the book's delta, reads its gamma, holds a hedge
-# option, is a portfolio insurer.
-HEDGER_DECIDES, HEDGER_DELTA, HEDGER_GAMMA, HEDGER_OPTION_HEDGE, HEDGER_INSURER = range(21, 26)
-N_HEDGER = 26
+# The column (and row) indices of the tables, declared by name in ``layout`` and bound here as
+# plain module-level integers, which numba folds into the kernels as constants.
+HP_KAPPA, HP_THETA, HP_XI, HP_RHO = layout.HP_VARIANCE.columns
+HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = layout.HP_MODEL.columns
+BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = \
+    layout.BOOK.columns
+TAU_SQRT, TAU_DIV_DISCOUNT = layout.TAU.columns
+GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = layout.GRID.columns
+(HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST, HEDGER_P1,
+ HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3,
+ HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL, HEDGER_OPT_TENOR,
+ HEDGER_OPT_MATURITY,
+ HEDGER_BY_COST, HEDGER_GREEKS,
+ HEDGER_INITIAL_SHARES, HEDGER_START_EDGE,
+ HEDGER_DECIDES, HEDGER_DELTA, HEDGER_GAMMA, HEDGER_OPTION_HEDGE, HEDGER_INSURER,
+ ) = layout.HEDGER.columns
+N_HEDGER = layout.HEDGER.width
+(COST_PROPORTIONAL, COST_FIXED, COST_ENDS, COST_IMPACT_SQRT, COST_IMPACT_LINEAR, COST_BORROW,
+ COST_LEND, COST_OPTION, COST_GROUP_RULE, COST_GROUP_LAG) = layout.COST.columns
+N_COST = layout.COST.width
+(STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_LAST_SPOT,
+ STATE_ORDERED,
+ STATE_OPT_POSITION, STATE_OPT_STRIKE, STATE_OPT_STEP,
+ STATE_BORROWED, STATE_LENT,
+ ACC_TURNOVER, ACC_TICKETS, ACC_IMPACT_SQRT, ACC_IMPACT_LINEAR, ACC_OPTION_TURNOVER,
+ ACC_ENDS_TURNOVER, ACC_ENDS_TICKETS, ACC_ENDS_IMPACT_SQRT, ACC_ENDS_IMPACT_LINEAR,
+ ACC_ENDS_OPTION_TURNOVER,
+ STATE_OPT_EXPIRY, STATE_OPT_MONEYNESS,
+ STATE_DELTA, STATE_GAMMA, STATE_DELTA_AT, STATE_GAMMA_AT,
+ ) = layout.STATE.columns
+# The ends' part of a cost sum is at ACC_ENDS + (its row - ACC_TURNOVER): ``layout`` declares
+# the ends' rows from the sums', in their order.
+ACC_ENDS = ACC_ENDS_TURNOVER
+# Rows from N_STATE on are the ring of orders in flight (one per lag step).
+N_STATE = layout.STATE.width
+OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES, OUT_TURNOVER = \
+    layout.OUT.columns
+N_OUT = layout.OUT.width
+REC_SHARES, REC_OPTIONS, REC_CASH, REC_BOOK, REC_VALUE, REC_PNL, REC_COST, REC_TRADES = \
+    layout.REC.columns
+N_REC = layout.REC.width
+(LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_DRAW, LANE_U, LANE_P, LANE_CDF,
+ LANE_QTY, LANE_NEXT, LANE_BAND) = layout.LANE.columns
+N_LANE = layout.LANE.width
+layout.check_bound(globals())
+
 DECISIONS = ("none", "lanes", "lane")
 DECIDES_LANES, DECIDES_LANE = 1, 2
-# Cost levels: proportional and fixed costs, ends (1: the initial hedge and the final unwind
-# pay too), the coefficients of square-root and linear market impact (eta sigma_d / sqrt(adv),
-# eta sigma_d / adv), the funding spreads (borrow rate - rate, rate - lend rate), the
-# proportional cost of option trades, and the ids of the level's groups (see HEDGER_COST).
-COST_PROPORTIONAL, COST_FIXED, COST_ENDS, COST_IMPACT_SQRT, COST_IMPACT_LINEAR = range(5)
-COST_BORROW, COST_LEND, COST_OPTION, COST_GROUP_RULE, COST_GROUP_LAG = range(5, 10)
-N_COST = 10
-GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = 0, 1, 2
-# Per (hedger, path) state. POSITION: shares held (filled); ORDERED: shares held plus orders in
-# flight (execution lag), what the rule compares with its target (the plain rules without lag
-# compare with POSITION and keep no ORDERED). Costs are linear in a few sums, so the kernel
-# keeps the sums and prices every cost level once at the end:
-#   spread = proportional * TURNOVER + option proportional * OPTION_TURNOVER,
-#   fee = fixed * TICKETS, impact = c_sqrt * IMPACT_SQRT + c_lin * IMPACT_LINEAR,
-#   funding = borrow spread * BORROWED + lend spread * LENT,
-# with TURNOVER = sum e^{-r t} |q| S, TICKETS = sum e^{-r t} per trade, IMPACT_SQRT =
-# sum e^{-r t} S |q|^{3/2}, IMPACT_LINEAR = sum e^{-r t} S q^2, BORROWED (LENT) = sum over steps
-# of the PV of the negative (positive) cash balance times the step length. The accumulators
-# from ACC_ENDS on hold the part of the first five due to the initial hedge and the final
-# unwind. Rows from N_STATE on are the ring of orders in flight (one per lag step).
-STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_LAST_SPOT, STATE_ORDERED = range(5)
-STATE_OPT_POSITION, STATE_OPT_STRIKE, STATE_OPT_STEP, STATE_BORROWED, STATE_LENT = range(5, 10)
-ACC_TURNOVER, ACC_TICKETS, ACC_IMPACT_SQRT, ACC_IMPACT_LINEAR, ACC_OPTION_TURNOVER = range(10, 15)
-N_ACC = 5
-ACC_ENDS = 15  # ACC_ENDS + i: the ends' part of accumulator 10 + i
-STATE_OPT_EXPIRY = 20  # expiry of the hedge option held (years)
-STATE_OPT_MONEYNESS = 21  # strike / spot at t=0 of the hedge option (kept when it rolls)
-# The book's delta and gamma under the row's vol and rule at the grid point where they were
-# last computed (rows with a HEDGER_GREEKS of their own), and that grid point (lane 0 only).
-STATE_DELTA, STATE_GAMMA, STATE_DELTA_AT, STATE_GAMMA_AT = 22, 23, 24, 25
-N_STATE = 26
-# Outputs (field, strategy, cost, path).
-OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES = range(7)
-OUT_TURNOVER = 7
-N_OUT = 8
-# The per-date record (``record_date``): (field, grid point, strategy, cost, path).
-REC_SHARES, REC_OPTIONS, REC_CASH, REC_BOOK, REC_VALUE, REC_PNL, REC_COST = range(7)
-REC_TRADES = 7
-N_REC = 8
 # A hedge option whose gamma (vega) is below this holds its position: no ratio to take.
 _TINY_GREEK = 1e-12
 _EXPIRED = 1e-12  # years to expiry below which a hedge option settles instead of trading
@@ -890,13 +866,15 @@ def level_costs(state, h, local, costs, c):
     """(spread, fee, impact, funding) paid so far by row h at cost level c (present values):
     the level's rates times the row's sums, less the ends' part when the level spares them."""
     spare = costs[c, COST_ENDS] < 0.5  # a select, not a branch: x - 0.0 is x
-    acc0 = state[h, ACC_TURNOVER, local] - (state[h, ACC_ENDS, local] if spare else 0.0)
-    acc1 = state[h, ACC_TICKETS, local] - (state[h, ACC_ENDS + 1, local] if spare else 0.0)
-    acc2 = state[h, ACC_IMPACT_SQRT, local] - (state[h, ACC_ENDS + 2, local] if spare else 0.0)
-    acc3 = state[h, ACC_IMPACT_LINEAR, local] - (state[h, ACC_ENDS + 3, local] if spare
+    acc0 = state[h, ACC_TURNOVER, local] - (state[h, ACC_ENDS_TURNOVER, local] if spare
+                                            else 0.0)
+    acc1 = state[h, ACC_TICKETS, local] - (state[h, ACC_ENDS_TICKETS, local] if spare else 0.0)
+    acc2 = state[h, ACC_IMPACT_SQRT, local] - (state[h, ACC_ENDS_IMPACT_SQRT, local] if spare
+                                               else 0.0)
+    acc3 = state[h, ACC_IMPACT_LINEAR, local] - (state[h, ACC_ENDS_IMPACT_LINEAR, local] if spare
                                                  else 0.0)
-    acc4 = state[h, ACC_OPTION_TURNOVER, local] - (state[h, ACC_ENDS + 4, local] if spare
-                                                   else 0.0)
+    acc4 = state[h, ACC_OPTION_TURNOVER, local] - (
+        state[h, ACC_ENDS_OPTION_TURNOVER, local] if spare else 0.0)
     spread = costs[c, COST_PROPORTIONAL] * acc0 + costs[c, COST_OPTION] * acc4
     fee = costs[c, COST_FIXED] * acc1
     impact = costs[c, COST_IMPACT_SQRT] * acc2 + costs[c, COST_IMPACT_LINEAR] * acc3
@@ -993,14 +971,9 @@ def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp
 # Black-Scholes greeks, the plain rules and their trades) runs in loops over the lanes that
 # LLVM vectorises, because everything they call is inlined branch-free arithmetic
 # (``_fastmath``); the other rules run lane by lane (``hedge_lane``). CUDA runs the same
-# function with one lane per thread.
+# function with one lane per thread. A block's lane scratch ``lanes[row, lane]`` has the rows
+# ``LANE_*``.
 # ---------------------------------------------------------------------------------------------
-# Rows of a block's lane scratch ``lanes[row, lane]``.
-LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED = range(4)
-LANE_DRAW, LANE_U, LANE_P, LANE_CDF, LANE_QTY = range(4, 9)
-LANE_NEXT = 9  # the second normal of a pair, for the next step (``Dynamics.paired``)
-LANE_BAND = 10  # ``whalley_wilmott_path_part`` of one greeks row at one grid point
-N_LANE = 11
 
 
 @register_jitable

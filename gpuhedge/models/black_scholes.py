@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..kernels import _math
+from ..kernels import _math, layout
 from ._base import COMMON, VOL, Market
 
 
@@ -48,7 +48,8 @@ class BlackScholes(Market):
 
     def hedge_params(self, horizon=0.0) -> np.ndarray:
         """(vol, lam=0, 0, 0, 1 term): the model delta is the Black-Scholes delta."""
-        return np.array([self.vol, 0.0, 0.0, 0.0, 1.0])
+        return layout.HP_MODEL.stack(HP_VOL=self.vol, HP_LAM=0.0, HP_MU_J=0.0, HP_SIGMA_J=0.0,
+                                     HP_TERMS=1.0)
 
     def kernel_params(self, dt: float) -> np.ndarray:
         """Parameters of ``_math.gbm_step`` for a step of length ``dt``."""

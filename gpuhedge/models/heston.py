@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import _validation as check
-from ..kernels import _math
+from ..kernels import _math, layout
 from ._base import COMMON, MERTON_JUMPS, Market
 from .merton import Merton
 
@@ -74,7 +74,9 @@ class Heston(Market):
         return self.spot, self.v0
 
     def hedge_params(self, horizon=0.0) -> np.ndarray:
-        return np.array([self.kappa, self.theta, self.xi, self.rho, 0.0])
+        """(kappa, theta, xi, rho) of the variance-based hedge-vol rules."""
+        return layout.HP_VARIANCE.stack(HP_KAPPA=self.kappa, HP_THETA=self.theta,
+                                        HP_XI=self.xi, HP_RHO=self.rho)
 
     def kernel_params(self, dt: float) -> np.ndarray:
         """Step constants of ``_math.heston_step`` (Andersen 2008, section 3.2 and 4.2)."""

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..kernels import _math
+from ..kernels import _math, layout
 from ._base import COMMON, MERTON_JUMPS, VOL, Market
 
 
@@ -48,8 +48,9 @@ class Merton(Market):
         """(vol, lam, mu_j, sigma_j, n_terms) of the series delta, enough terms for ``horizon``."""
         from ..pricing.merton import n_terms
 
-        return np.array([self.vol, self.lam, self.mu_j, self.sigma_j,
-                         n_terms(self.lam, self.mu_j, self.sigma_j, horizon)])
+        return layout.HP_MODEL.stack(
+            HP_VOL=self.vol, HP_LAM=self.lam, HP_MU_J=self.mu_j, HP_SIGMA_J=self.sigma_j,
+            HP_TERMS=n_terms(self.lam, self.mu_j, self.sigma_j, horizon))
 
     def kernel_params(self, dt: float) -> np.ndarray:
         self._check_jump_step(dt)
