@@ -21,8 +21,10 @@ import gpuhedge as gh
 from gpuhedge.kernels import _fastmath, _math
 from gpuhedge.kernels.cpu import LANES
 
-# vector arithmetic on doubles (<2/4/8 x double> operands) and the calls in a function body
-_VECTOR = re.compile(r"= (?:fadd|fmul|fsub|fdiv)[^\n]*<\d+ x double>|@llvm\.fma\.v\d+f64")
+# vector arithmetic on doubles (<2/4/8 x double> operands; floats: the float32 kernels) and the
+# calls in a function body
+_VECTOR = {t: re.compile(rf"= (?:fadd|fmul|fsub|fdiv)[^\n]*<\d+ x {t}>|@llvm\.fma\.v\d+{s}")
+           for t, s in (("double", "f64"), ("float", "f32"))}
 _CALL = re.compile(r"call [^@\n]*@([\w.$]+)\(")
 # calls that compile to instructions (vectorised or not): LLVM intrinsics, and libm's sqrt
 # (the scalar loop LLVM keeps beside the vector one, for arrays that may overlap, calls it:
@@ -55,10 +57,11 @@ def _body(dispatcher, *args):
     raise AssertionError("no compiled function in the IR")
 
 
-def _check(body, what):
+def _check(body, what, element="double"):
     calls = sorted({c for c in _CALL.findall(body) if not _INSTRUCTIONS.match(c)})
     assert calls == [], f"{what}: calls left in the lane loop: {calls}"
-    assert _VECTOR.search(body), f"{what}: no vector arithmetic on doubles in the lane loop"
+    assert _VECTOR[element].search(body), \
+        f"{what}: no vector arithmetic on {element}s in the lane loop"
 
 
 LANE = np.linspace(0.5, 1.5, LANES)
@@ -97,6 +100,23 @@ def test_model_step_is_inlined_and_vectorised(model):
     mp = np.full(20, 0.01)
     _check(_body(loop, 100.0 * LANE, 0.04 * LANE, mp, np.zeros((1, 1)), 0.0 * LANE),
            model.__name__)
+
+
+def test_float32_step_is_inlined_and_vectorised_in_float32():
+    """The float32 kernel's GBM step (its ``as_float32`` copy): vector float arithmetic."""
+    step = gh.BlackScholes.dynamics.lane_step(single=True)
+    one = np.float32(1.0)
+
+    @numba.njit(error_model="numpy", _nrt=False)
+    def loop(s, v, mp, paths, draw):
+        for j in range(LANES):
+            s[j], v[j] = step(s[j], v[j], mp, paths, np.uint64(1), np.uint64(2),
+                              np.uint64(j), 0, 3, one, draw[j])
+
+    f32 = np.float32
+    _check(_body(loop, (100.0 * LANE).astype(f32), (0.04 * LANE).astype(f32),
+                 np.full(2, 0.01, f32), np.zeros((1, 1), f32), (0.0 * LANE).astype(f32)),
+           "GBM float32", "float")
 
 
 def test_a_call_left_in_a_lane_loop_fails_the_check():
