@@ -300,9 +300,10 @@ def describe(obj):
 
 
 def _plan(owner, device, n_paths, chunk_paths, *, n_strategies, costs_table, hedgers, dtype,
-          n_times, n_options, keep="paths", supplied=False, record=False):
+          n_times, n_options, keep="paths", supplied=False, record=False, registers=None):
     """(paths per launch, threads per block) of a run; ``chunk_paths``, validated, when the
-    caller gives it.
+    caller gives it. ``registers``: the kernel's registers per thread (``_registers``; None:
+    unknown, the plan assumes the most a thread may use).
 
     The CPU kernel keeps its state per block of paths and writes a per-path result itself:
     one launch, no threads per block (None); with ``keep="stats"`` as many paths as their
@@ -325,13 +326,34 @@ def _plan(owner, device, n_paths, chunk_paths, *, n_strategies, costs_table, hed
         n_hedgers=hedgers.shape[0], n_rows=_n_rows(hedgers), cells=cells, n_times=n_times,
         n_options=n_options, itemsize=dtype.itemsize, record=record, supplied=supplied,
         temporaries=temporaries)
-    plan = launches.plan(backend.device_facts(), n_paths, per_path=per_path, fixed=fixed)
+    facts = backend.device_facts()
+    if registers is not None:
+        facts = dataclasses.replace(facts, registers_per_thread=registers)
+    plan = launches.plan(facts, n_paths, per_path=per_path, fixed=fixed)
     return plan.paths if chunk_paths is None else chunk_paths, plan.threads
 
 
 def _n_rows(hedgers):
     """State rows per hedger row: ``_math.N_STATE`` and the largest lag's."""
     return _math.N_STATE + int(hedgers[:, _math.HEDGER_LAG].max())
+
+
+def _specialisation(hedgers, costs, grid):
+    """(features, rows) of the CUDA kernel of a run: the code paths its rows, costs and grid
+    take (``_math.Features.of``; a kernel holds only those) and the shape of a path's state
+    (hedger rows, state rows per hedger row)."""
+    return _math.Features.of(hedgers, costs, grid), (hedgers.shape[0], _n_rows(hedgers))
+
+
+def _registers(device, dynamics, dtype, hedgers, costs, times, rate, dividend, record=False):
+    """Registers per thread of the run's CUDA kernel (``kernels.cuda.registers``); None on
+    the CPU."""
+    if device != "cuda":
+        return None
+    from .kernels import cuda as target
+
+    return target.registers(dynamics, dtype.name, record,
+                            *_specialisation(hedgers, costs, _grid(times, rate, dividend)))
 
 
 def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategies, hedgers,
@@ -345,18 +367,16 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
     launch of the same size. On a GPU, blocks of ``threads`` threads (``_plan``), enqueued on
     CuPy's current stream without waiting."""
     nh, ns, nc = hedgers.shape[0], n_strategies, costs.shape[0]
-    n_rows = _n_rows(hedgers)
     xp = backend.array_module(device)
     grid = _grid(times, rate, dividend)
     if device == "cuda":
         from .kernels import cuda as target
 
-        # a kernel holding only the code paths of this run's rows, costs and grid
-        features = _math.Features.of(hedgers, costs, grid)
+        features, rows = _specialisation(hedgers, costs, grid)
         on = backend.stream_pointer()
 
         def launch(n, *args):
-            target.launch(dynamics, dtype.name, record, features, (nh, n_rows), n, *args,
+            target.launch(dynamics, dtype.name, record, features, rows, n, *args,
                           threads=threads, stream=on)
     else:
         from .kernels import cpu as target
@@ -378,7 +398,7 @@ def _launcher(dynamics, spot0, v0, mp, hp, paths, times, book_table, n_strategie
             # The kernels keep their state themselves (a CPU block of paths, a GPU thread) and
             # read only this array's shape: (hedger rows, state rows, 0).
             buffers.clear()
-            buffers.update(n=n, state=xp.empty((nh, n_rows, 0)))
+            buffers.update(n=n, state=xp.empty((nh, _n_rows(hedgers), 0)))
         if out is None:
             if "out" not in buffers:  # zeros: the kernel leaves uncharged cost fields untouched
                 buffers["out"] = (xp.zeros((_math.N_OUT, ns, nc, n)), xp.empty(n, dtype=dtype),
@@ -763,7 +783,10 @@ def simulate(market, book, hedges, costs=None, *, n_paths, n_steps, seed=0, stre
     chunk_paths, threads = _plan(owner, device, n_paths, chunk_paths,
                                  n_strategies=len(strategies), costs_table=costs_table,
                                  hedgers=hedgers, dtype=dtype,
-                                 n_times=times.size, n_options=len(book_table), keep=keep)
+                                 n_times=times.size, n_options=len(book_table), keep=keep,
+                                 registers=_registers(device, market.dynamics, dtype, hedgers,
+                                                      costs_table, times, market.rate,
+                                                      market.dividend))
     chunk_paths = min(chunk_paths, n_paths)
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
@@ -888,7 +911,10 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
                                  n_strategies=len(strategies), costs_table=costs_table,
                                  hedgers=hedgers, dtype=dtype,
                                  n_times=times.size, n_options=len(book_table), supplied=True,
-                                 record=record)
+                                 record=record,
+                                 registers=_registers(device, _math.SUPPLIED, dtype, hedgers,
+                                                      costs_table, times, rate, dividend,
+                                                      record))
     memory.check_run(owner, device=device, n_paths=n_paths, chunk_paths=chunk_paths,
                      n_strategies=len(strategies), costs_table=costs_table, hedgers=hedgers,
                      dtype=dtype, n_times=times.size, n_options=len(book_table), supplied=True,

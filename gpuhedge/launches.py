@@ -36,8 +36,9 @@ class DeviceFacts:
     registers_per_sm, max_threads_per_sm, max_blocks_per_sm, max_threads_per_block : int
         The multiprocessor's limits (compute capability 9.0: 65,536, 2,048, 32 and 1,024).
     registers_per_thread : int
-        The kernel's registers per thread; ``MAX_REGISTERS`` (the conservative default) when
-        not known before the kernel is compiled for the device.
+        The kernel's registers per thread (the engine compiles the run's kernel first and
+        reads them from the driver, ``kernels.cuda.registers``); ``MAX_REGISTERS``, the
+        conservative default, when not known.
     """
     free_bytes: int
     sm_count: int

@@ -169,6 +169,9 @@ def test_engine_plans_with_the_kernels_hedger_rows(monkeypatch):
     assert (chunk, threads) == (launches.plan(SMALL, 10**7, per_path=per_path,
                                               fixed=fixed).paths, 128)
     assert engine._plan("test", "cuda", 10**7, 5000, **kw) == (5000, 128)  # the caller's
+    # the compiled kernel's registers set the threads: at 84, blocks of 64 keep 704 threads
+    # resident per multiprocessor, of 128 640 (at the 255 assumed unknown, 256 each)
+    assert engine._plan("test", "cuda", 10**7, None, registers=84, **kw)[1] == 64
     # the statistics' temporaries make launches smaller; the CPU keeps its one launch
     assert engine._plan("test", "cuda", 10**7, None, keep="stats", **kw)[0] < chunk
     assert engine._plan("test", "cpu", 10**7, None, **kw) == (10**7, None)
@@ -183,6 +186,27 @@ def test_engine_plans_with_the_kernels_hedger_rows(monkeypatch):
         n_hedgers=16, n_rows=26, dtype=np.dtype("float64"), device="cuda", n_times=STEPS,
         n_options=1)
     assert footprint.device == per_path * chunk + fixed
+
+
+def test_registers_come_from_the_run_s_own_kernel(monkeypatch):
+    """The plan reads the registers of the kernel the run launches: its features and state
+    shape, not the kernel with every code path (numba-cuda's dispatcher is replaced by a spy:
+    reading registers needs a device)."""
+    pytest.importorskip("numba_cuda", reason="the 'gpu' extra brings numba-cuda")
+    from gpuhedge.kernels import _math, cuda
+
+    asked = []
+    monkeypatch.setattr(cuda, "registers", lambda *args: asked.append(args) or 84)
+    costs_table, hedgers = _tables(2, {"1bp": gh.Costs(proportional=1e-4)})
+    times = np.linspace(0.0, 1.0, STEPS)
+    assert engine._registers("cpu", MARKET.dynamics, np.dtype("float32"), hedgers,
+                             costs_table, times, 0.05, 0.0) is None
+    assert engine._registers("cuda", MARKET.dynamics, np.dtype("float32"), hedgers,
+                             costs_table, times, 0.05, 0.0) == 84
+    grid = engine._grid(times, 0.05, 0.0)
+    assert asked == [(MARKET.dynamics, "float32", False,
+                      _math.Features.of(hedgers, costs_table, grid),
+                      (2, _math.N_STATE))]
 
 
 def stub_cupy(monkeypatch, free, **props):

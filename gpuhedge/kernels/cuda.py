@@ -160,6 +160,18 @@ def launch(dynamics, dtype, record, features, rows, n, *args, threads=THREADS_PE
         kernel(dynamics, dtype, record, features, rows)[(blocks, threads) + where](*args)
 
 
+def registers(dynamics, dtype, record, features, rows):
+    """Registers per thread of ``kernel(dynamics, dtype, record, features, rows)`` as the
+    driver reports them for the current device (compiling the kernel, as its first launch
+    would: the launch plan's threads per block depend on them); None under the simulator."""
+    if simulator_enabled():
+        return None
+    run = kernel(dynamics, dtype, record, features, rows)
+    with contraction(False):
+        run.compile(signature(dtype))
+    return max(run.get_regs_per_thread().values())
+
+
 def signature(dtype: str):
     """numba argument types of ``kernel(dynamics, dtype)`` (as ``engine`` launches it)."""
     ft = types.float32 if dtype == "float32" else types.float64
