@@ -132,39 +132,31 @@ def _fma_intrinsic(typingctx, a, b, c):
         return types.float64(a, b, c), codegen
 
 
-@intrinsic
-def _f64_from_bits_intrinsic(typingctx, x):
-    if isinstance(x, types.Integer):
-        def codegen(context, builder, sig, args):
-            v = context.cast(builder, args[0], sig.args[0], types.int64)
-            return builder.bitcast(v, ir.DoubleType())
-        return types.float64(x), codegen
+def _bit_casts(int_type, float_type, ir_float, bits):
+    """The bit-cast intrinsics of one IEEE format: integer -> float and float -> integer."""
+    @intrinsic
+    def from_bits(typingctx, x):
+        if isinstance(x, types.Integer):
+            def codegen(context, builder, sig, args):
+                v = context.cast(builder, args[0], sig.args[0], int_type)
+                return builder.bitcast(v, ir_float)
+            return float_type(x), codegen
+
+    @intrinsic
+    def to_bits(typingctx, x):
+        if isinstance(x, types.Float):
+            def codegen(context, builder, sig, args):
+                v = context.cast(builder, args[0], sig.args[0], float_type)
+                return builder.bitcast(v, ir.IntType(bits))
+            return int_type(x), codegen
+
+    return from_bits, to_bits
 
 
-@intrinsic
-def _bits_from_f64_intrinsic(typingctx, x):
-    if isinstance(x, types.Float):
-        def codegen(context, builder, sig, args):
-            v = context.cast(builder, args[0], sig.args[0], types.float64)
-            return builder.bitcast(v, ir.IntType(64))
-        return types.int64(x), codegen
-
-
-@intrinsic
-def _f32_from_bits_intrinsic(typingctx, x):
-    if isinstance(x, types.Integer):
-        def codegen(context, builder, sig, args):
-            v = context.cast(builder, args[0], sig.args[0], types.int32)
-            return builder.bitcast(v, ir.FloatType())
-        return types.float32(x), codegen
-
-
-@intrinsic
-def _bits_from_f32_intrinsic(typingctx, x):
-    if x == types.float32:
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], ir.IntType(32))
-        return types.int32(x), codegen
+_f64_from_bits_intrinsic, _bits_from_f64_intrinsic = _bit_casts(
+    types.int64, types.float64, ir.DoubleType(), 64)
+_f32_from_bits_intrinsic, _bits_from_f32_intrinsic = _bit_casts(
+    types.int32, types.float32, ir.FloatType(), 32)
 
 
 _PRIMITIVES = (fma, f64_from_bits, bits_from_f64, f32_from_bits, bits_from_f32)
