@@ -1284,7 +1284,11 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     @lane_jit
     def fill(flat, hb, stride, local, qty, spot, disc):
         """``trade`` of one lane in the flat view, without its ends' parts and impact sums
-        (``lane_extras``)."""
+        (``lane_extras``). The amounts are ``trade_amounts``, shared with ``trade``; the list
+        of fields a trade adds to is kept twice on purpose: here it indexes the flat view with
+        unsigned indices and leaves the ends' and impact sums to loops of their own, which is
+        what lets LLVM vectorise the lane loops, while ``trade`` serves the lane-by-lane paths
+        (lag, option hedges, the rules of ``hedge_lane``)."""
         traded, cash, notional = lane_amounts(qty, spot, disc)
         flat[at(hb, STATE_POSITION, stride, local)] += qty
         flat[at(hb, STATE_FLOW, stride, local)] -= cash
