@@ -2,7 +2,7 @@
 
 ``python benchmarks/float32_error.py [--paths N] [--steps N] [--markets NAME ...] [--out FILE]``
 simulates each market with ``dtype="float32"`` and ``"float64"`` on the same seed (the float32
-uniforms are the float64 ones rounded, so the two runs follow the same paths up to rounding),
+uniforms come from the same Philox words, so the two runs follow the same paths up to rounding),
 hedging a short at-the-money call with daily delta hedging, a 5 % delta band (to its edge, and
 to the target) and Whalley-Wilmott under 10 bp proportional costs, and prints per (market,
 rule):

@@ -171,7 +171,7 @@ def test_as_float32_refuses_what_has_no_float32_value():
 
 
 def test_float32_pnl_within_its_documented_error_of_float64():
-    """Same paths in both precisions (the float32 uniforms are the float64 ones rounded):
+    """Same paths in both precisions (the float32 uniforms come from the same Philox words):
     the P&L's std within 1e-4 relative and its 1 %, 50 % and 99 % quantiles within 1e-3 std
     (``docs/precision.md``: measured 3e-7 and 2e-5 at 252 steps)."""
     market = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.03, dividend=0.01)
