@@ -564,9 +564,7 @@ _F64_ONLY = {"pi", "e", "tau", "inf", "nan", "fsum", "exp", "log", "expm1", "pow
 _AS_FLOAT32 = {f64_from_bits: f32_from_bits, bits_from_f64: bits_from_f32}
 
 
-def _float32_constant(name, value, overrides):
-    if name in overrides:
-        return overrides[name]
+def _float32_constant(name, value):
     with np.errstate(over="ignore"):
         single = np.float32(value)
     if (value != 0.0 and single == 0.0) or (math.isfinite(value) and not np.isfinite(single)):
@@ -579,7 +577,7 @@ def _float32_value(name, value, overrides):
     if name in overrides:
         return overrides[name]
     if isinstance(value, float) and not isinstance(value, np.float32):
-        return _float32_constant(name, value, overrides)
+        return _float32_constant(name, value)
     if isinstance(value, tuple):
         return tuple(_float32_value(name, v, overrides) for v in value)
     if value is math:
@@ -620,7 +618,7 @@ def as_float32(fn):
         elif name == "float":
             scope[name] = np.float32
     closure = None if fn.__closure__ is None else tuple(
-        _pytypes.CellType(_float32_value(fn.__code__.co_freevars[i], cell.cell_contents,
+        _pytypes.CellType(_float32_value(code.co_freevars[i], cell.cell_contents,
                                          overrides))
         for i, cell in enumerate(fn.__closure__))
     copy = _pytypes.FunctionType(code.replace(co_consts=consts), scope, fn.__name__ + "_f32",
