@@ -84,6 +84,15 @@ def written_fields(costs_table, n_strategies):
     return n_strategies * per_strategy
 
 
+def cell_path_bytes(keep):
+    """Host bytes a sweep task holds per strategy-cost cell and path of one block: a block's
+    float64 results and their storage copies (``keep="paths"``), or one launch's float64
+    outputs and the reduction's temporaries (``keep="stats"``, on a CPU)."""
+    from . import reductions  # imports the engine's modules, which import this one
+
+    return 32 if keep == "paths" else 8 * _math.N_OUT + reductions.work_bytes(1, 1)
+
+
 def run_footprint(*, n_paths, chunk_paths, n_strategies, costs_table, n_hedgers, n_rows,
                   dtype, device, n_times, n_options, supplied=False, keep="paths",
                   storage="float64", record=False):

@@ -50,7 +50,6 @@ from ._version import __version__
 from .costs import Costs
 from .engine import as_book, describe, named_items, simulate
 from .instruments import Book, Position
-from .kernels import _math
 from .models import Heston, Market
 from .strategies import Strategy
 
@@ -479,16 +478,9 @@ def run_block(job, s, b):
 
 
 # ----------------------------------------------------------------------------- schema
-def _bytes_per_cell_path(keep):
-    """Host bytes a task holds per strategy-cost cell and path of one block: a block's float64
-    results and their storage copies (``keep="paths"``), or one launch's float64 outputs and
-    the reduction's temporaries (``keep="stats"``, on a CPU)."""
-    return 32 if keep == "paths" else 8 * _math.N_OUT + reductions.work_bytes(1, 1)
-
-
 def _default_chunk(n_paths, n_cells, device, keep="paths"):
     target = GPU_CHUNK if device == "cuda" else CPU_CHUNK
-    per_path = _bytes_per_cell_path(keep) * max(n_cells, 1)
+    per_path = memory.cell_path_bytes(keep) * max(n_cells, 1)
     by_memory = 2 ** int(math.log2(max(4096, TASK_BYTES // per_path)))
     return int(min(target, by_memory, n_paths))
 
@@ -551,7 +543,7 @@ def _threads_plan(job, n_tasks, n_cells, workers):
     thread keeps running meanwhile), so tasks run their kernels side by side. Default: one
     thread per core, each kernel on cores // threads numba threads (numba's count is per
     calling thread), fewer threads when there are fewer tasks or when a task's results
-    (``_bytes_per_cell_path``) would not fit in half the free memory. On a GPU, two
+    (``memory.cell_path_bytes``) would not fit in half the free memory. On a GPU, two
     threads: one task's copy and write overlap the other's kernel.
     """
     cores = _cores()
@@ -559,10 +551,10 @@ def _threads_plan(job, n_tasks, n_cells, workers):
         return max(1, min(workers or 2, n_tasks)), None
     if workers is None:
         workers = cores
-        memory = _available_memory()
-        if memory:
-            per_task = _bytes_per_cell_path(job.keep) * job.chunk_paths * n_cells
-            workers = max(1, min(workers, int(0.5 * memory // per_task)))
+        free = _available_memory()
+        if free:
+            per_task = memory.cell_path_bytes(job.keep) * job.chunk_paths * n_cells
+            workers = max(1, min(workers, int(0.5 * free // per_task)))
     workers = max(1, min(workers, n_tasks))
     return workers, max(1, cores // workers)
 
