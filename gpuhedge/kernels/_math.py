@@ -549,9 +549,6 @@ N_COST = layout.COST.width
  STATE_OPT_EXPIRY, STATE_OPT_MONEYNESS,
  STATE_DELTA, STATE_GAMMA, STATE_DELTA_AT, STATE_GAMMA_AT,
  ) = layout.STATE.columns
-# The ends' part of a cost sum is at ACC_ENDS + (its row - ACC_TURNOVER): ``layout`` declares
-# the ends' rows from the sums', in their order.
-ACC_ENDS = ACC_ENDS_TURNOVER
 # Rows from N_STATE on are the ring of orders in flight (one per lag step).
 N_STATE = layout.STATE.width
 OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES, OUT_TURNOVER = \
@@ -767,11 +764,18 @@ def book_settlement(book, spot, k):
 
 
 @register_jitable
-def accumulate(state, h, local, row, value, end):
-    """Add ``value`` to a cost accumulator (and to its ends' part for the end trades)."""
-    state[h, row, local] += value
-    if end:
-        state[h, row - ACC_TURNOVER + ACC_ENDS, local] += value
+def state_index(hb, row, stride, local):
+    """Index of ``state[h, row, local]`` in the flat view of the state (``hb`` = h * rows *
+    stride, unsigned; ``row_base``). Signed indices would be wrapped around when negative, and
+    that select per element hides from LLVM that a lane loop walks memory contiguously; with a
+    constant stride (the CPU's block size) the rows of one hedger row are provably apart."""
+    return hb + np.uint64(row * stride + local)
+
+
+@register_jitable
+def row_base(state, h):
+    """(hb, stride) of hedger row h in the flat view of ``state`` (``state_index``)."""
+    return np.uint64(h * state.shape[1] * state.shape[2]), state.shape[2]
 
 
 @register_jitable
@@ -782,38 +786,73 @@ def trade_amounts(qty, spot, disc):
     return 1.0 if qty != 0.0 else 0.0, qty * spot * disc, abs(qty) * spot * disc
 
 
+# One trade's accounting, in three parts so that the lane loops run each part as a loop of its
+# own without a branch (``fill`` for every order, ``fill_ends`` for the initial hedge and the
+# unwind, ``fill_impact`` when some cost level charges impact); ``trade`` is their sum, for
+# the rules that decide lane by lane. Cash flows enter as present values, so interest on the
+# cash account is exact and needs no per-step compounding. ``qty`` = 0 changes nothing.
 @register_jitable
-def trade(state, h, local, qty, spot, disc, end, impact):
-    """Fill ``qty`` shares at ``spot`` (sell if negative); ``end``: the initial hedge or the
-    final unwind; ``impact``: whether some cost level charges market impact (its sums are
-    skipped otherwise). ``qty`` = 0 changes nothing.
-
-    Cash flows enter as present values, so interest on the cash account is exact and needs
-    no per-step compounding.
-    """
+def fill(flat, hb, stride, local, qty, spot, disc):
+    """Fill ``qty`` shares at ``spot`` (sell if negative): shares, cash, trades and the sums
+    of the proportional cost and the fee."""
     traded, cash, notional = trade_amounts(qty, spot, disc)
-    state[h, STATE_POSITION, local] += qty
-    state[h, STATE_FLOW, local] -= cash
-    state[h, STATE_TRADES, local] += traded
-    accumulate(state, h, local, ACC_TURNOVER, notional, end)
-    accumulate(state, h, local, ACC_TICKETS, disc * traded, end)
+    flat[state_index(hb, STATE_POSITION, stride, local)] += qty
+    flat[state_index(hb, STATE_FLOW, stride, local)] -= cash
+    flat[state_index(hb, STATE_TRADES, stride, local)] += traded
+    flat[state_index(hb, ACC_TURNOVER, stride, local)] += notional
+    flat[state_index(hb, ACC_TICKETS, stride, local)] += disc * traded
+
+
+@register_jitable
+def fill_ends(flat, hb, stride, local, qty, spot, disc):
+    """The ends' part of ``fill``'s cost sums, for the initial hedge and the final unwind
+    (which a cost level may spare, ``Costs.ends``)."""
+    traded, _, notional = trade_amounts(qty, spot, disc)
+    flat[state_index(hb, ACC_ENDS_TURNOVER, stride, local)] += notional
+    flat[state_index(hb, ACC_ENDS_TICKETS, stride, local)] += disc * traded
+
+
+@register_jitable
+def fill_impact(flat, hb, stride, local, qty, spot, disc, end):
+    """The market-impact sums of a fill (and their ends' part, ``end``)."""
+    size = abs(qty)
+    _, _, notional = trade_amounts(size, spot, disc)
+    root = notional * math.sqrt(size)
+    linear = notional * size
+    flat[state_index(hb, ACC_IMPACT_SQRT, stride, local)] += root
+    flat[state_index(hb, ACC_IMPACT_LINEAR, stride, local)] += linear
+    if end:
+        flat[state_index(hb, ACC_ENDS_IMPACT_SQRT, stride, local)] += root
+        flat[state_index(hb, ACC_ENDS_IMPACT_LINEAR, stride, local)] += linear
+
+
+@register_jitable
+def trade(flat, hb, stride, local, qty, spot, disc, end, impact):
+    """A whole fill of ``qty`` shares at ``spot``; ``end``: the initial hedge or the final
+    unwind; ``impact``: whether some cost level charges market impact (its sums are skipped
+    otherwise)."""
+    fill(flat, hb, stride, local, qty, spot, disc)
+    if end:
+        fill_ends(flat, hb, stride, local, qty, spot, disc)
     if impact:
-        size = abs(qty)
-        accumulate(state, h, local, ACC_IMPACT_SQRT, notional * math.sqrt(size), end)
-        accumulate(state, h, local, ACC_IMPACT_LINEAR, notional * size, end)
+        fill_impact(flat, hb, stride, local, qty, spot, disc, end)
 
 
 @register_jitable
-def trade_option(state, h, local, qty, value, disc, end):
-    """Buy ``qty`` hedge options at ``value`` each (sell if negative)."""
-    state[h, STATE_OPT_POSITION, local] += qty
-    state[h, STATE_FLOW, local] -= qty * value * disc
-    accumulate(state, h, local, ACC_OPTION_TURNOVER, abs(qty) * value * disc, end)
-    accumulate(state, h, local, ACC_TICKETS, disc, end)
+def trade_option(flat, hb, stride, local, qty, value, disc, end):
+    """Buy ``qty`` hedge options at ``value`` each (sell if negative): one ticket."""
+    notional = abs(qty) * value * disc
+    flat[state_index(hb, STATE_OPT_POSITION, stride, local)] += qty
+    flat[state_index(hb, STATE_FLOW, stride, local)] -= qty * value * disc
+    flat[state_index(hb, ACC_OPTION_TURNOVER, stride, local)] += notional
+    flat[state_index(hb, ACC_TICKETS, stride, local)] += disc
+    if end:
+        flat[state_index(hb, ACC_ENDS_OPTION_TURNOVER, stride, local)] += notional
+        flat[state_index(hb, ACC_ENDS_TICKETS, stride, local)] += disc
 
 
 @register_jitable
-def order(state, h, local, qty, spot, disc, k, lag, first, impact):
+def order(state, flat, h, local, qty, spot, disc, k, lag, first, impact):
     """Place an order decided at grid point k (``qty`` = 0: none): filled now without lag,
     else parked in the ring of orders in flight and filled at grid point k + lag
     (``fill_due``). ``first``: k is the first grid point (an explicit flag, so that loops at
@@ -823,16 +862,18 @@ def order(state, h, local, qty, spot, disc, k, lag, first, impact):
     last = state[h, STATE_LAST_SPOT, local]
     state[h, STATE_LAST_SPOT, local] = spot if qty != 0.0 else last
     if lag == 0:
-        trade(state, h, local, qty, spot, disc, first, impact)
+        hb, stride = row_base(state, h)
+        trade(flat, hb, stride, local, qty, spot, disc, first, impact)
     else:
         state[h, N_STATE + k % lag, local] = qty
 
 
 @register_jitable
-def fill_due(state, h, local, spot, disc, k, lag, impact):
+def fill_due(state, flat, h, local, spot, disc, k, lag, impact):
     """Fill the order decided at grid point k - lag (if any) at today's price."""
     row = N_STATE + k % lag
-    trade(state, h, local, state[h, row, local], spot, disc, k == lag, impact)
+    hb, stride = row_base(state, h)
+    trade(flat, hb, stride, local, state[h, row, local], spot, disc, k == lag, impact)
     state[h, row, local] = 0.0
 
 
@@ -1092,7 +1133,7 @@ def plain_width(kind, p1, p2, gamma, spot, discount):
 
 
 @register_jitable
-def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid, book,
+def hedge_lane(state, flat, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid, book,
                book_tau, hedgers, schedule, costs, hp, rate, div, impact):
     """One lane's decision and order at grid point k for the rules that are not plain
     (Zakamouline, the option hedges, the portfolio insurers)."""
@@ -1146,18 +1187,19 @@ def hedge_lane(state, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid,
                 wanted = -book_greek(book, book_tau, s, log_spot, v, rule, vol, hp, rate, div,
                                      k, True) / o_vega
             if wanted != held:
-                trade_option(state, h, local, wanted - held, value, disc, k == 0)
+                hb, stride = row_base(state, h)
+                trade_option(flat, hb, stride, local, wanted - held, value, disc, k == 0)
             target -= wanted * o_delta
     deviation = target - state[h, STATE_ORDERED, local]
     qty = deviation
     if k > 0 or hedgers[h, HEDGER_START_EDGE] > 0.5:  # else the first hedge is to the target
         qty = rebalance_quantity(kind, deviation, hedgers[h, HEDGER_P1], width, s,
                                  state[h, STATE_LAST_SPOT, local])
-    order(state, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), k == 0, impact)
+    order(state, flat, h, local, qty, s, disc, k, int(hedgers[h, HEDGER_LAG]), k == 0, impact)
 
 
 @register_jitable
-def option_event(state, h, local, s, v, k, n_steps, disc, grid, hedgers, hp, rate, div):
+def option_event(state, flat, h, local, s, v, k, n_steps, disc, grid, hedgers, hp, rate, div):
     """The hedge option's event at grid point k: it expires and settles, or it is sold to
     roll into a fresh one of the same tenor and moneyness (bought by the rebalance)."""
     strike = state[h, STATE_OPT_STRIKE, local]
@@ -1167,7 +1209,8 @@ def option_event(state, h, local, s, v, k, n_steps, disc, grid, hedgers, hp, rat
     if tau > _EXPIRED:
         value, _, _, _ = option_greeks(strike, is_call, tau, s, v, int(hedgers[h, HEDGER_RULE]),
                                        hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
-        trade_option(state, h, local, -held, value, disc, k == n_steps)
+        hb, stride = row_base(state, h)
+        trade_option(flat, hb, stride, local, -held, value, disc, k == n_steps)
     else:
         payoff = s - strike if is_call else strike - s
         state[h, STATE_FLOW, local] += held * max(payoff, 0.0) * disc
@@ -1179,17 +1222,16 @@ def option_event(state, h, local, s, v, k, n_steps, disc, grid, hedgers, hp, rat
 
 
 @register_jitable
-def unwind_lane(state, h, local, s, v, k, disc, grid, hedgers, hp, rate, div, impact):
-    """At the horizon: sell the shares and the hedge options held (orders still in flight
-    are cancelled)."""
-    trade(state, h, local, -state[h, STATE_POSITION, local], s, disc, True, impact)
+def unwind_options(state, flat, h, local, s, v, k, disc, grid, hedgers, hp, rate, div):
+    """At the horizon, after the shares (``run_block``): sell the hedge options held."""
     options = state[h, STATE_OPT_POSITION, local]
     if options != 0.0:
         value, _, _, _ = option_greeks(
             state[h, STATE_OPT_STRIKE, local], hedgers[h, HEDGER_OPT_IS_CALL] > 0.5,
             state[h, STATE_OPT_EXPIRY, local] - grid[k, GRID_TIME], s, v,
             int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
-        trade_option(state, h, local, -options, value, disc, True)
+        hb, stride = row_base(state, h)
+        trade_option(flat, hb, stride, local, -options, value, disc, True)
 
 
 # The supplied prices of ``hedge_paths`` (no model).
@@ -1251,7 +1293,10 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     lane_band = lane(whalley_wilmott_path_part)
     lane_band_one = lane(whalley_wilmott_path_part_one)
     lane_costs = lane(level_costs)
-    lane_amounts = lane(trade_amounts)
+    at = lane(state_index)
+    lane_fill = lane(fill)
+    lane_fill_ends = lane(fill_ends)
+    lane_fill_impact = lane(fill_impact)
     lane_jumps = lane(jump_counts)
     lane_normal_pair = market(normal_pair)
     jump_mean = dynamics.jump_mean
@@ -1274,44 +1319,18 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         return register_jitable(inline="always" if inline else "never")(fn)
 
     @lane_jit
-    def at(hb, row, stride, local):
-        """Index of ``state[h, row, local]`` in the flat view of the state (``hb`` = h * rows *
-        stride, unsigned). Signed indices would be wrapped around when negative, and that
-        select per element hides from LLVM that a lane loop walks memory contiguously; with a
-        constant stride (the CPU's block size) the rows of one hedger row are provably apart."""
-        return hb + np.uint64(row * stride + local)
-
-    @lane_jit
-    def fill(flat, hb, stride, local, qty, spot, disc):
-        """``trade`` of one lane in the flat view, without its ends' parts and impact sums
-        (``lane_extras``)."""
-        traded, cash, notional = lane_amounts(qty, spot, disc)
-        flat[at(hb, STATE_POSITION, stride, local)] += qty
-        flat[at(hb, STATE_FLOW, stride, local)] -= cash
-        flat[at(hb, STATE_TRADES, stride, local)] += traded
-        flat[at(hb, ACC_TURNOVER, stride, local)] += notional
-        flat[at(hb, ACC_TICKETS, stride, local)] += disc * traded
-
-    @lane_jit
     def lane_extras(flat, hb, stride, base, lanes, disc, ends, impact):
-        """The rest of ``trade`` for the orders ``lanes[LANE_QTY, :]`` just filled: the
-        ends' parts of the sums (``ends``) and the impact sums (``impact``)."""
+        """The rest of ``trade`` for the orders ``lanes[LANE_QTY, :]`` just filled
+        (``lane_fill``): the ends' parts of the sums (``ends``) and the impact sums
+        (``impact``)."""
         if ends:
             for j in range(n_lanes):
-                local = base + j
-                traded, _, notional = lane_amounts(lanes[LANE_QTY, j], lanes[LANE_SPOT, j], disc)
-                flat[at(hb, ACC_ENDS, stride, local)] += notional
-                flat[at(hb, ACC_ENDS + 1, stride, local)] += disc * traded
+                lane_fill_ends(flat, hb, stride, base + j, lanes[LANE_QTY, j],
+                               lanes[LANE_SPOT, j], disc)
         if impact:
             for j in range(n_lanes):
-                local = base + j
-                size = abs(lanes[LANE_QTY, j])
-                _, _, notional = lane_amounts(size, lanes[LANE_SPOT, j], disc)
-                flat[at(hb, ACC_IMPACT_SQRT, stride, local)] += notional * math.sqrt(size)
-                flat[at(hb, ACC_IMPACT_LINEAR, stride, local)] += notional * size
-                if ends:
-                    flat[at(hb, ACC_ENDS + 2, stride, local)] += notional * math.sqrt(size)
-                    flat[at(hb, ACC_ENDS + 3, stride, local)] += notional * size
+                lane_fill_impact(flat, hb, stride, base + j, lanes[LANE_QTY, j],
+                                 lanes[LANE_SPOT, j], disc, ends)
 
     @lane_jit
     def lane_rows(kind, width, flat, hb, gb, stride, base, lanes, p1, p2, disc, first,
@@ -1344,7 +1363,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 qty = deviation if to_target else qty
                 lanes[LANE_QTY, j] = qty
                 flat[at(hb, STATE_LAST_SPOT, stride, local)] = s if qty != 0.0 else last
-                fill(flat, hb, stride, local, qty, s, disc)
+                lane_fill(flat, hb, stride, local, qty, s, disc)
         else:
             for j in range(n_lanes):
                 local = base + j
@@ -1353,7 +1372,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 qty = lane_band_quantity(kind, deviation, p1, band)
                 qty = deviation if to_target else qty
                 lanes[LANE_QTY, j] = qty
-                fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
+                lane_fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
         lane_extras(flat, hb, stride, base, lanes, disc, first, impact)
 
     @lane_jit
@@ -1520,25 +1539,28 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                     # Orders decided `lag` steps ago fill at today's price; at the horizon,
                     # orders still in flight are cancelled and the filled position is unwound.
                     if has_lag and lag > 0 and k >= lag and k < n_steps:
-                        fill_due(state, h, local, lanes[LANE_SPOT, j], disc, k, lag, impact)
+                        fill_due(state, flat, h, local, lanes[LANE_SPOT, j], disc, k, lag,
+                                 impact)
                     if option_hedge and state[h, STATE_OPT_STEP, local] == k:
-                        option_event(state, h, local, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
-                                     k, n_steps, disc, grid, hedgers, hp, rate, div)
+                        option_event(state, flat, h, local, lanes[LANE_SPOT, j],
+                                     lanes[LANE_VAR, j], k, n_steps, disc, grid, hedgers, hp,
+                                     rate, div)
             if k == n_steps:
+                # the unwind: sell the shares held (orders in flight are cancelled), then the
+                # hedge options
                 for h in range(n_hedgers):
+                    hb = np.uint64(h * n_rows * stride)
+                    for j in range(n_lanes):
+                        local = base + j
+                        qty = -flat[at(hb, STATE_POSITION, stride, local)]
+                        lanes[LANE_QTY, j] = qty
+                        lane_fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
+                    lane_extras(flat, hb, stride, base, lanes, disc, True, impact)
                     if has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5:
                         for j in range(n_lanes):
-                            unwind_lane(state, h, base + j, lanes[LANE_SPOT, j],
-                                        lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate,
-                                        div, impact)
-                    else:  # sell the shares held (orders in flight are cancelled)
-                        hb = np.uint64(h * n_rows * stride)
-                        for j in range(n_lanes):
-                            local = base + j
-                            qty = -flat[at(hb, STATE_POSITION, stride, local)]
-                            lanes[LANE_QTY, j] = qty
-                            fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
-                        lane_extras(flat, hb, stride, base, lanes, disc, True, impact)
+                            unwind_options(state, flat, h, base + j, lanes[LANE_SPOT, j],
+                                           lanes[LANE_VAR, j], k, disc, grid, hedgers, hp,
+                                           rate, div)
                 if record:
                     record_date(state, base, first, count, lanes, hedgers, costs, book, grid,
                                 hp, rate, div, k, rec)
@@ -1640,7 +1662,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                                     plain_width(kind, p1, p2, state[g, STATE_GAMMA, local], s,
                                                 discount),
                                     s, state[h, STATE_LAST_SPOT, local])
-                            order(state, h, local, qty, s, disc, k, lag, k == 0, impact)
+                            order(state, flat, h, local, qty, s, disc, k, lag, k == 0, impact)
                     else:  # the common case: loops over lanes without a branch
                         width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
                             kind, p1, p2, 0.0, 1.0, 1.0)
@@ -1672,7 +1694,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                                   (k == 0 and not start_edge) or dated, impact)
                 elif has_lane_rules and decides == DECIDES_LANE:
                     for j in range(n_lanes):
-                        hedge_lane(state, h, base + j, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
+                        hedge_lane(state, flat, h, base + j, lanes[LANE_SPOT, j],
+                                   lanes[LANE_VAR, j],
                                    lanes[LANE_LOG_SPOT, j], k, n_steps, horizon, disc, grid,
                                    book, book_tau, hedgers, schedule, costs, hp, rate, div,
                                    impact)
