@@ -1,5 +1,5 @@
 """Portfolio insurers, which run on their own capital beside the book's hedgers and owe a floor
-at the horizon: ``SyntheticPut`` and ``CPPI``."""
+at the horizon: their base ``Insurer``, ``SyntheticPut`` and ``CPPI``."""
 
 import math
 from dataclasses import dataclass
@@ -11,18 +11,46 @@ from ..kernels import _math
 from ._base import OPTION_RULES, Strategy
 
 
-def _capital(owner, capital, spot, floor, rate, horizon):
-    """(capital, PV of the floor) of a portfolio insurer, checked."""
-    capital = spot if capital is None else capital
-    floor_pv = floor * capital * math.exp(-rate * horizon)
-    if floor_pv >= capital:
-        check.fail(owner, "floor", f"< e^{{rT}} = {math.exp(rate * horizon):.6g} (the floor's "
-                   "present value must be below the capital)", floor)
-    return capital, floor_pv
+class Insurer(Strategy):
+    """Base of the portfolio insurers: from ``capital`` (None: the spot at t=0, one share's
+    worth) they trade shares every ``every`` steps, lane by lane, and owe F = ``floor`` *
+    capital at the horizon; P&L = PV of (portfolio value at the horizon - F)."""
+
+    decides = "lane"
+    hedges_delta = False
+    insurer = True
+
+    def _check_insurance(self):
+        """Check ``floor``, ``every`` and ``capital``."""
+        self._check("floor", low=0.0, high=10.0, low_open=True)
+        self._check_every()
+        object.__setattr__(self, "capital", check.real(type(self).__name__, "capital",
+                                                       self.capital, 0.0, low_open=True,
+                                                       none_ok=True))
+
+    def schedule(self, times):
+        return self._every_schedule(times)
+
+    def capital_and_floor(self, spot, rate, horizon):
+        """(capital, PV of the floor F e^{-r T}) for a spot ``spot`` at t=0; the floor's PV
+        must be below the capital."""
+        capital = spot if self.capital is None else self.capital
+        floor_pv = self.floor * capital * math.exp(-rate * horizon)
+        if floor_pv >= capital:
+            check.fail(type(self).__name__, "floor", f"< e^{{rT}} = "
+                       f"{math.exp(rate * horizon):.6g} (the floor's present value must be "
+                       "below the capital)", self.floor)
+        return capital, floor_pv
+
+    def columns(self, setting):
+        """The floor's PV (``HEDGER_P3``) and the premium, floor PV - capital: the P&L counts
+        the capital as paid at t=0 and the floor as owed at the horizon."""
+        capital, floor_pv = self.capital_and_floor(setting.spot, setting.rate, setting.horizon)
+        return {_math.HEDGER_P3: floor_pv, _math.HEDGER_PREMIUM: floor_pv - capital}
 
 
 @dataclass(frozen=True, repr=False)
-class SyntheticPut(Strategy):
+class SyntheticPut(Insurer):
     """Portfolio insurance by a synthetic put: stock plus a put, replicated by trading shares.
 
     The insurer invests ``capital`` (default: the spot at t=0, one share's worth) in n units
@@ -43,26 +71,15 @@ class SyntheticPut(Strategy):
     hedge_vol: str = "constant"
 
     kind = _math.KIND_SYNTHETIC_PUT
-    decides = "lane"
-    hedges_delta = False
-    insurer = True
 
     def __post_init__(self):
         self._check_vol(required=True)
-        name = type(self).__name__
-        self._check("floor", low=0.0, high=10.0, low_open=True)
-        self._check_every()
-        object.__setattr__(self, "capital", check.real(name, "capital", self.capital, 0.0,
-                                                       low_open=True, none_ok=True))
-        check.choice(name, "hedge_vol", self.hedge_vol, OPTION_RULES)
-
-    def schedule(self, times):
-        return self._every_schedule(times)
+        self._check_insurance()
+        check.choice(type(self).__name__, "hedge_vol", self.hedge_vol, OPTION_RULES)
 
     def units(self, spot, rate, dividend, horizon):
         """(n, K): units of share + put and the put strike for a capital at ``spot``."""
-        capital, _ = _capital(type(self).__name__, self.capital, spot, self.floor, rate,
-                              horizon)
+        capital, _ = self.capital_and_floor(spot, rate, horizon)
         floor = self.floor * capital
 
         def cost(n):
@@ -73,15 +90,12 @@ class SyntheticPut(Strategy):
         return n, floor / n
 
     def columns(self, setting):
-        capital, floor_pv = _capital(type(self).__name__, self.capital, setting.spot,
-                                     self.floor, setting.rate, setting.horizon)
         n, strike = self.units(setting.spot, setting.rate, setting.dividend, setting.horizon)
-        return {_math.HEDGER_P1: strike, _math.HEDGER_P2: n, _math.HEDGER_P3: floor_pv,
-                _math.HEDGER_PREMIUM: floor_pv - capital}
+        return {**super().columns(setting), _math.HEDGER_P1: strike, _math.HEDGER_P2: n}
 
 
 @dataclass(frozen=True, repr=False)
-class CPPI(Strategy):
+class CPPI(Insurer):
     """Constant proportion portfolio insurance (Black and Jones 1987; Perold and Sharpe 1988).
 
     From ``capital`` (default: the spot at t=0), every ``every`` steps hold shares worth
@@ -103,29 +117,14 @@ class CPPI(Strategy):
     hedge_vol: str = "constant"
 
     kind = _math.KIND_CPPI
-    decides = "lane"
-    hedges_delta = False
-    insurer = True
     cost_grouping = 2
 
     def __post_init__(self):
-        name = type(self).__name__
         self._check_vol(required=False)
-        self._check("floor", low=0.0, high=10.0, low_open=True)
+        self._check_insurance()
         self._check("multiplier", low=0.0, high=1e3, low_open=True)
         self._check("max_leverage", low=0.0, high=1e3, low_open=True)
-        self._check_every()
-        object.__setattr__(self, "capital", check.real(name, "capital", self.capital, 0.0,
-                                                       low_open=True, none_ok=True))
-        check.choice(name, "hedge_vol", self.hedge_vol, ("constant",))
-
-    def schedule(self, times):
-        return self._every_schedule(times)
+        check.choice(type(self).__name__, "hedge_vol", self.hedge_vol, ("constant",))
 
     def row_params(self, book, costs, dt, short_gamma):
         return self.vol, self.multiplier, self.max_leverage
-
-    def columns(self, setting):
-        capital, floor_pv = _capital(type(self).__name__, self.capital, setting.spot,
-                                     self.floor, setting.rate, setting.horizon)
-        return {_math.HEDGER_P3: floor_pv, _math.HEDGER_PREMIUM: floor_pv - capital}
