@@ -2,13 +2,13 @@
 kind code, a vol, a few parameters and a table of the grid points where it may trade), so any
 mix of rules shares one compiled kernel and one pass over the paths.
 
-One module per rule, or per rule and its subclass, holds its frozen dataclass (its parameters as
-named fields, checked on construction), its declared traits (class attributes of ``Strategy``:
-how it decides, whether it hedges the delta, reads the gamma, holds a hedge option, is an
-insurer, depends on the cost) and what it puts in its kernel row; each rule's docstring names
-the kernel function of ``gpuhedge.kernels._math`` that holds its decision. ``_base`` holds the
-base class ``Strategy``, the ``RowSetting`` of a run and the hedge-vol rules. ``RULES``
-registers them.
+One module per rule, or per pair of close rules (the two bands, the two option hedges, ...),
+holds each rule's frozen dataclass (its parameters as named fields, checked on construction),
+its declared traits (class attributes of ``Strategy``: how it decides, whether it hedges the
+delta, reads the gamma, holds a hedge option, is an insurer, depends on the cost) and what it
+puts in its kernel row; each rule's docstring names the function of ``gpuhedge.kernels._math``
+that holds its decision. ``_base`` holds the base class ``Strategy``, the ``RowSetting`` of a
+run and the hedge-vol rules. ``RULES`` registers the rules.
 
 Rules that depend on the cost (Whalley-Wilmott, Zakamouline, Leland) become one row per cost
 level; the others trade once for all cost levels, which are then charged from the same trades.
