@@ -53,7 +53,7 @@ from gpuhedge.costs import Costs
 from gpuhedge.engine import kernel_rows, simulate
 from gpuhedge.instruments import Book, EuropeanCall
 from gpuhedge.models import Bates, BlackScholes, Heston, Merton
-from gpuhedge.strategies import DeltaBand, DeltaHedge, HedgeAt, Leland, SpotMove, WhalleyWilmott
+from gpuhedge.rules import DeltaBand, DeltaHedge, HedgeAt, Leland, SpotMove, WhalleyWilmott
 
 MARKET = BlackScholes(spot=100.0, vol=0.2, rate=0.05)
 MERTON = Merton(spot=100.0, vol=0.2, rate=0.05, lam=0.5, mu_j=-0.1, sigma_j=0.15)

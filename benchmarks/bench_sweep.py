@@ -50,7 +50,7 @@ from gpuhedge.costs import Costs
 from gpuhedge.engine import simulate
 from gpuhedge.instruments import Book, EuropeanCall
 from gpuhedge.models import BlackScholes
-from gpuhedge.strategies import DeltaHedge, NoHedge, StaticHedge
+from gpuhedge.rules import DeltaHedge, NoHedge, StaticHedge
 
 # the module (``gpuhedge.sweep`` the attribute is the function, exported by the package)
 sweep_module = importlib.import_module("gpuhedge.sweep")

@@ -39,7 +39,7 @@ import numpy as np
 import gpuhedge as gh
 from gpuhedge import backend
 from gpuhedge.kernels import cuda as target
-from gpuhedge.strategies import HEDGE_VOL_RULES
+from gpuhedge.rules import HEDGE_VOL_RULES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import bench, ptx_figures  # noqa: E402  (run as a script from anywhere)

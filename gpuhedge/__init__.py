@@ -15,7 +15,7 @@ from .risk import (  # noqa: E402
 from . import plot  # noqa: E402
 from .store import open_store  # noqa: E402
 from .sweep import sweep  # noqa: E402
-from .strategies import (  # noqa: E402
+from .rules import (  # noqa: E402
     CPPI, DeltaBand, DeltaGammaHedge, DeltaHedge, DeltaVegaHedge, HedgeAt, Leland, NoHedge,
     ScheduleBand, ScheduleWarning, SpotMove, StaticHedge, Strategy, SyntheticPut, WhalleyWilmott,
     Zakamouline)

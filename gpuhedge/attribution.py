@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .pricing import bs_delta, bs_gamma, bs_price, bs_vega
-from .strategies import DeltaBand, DeltaHedge, NoHedge, WhalleyWilmott
+from .rules import DeltaBand, DeltaHedge, NoHedge, WhalleyWilmott
 
 BUCKETS = ("gamma", "theta", "vega", "delta residual", "carry", "costs", "higher order")
 

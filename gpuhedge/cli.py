@@ -161,15 +161,10 @@ def load_config(path):
 
 
 def _load(path):
-    from . import strategies
     from .costs import Costs
     from .models import MODELS
     from .reductions import KEEPS
-
-    # every strategy the package defines (NoHedge, StaticHedge, DeltaHedge, bands, ...)
-    rules = [c for c in vars(strategies).values() if isinstance(c, type)
-             and issubclass(c, strategies.Strategy) and c is not strategies.Strategy
-             and dataclasses.is_dataclass(c)]
+    from .rules import RULES
 
     owner = str(path)
     try:
@@ -232,9 +227,9 @@ def _load(path):
     hedges = _table(owner, "hedges", raw.get("hedges", {}))
     if not hedges:
         raise ConfigError(f"{owner}: 'hedges' must name at least one strategy ([hedges.NAME] "
-                          f"with rule = one of {', '.join(c.__name__ for c in rules)}); got "
+                          f"with rule = one of {', '.join(c.__name__ for c in RULES)}); got "
                           f"nothing")
-    out["hedges"] = {name: _build(owner, f"hedges.{name}", table, rules, "rule")
+    out["hedges"] = {name: _build(owner, f"hedges.{name}", table, RULES, "rule")
                      for name, table in hedges.items()}
     costs = _table(owner, "costs", raw.get("costs", {"none": {}}))
     out["costs"] = {}

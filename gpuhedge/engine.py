@@ -44,15 +44,13 @@ from .instruments import Book, Position
 from .kernels import _math, layout
 from .models import MODELS, Market, rule_markets
 from .pricing import price
-from .strategies import RowSetting, Strategy
+from .rules import RULES, RowSetting, Strategy
 
 DTYPES = ("float64", "float32")
 STORAGE = ("float64", "float32")  # per-path floats returned (the sweep store's choices)
 MAX_PATHS = 2**32  # the path index is one 32-bit Philox counter word
 MAX_STEPS = 10**7  # far beyond any hedging grid; the time grid is built in memory
-KINDS = (_math.KIND_NONE, _math.KIND_STATIC, _math.KIND_SCHEDULE, _math.KIND_BAND,
-         _math.KIND_SPOT_MOVE, _math.KIND_WHALLEY_WILMOTT, _math.KIND_ZAKAMOULINE,
-         _math.KIND_DELTA_GAMMA, _math.KIND_DELTA_VEGA, _math.KIND_SYNTHETIC_PUT, _math.KIND_CPPI)
+KINDS = frozenset(r.kind for r in RULES)  # the kernel's kinds: the registered rules'
 
 
 def named_items(owner, name, value, kind):
@@ -80,7 +78,7 @@ def named_items(owner, name, value, kind):
                              f"got {type(v).__name__}")
         if kind is Strategy and getattr(v, "kind", None) not in KINDS:
             raise ValueError(f"{owner}: '{name}[{key!r}]' must be one of the package's "
-                             f"strategies (gpuhedge.strategies); got "
+                             f"rules (gpuhedge.rules.RULES); got "
                              f"{type(v).__name__}")
     return items
 

@@ -35,7 +35,7 @@ from . import _validation as check
 from .costs import Costs
 from .engine import simulate
 from .risk import _check_measure
-from .strategies import Strategy
+from .rules import Strategy
 
 REFINE = ("scipy", "zoom", None)
 

@@ -51,7 +51,7 @@ from .costs import Costs
 from .engine import as_book, describe, named_items, simulate
 from .instruments import Book, Position
 from .models import Heston, Market
-from .strategies import Strategy
+from .rules import Strategy
 
 OWNER = "sweep"
 RESERVED = ("strategy", "cost", "path", zstore.PATH_CHUNK)

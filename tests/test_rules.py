@@ -1,7 +1,10 @@
-"""Rebalancing rules: exact limits, Whalley-Wilmott's band, Leland's vol, gamma P&L."""
+"""Rebalancing rules: exact limits, Whalley-Wilmott's band, Leland's vol, gamma P&L; the
+registry of rules and their pickling."""
 
 import itertools
 import math
+import pickle
+import re
 import warnings
 
 import numpy as np
@@ -11,6 +14,7 @@ from scipy import integrate, stats
 import gpuhedge as gh
 from gpuhedge.kernels import _math
 from gpuhedge.pricing import bs_gamma
+from gpuhedge.rules import RULES
 
 MARKET = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.05, dividend=0.01)
 BOOK = gh.Book([gh.Position(gh.EuropeanCall(100.0, 0.5), -10.0),
@@ -227,3 +231,41 @@ def test_a_schedule_that_never_trades_after_t0_warns_naming_both_numbers():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gh.simulate(market, book, gh.DeltaHedge(vol=0.2, every=20), n_paths=10, n_steps=21)
+
+
+# one of every registered rule, with fields off their defaults
+EVERY_RULE = [
+    gh.NoHedge(vol=0.25), gh.StaticHedge(0.21, initial_shares=1.5), gh.DeltaHedge(0.22, 3),
+    gh.HedgeAt(0.2, (0.0, 0.125)), gh.DeltaBand(0.2, 0.1, "edge", initial="target"),
+    gh.ScheduleBand(0.2, 4, 0.02, "edge", initial="edge"), gh.SpotMove(0.2, 0.02),
+    gh.WhalleyWilmott(0.2, 2.0, initial="target"), gh.Leland(0.2, 2), gh.Zakamouline(0.2, 0.5),
+    gh.DeltaGammaHedge(0.2, 2, option=gh.EuropeanCall(100.0, 1.0), roll=True),
+    gh.DeltaVegaHedge(0.2, option=gh.EuropeanPut(95.0, 1.0), option_vol=0.25),
+    gh.SyntheticPut(0.2, floor=0.85, every=2, capital=50.0), gh.CPPI(0.8, 3.0, max_leverage=1.5)]
+
+
+def test_the_registry_holds_every_exported_rule_and_the_base_names_them():
+    exported = {c for c in vars(gh).values()
+                if isinstance(c, type) and issubclass(c, gh.Strategy) and c is not gh.Strategy}
+    assert len(set(RULES)) == len(RULES)
+    assert set(RULES) == exported == {type(r) for r in EVERY_RULE}
+    with pytest.raises(ValueError) as excinfo:
+        gh.Strategy()
+    assert re.findall(r"\b[A-Z]\w+", str(excinfo.value).split("; use ")[1]) == [
+        r.__name__ for r in RULES]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
+def test_each_rule_names_an_existing_kernel_decision(rule):
+    doc = rule.__doc__
+    assert "Kernel decision:" in doc
+    cited = re.findall(r"``_math\.(\w+)``", doc)
+    assert cited or rule is gh.NoHedge
+    assert all(hasattr(_math, name) for name in cited), cited
+
+
+@pytest.mark.parametrize("rule", EVERY_RULE, ids=lambda r: type(r).__name__)
+def test_rules_survive_pickling(rule):
+    # dask pickles the rules of a sweep's tasks
+    copy = pickle.loads(pickle.dumps(rule))
+    assert type(copy) is type(rule) and copy == rule and repr(copy) == repr(rule)

@@ -11,9 +11,10 @@ Every group names its owner: the feature (a rule, a cost kind, the execution lag
 shared by rows) that needs those columns, so that a new rule, cost kind or path-dependent payoff
 declares its own state here as a group rather than numbering rows of a global table by hand.
 The groups of all owners are declared in this one module, not in the owners' modules: the
-kernels need the indices when ``_math`` is imported, and ``strategies.py`` and the models import
-``_math`` (an import cycle), while the kernels package imports none of the modules that describe
-the user's objects (``costs.py``, ``instruments.py``) and should not start to for a table.
+kernels need the indices when ``_math`` is imported, and the rules (``gpuhedge/rules``) and the
+models import ``_math`` (an import cycle), while the kernels package imports none of the modules
+that describe the user's objects (``costs.py``, ``instruments.py``) and should not start to for a
+table.
 
 ``_math`` binds each field's index to a module-level integer of the field's name, which numba
 folds into the kernels as a compile-time constant (the kernels never read these objects), and

@@ -1,0 +1,108 @@
+"""Delta bands of a fixed width: checked at every grid point (``DeltaBand``), or between the
+dates of a time schedule (``ScheduleBand``)."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _validation as check
+from ..kernels import _math
+from ._base import Strategy
+
+
+@dataclass(frozen=True, repr=False)
+class DeltaBand(Strategy):
+    """Trade when the delta has moved more than ``band`` away from the shares held.
+
+    ``band`` is per unit of book notional: the band in shares is band * sum_i |q_i|. Checked
+    at every grid point; ``to="target"`` trades back to the delta, ``to="edge"`` only to the
+    nearest edge of the band. ``band=0`` is hedging at every grid point; a band wider than any
+    possible move is the static hedge.
+
+    ``initial``: how the first hedge trades from the ``initial_shares`` held. ``"edge"``
+    (only with ``to="edge"``) applies the band at t=0 too, the rule its name says on every
+    date; ``"target"`` hedges to the delta at t=0 (and to the edge afterwards); None (the
+    default) is ``to``.
+
+    Kernel decision: ``_math.band_quantity`` (the edge's half-width from ``_math.plain_width``).
+    """
+
+    vol: float = 0.2
+    band: float = 0.05
+    to: str = "target"
+    hedge_vol: str = "constant"
+    initial: str | None = field(default=None, kw_only=True)
+    initial_shares: float = field(default=0.0, kw_only=True)
+
+    kind = _math.KIND_BAND
+
+    def __post_init__(self):
+        name = type(self).__name__
+        self._check_vol(required=True)
+        self._check("band", low=0.0, high=1e6)
+        check.choice(name, "to", self.to, ("target", "edge"))
+        self._check("initial_shares")
+        check.choice(name, "initial", self.initial, (None, "edge", "target"))
+        if self.to == "target" and self.initial == "edge":
+            check.fail(name, "initial", "None or 'target' when to='target' (a band that trades "
+                       "to the target has no edge to start at)", self.initial)
+
+    @property
+    def starts_at_edge(self) -> bool:
+        return (self.to if self.initial is None else self.initial) == "edge"
+
+    def row_params(self, book, costs, dt, short_gamma):
+        notional = sum(abs(p.quantity) for p in book.positions)
+        return self.vol, self.band * notional, 1.0 if self.to == "edge" else 0.0
+
+
+@dataclass(frozen=True, repr=False)
+class ScheduleBand(Strategy):
+    """Hedge to the delta on a time schedule and, between its dates, whenever the delta leaves
+    a band around the shares held (the desk's "hedge at the close, and intraday past a limit").
+
+    On the dates t_0, t_k, t_2k, ... (k = ``every`` grid steps) the rule trades to the target
+    -Delta, as ``DeltaHedge(vol, every)``; at every other grid point it trades only when
+    |-Delta - H| > b, with H the shares held and b = ``band`` * sum_i |q_i| (per unit of book
+    notional, as ``DeltaBand``), back to the target (``to="target"``) or to the band's nearest
+    edge (``to="edge"``). A band wider than any move is ``DeltaHedge(vol, every)``; with
+    ``every >= n_steps`` t_0 is the only date and the rule is ``DeltaBand(vol, band, to,
+    initial="target")`` (``ScheduleWarning``).
+
+    ``initial``: ``"target"`` (the default) makes t_0 a date, hedged to the delta from the
+    ``initial_shares`` held; ``"edge"`` (only with ``to="edge"``) applies the band at t_0
+    instead, as ``DeltaBand(to="edge")`` does.
+
+    Kernel decision: ``_math.band_quantity``, as ``DeltaBand``; the dates are the schedule table's
+    ``_math.SCHEDULE_TO_TARGET`` marks.
+    """
+
+    vol: float = 0.2
+    every: int = 1
+    band: float = 0.05
+    to: str = "target"
+    hedge_vol: str = "constant"
+    initial: str = field(default="target", kw_only=True)
+    initial_shares: float = field(default=0.0, kw_only=True)
+
+    kind = _math.KIND_BAND  # a band rule whose schedule table marks its dates
+
+    def __post_init__(self):
+        name = type(self).__name__
+        self._check_vol(required=True)
+        self._check_every()
+        self._check("band", low=0.0, high=1e6)
+        check.choice(name, "to", self.to, ("target", "edge"))
+        self._check_start(band=True)
+        if self.to == "target" and self.initial == "edge":
+            check.fail(name, "initial", "'target' when to='target' (a band that trades to the "
+                       "target has no edge to start at)", self.initial)
+
+    def schedule(self, times):
+        dates = self._every_schedule(times, only="has no date after t=0",
+                                     plainly="DeltaBand for the band alone")
+        if self.initial == "edge":
+            dates[0] = False
+        return np.where(dates, _math.SCHEDULE_TO_TARGET, 1).astype(np.uint8)
+
+    row_params = DeltaBand.row_params
