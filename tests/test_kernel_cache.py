@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import numpy as np
+
 import gpuhedge as gh
-from gpuhedge.kernels import _cache, cpu
+from gpuhedge.kernels import _cache, _math, cpu
 
 
 def _dispatcher(run):
@@ -50,3 +52,29 @@ def test_the_block_loop_is_cached_under_the_stamp_and_other_functions_are_left_a
     stamped = [c for c in _cache._numba_name("CacheImpl")._locator_classes
                if getattr(c, "_gpuhedge", False)]
     assert len(stamped) == 3
+
+
+def _phase_names(*args):
+    """Names of the phases (the called functions of the step loop) of ``make_run_block(*args)``."""
+    run_block = _math.make_run_block(*args)
+    return {c.cell_contents.__qualname__ for c in run_block.__closure__
+            if callable(c.cell_contents) and "make_run_block" in
+            getattr(c.cell_contents, "__qualname__", "")}
+
+
+def test_every_kernel_names_its_phases_apart():
+    # numba links the functions that a cached kernel calls by name, first definition first: a
+    # kernel loaded from the disk cache into a process that compiled another kernel's phase
+    # of the same name would run that phase
+    variants = [(gh.BlackScholes.dynamics, np.float64, cpu.LANES, True),
+                (gh.BlackScholes.dynamics, np.float32, cpu.LANES, True),
+                (gh.Merton.dynamics, np.float64, cpu.LANES, True),
+                (gh.Heston.dynamics, np.float64, cpu.LANES, True, True)]
+    names = [_phase_names(*v) for v in variants]
+    assert all(len(n) >= 8 for n in names)  # start, advance, settle, ..., write_outputs
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not a & b
+    # the same kernel has the same names in every process: nothing of an object's address
+    assert _phase_names(*variants[0]) == names[0]
+    assert "0x" not in gh.BlackScholes.dynamics.name()

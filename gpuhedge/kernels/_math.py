@@ -23,8 +23,9 @@ Salmon, Moraes, Dror, Shaw (2011), "Parallel random numbers: as easy as 1, 2, 3"
 (Philox4x32-10). Box and Muller (1958). Black and Scholes (1973); Merton (1973).
 """
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 from numba.extending import register_jitable
@@ -319,6 +320,12 @@ class Dynamics:
     jump_mean: int = -1
     paired: bool = False
     vectorises: bool = True
+
+    def name(self) -> str:
+        """The traits and the start and step functions (module and name), the same in every
+        process."""
+        return "/".join(f"{getattr(v, '__module__', '')}.{v.__qualname__}" if callable(v)
+                        else repr(v) for v in astuple(self))
 
     def lane_step(self, single=False):
         """What the CPU's lane loops call: ``step`` (its float32 copy if ``single``,
@@ -959,7 +966,7 @@ def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp
     position cash + shares S + options O + B (O: the hedge option's value, ``option_greeks``);
     the P&L to date, (F - C) + D (shares S + options O + B), the present value at t=0 of that
     value, written so that at the horizon (nothing held, every option settled) it is the pnl
-    of ``lane_write`` to the bit; C; the trades so far. An insurer's F is net of its floor's
+    of ``write_outputs`` to the bit; C; the trades so far. An insurer's F is net of its floor's
     PV, so that its cash adds the floor's PV back and its P&L leaves B out.
     """
     t = grid[k, GRID_TIME]
@@ -1255,11 +1262,17 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     serves any mix of hedgers, costs and books. Every lane computes exactly what a loop over
     one path would, so results depend neither on the block size nor on the target.
 
+    The loop runs in phases, each a function called once per block or grid point (not
+    inlined: ``phase_jit``): ``start_rows``; at each grid point ``advance`` (from the second
+    on), ``settle``, ``fill_pending`` (rows with lag or a hedge option), ``greeks`` and
+    ``decide`` (not at the horizon), ``record_date`` (recording kernels), ``accrue_funding``;
+    then ``unwind`` at the horizon and ``write_outputs``.
+
     Called as ``run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0,
     mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state, flat,
     lanes, out, out_spot, rec)``: lane j runs the chunk's path ``first + j`` (global path
     ``path_offset + first + j``) with its state at ``state[:, :, base + j]`` (hedger row x
-    field; ``flat`` is the same memory as a 1-D array, ``at``) and its scratch at
+    field; ``flat`` is the same memory as a 1-D array, ``state_index``) and its scratch at
     ``lanes[:, j]``; lanes from ``count`` on pad the block (computed on the last path's
     supplied prices, never written out). ``record``: the kernel writes the per-date record
     (``record_date``) into ``rec`` (``N_REC`` x grid points x strategy x cost x path); a
@@ -1318,6 +1331,32 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         # the option when it first decorates, so a shared one inlines only its first function.
         return register_jitable(inline="always" if inline else "never")(fn)
 
+    # Every kernel has phases of its own: the same names with other code
+    variant = hashlib.sha256(repr((dynamics.name(), np.dtype(cast).name, n_lanes, inline,
+                                   record, features)).encode()).hexdigest()[:16]
+
+    def phase_jit(fn):
+        # The phases of the step loop are called, not inlined: numba types an inlined function
+        # again at every level it is inlined into, so inlining the phases into the loop doubled
+        # the CPU compile time. Called, each phase compiles once, with the lane loops and what
+        # they call inlined into it (and the block loop's settings that let LLVM vectorise:
+        # no ZeroDivisionError branch, no reference counting). NVVM inlines them on the GPU.
+        # Their symbols carry the kernel's ``variant``: numba links the functions a cached
+        # kernel calls by name, first definition wins, so a kernel loaded from the disk cache
+        # into a process that compiled another kernel's phase of the same name (and the same
+        # per-process id) ran that other phase (seen: NaN in the P&L).
+        fn.__qualname__ = f"{fn.__qualname__}_{variant}"
+        return register_jitable(error_model="numpy", _nrt=False)(fn) if inline else \
+            register_jitable(fn)
+
+    @lane_jit
+    def frame(state, base):
+        """(base, stride, rows) of a block's state: the CPU's blocks own their state (base 0,
+        the block size the stride: constants the compiler sees), CUDA's threads share one."""
+        if n_lanes > 1:
+            return 0, n_lanes, state.shape[1]
+        return base, state.shape[2], state.shape[1]
+
     @lane_jit
     def lane_extras(flat, hb, stride, base, lanes, disc, ends, impact):
         """The rest of ``trade`` for the orders ``lanes[LANE_QTY, :]`` just filled
@@ -1375,12 +1414,12 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 lane_fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
         lane_extras(flat, hb, stride, base, lanes, disc, first, impact)
 
-    @lane_jit
-    def lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div):
-        """Zero every row's state in every lane, pay (or receive) each row's premium at t=0
-        and give it the shares it holds at t=0, paid at the lane's first price without cost
-        (the lanes' spots are set)."""
-        n_rows = state.shape[1]
+    @phase_jit
+    def start_rows(state, flat, base, lanes, hedgers, book, grid, rate, div):
+        """Phase: the start. Zero every row's state in every lane, pay (or receive) each row's
+        premium at t=0 and give it the shares it holds at t=0, paid at the lane's first price
+        without cost (the lanes' spots are set)."""
+        base, stride, n_rows = frame(state, base)
         for h in range(hedgers.shape[0]):
             hb = np.uint64(h * n_rows * stride)
             for row in range(N_STATE + int(hedgers[h, HEDGER_LAG])):
@@ -1411,9 +1450,10 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                                    div, 0) if at_start else premium
                 flat[at(hb, STATE_FLOW, stride, base + j)] = -value - held * s * disc
 
-    @lane_jit
-    def lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot):
-        """Per-path outputs of the block's first ``count`` lanes: P&L, trades, turnover and
+    @phase_jit
+    def write_outputs(state, base, first, count, lanes, hedgers, costs, out, out_spot):
+        """Phase: the outputs. Per-path results of the block's first ``count`` lanes: P&L,
+        trades, turnover and
         the costs by kind for every (strategy, cost level), and the terminal spot. A cost field
         is written only at the levels that charge it (``charges``; the result starts at zero):
         the pages of ``out`` left untouched are never mapped (the 16 x 4 benchmark spends a
@@ -1454,18 +1494,271 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         for j in range(count):
             out_spot[np.uint64(first + j)] = lanes[LANE_SPOT, j]
 
+    @phase_jit
+    def advance(k, first, last, path_offset, key0, key1, pair, mp, paths, lanes):
+        """Phase: the market's step from grid point k - 1 to k in every lane (the step's jump
+        counts and normals, then the model's step)."""
+        if jump_mean >= 0:
+            lane_jumps(lanes, n_lanes, np.float64(mp[jump_mean]), key0, key1,
+                       path_offset + first, pair, k - 1)
+        if paired and k % 2 == 1:  # steps k - 1 and k share one Box-Muller pair
+            for j in range(n_lanes):
+                z1, z2 = lane_normal_pair(key0, key1, (path_offset + first + j) >> pair,
+                                          (k - 1) // 2, 0)
+                lanes[LANE_DRAW, j] = z1
+                lanes[LANE_NEXT, j] = z2
+        elif paired:
+            for j in range(n_lanes):
+                lanes[LANE_DRAW, j] = lanes[LANE_NEXT, j]
+        for j in range(n_lanes):
+            # Antithetic pairs (2i, 2i+1) share the draws of generator index i; the odd member
+            # negates its normals (shifts and masks: no branch).
+            path = path_offset + first + j
+            gen_path = path >> pair
+            sign = cast(1.0 - 2.0 * (path & pair))
+            s, v = lane_step(cast(lanes[LANE_SPOT, j]), cast(lanes[LANE_VAR, j]), mp, paths,
+                             key0, key1, gen_path, min(first + j, last), k - 1, sign,
+                             cast(lanes[LANE_DRAW, j]))
+            lanes[LANE_SPOT, j] = np.float64(cast(s))
+            lanes[LANE_VAR, j] = np.float64(cast(v))
+
+    @phase_jit
+    def settle(k, state, base, lanes, grid, book, n_hedgers):
+        """Phase: the cash flows at grid point k that need no decision: the dividend on the
+        shares held over the step to k, and the payoff of the book's options maturing at k."""
+        base, _, _ = frame(state, base)
+        dividend = grid[k, GRID_DIVIDEND] if has_dividends and k > 0 else 0.0
+        if dividend != 0.0:
+            for h in range(n_hedgers):
+                for j in range(n_lanes):
+                    state[h, STATE_FLOW, base + j] += (
+                        state[h, STATE_POSITION, base + j] * lanes[LANE_SPOT, j] * dividend)
+        disc = grid[k, GRID_DISCOUNT]
+        for i in range(book.shape[0]):
+            if book[i, BOOK_STEP] == k:
+                for j in range(n_lanes):
+                    lanes[LANE_SETTLED, j] += book_settlement(book, lanes[LANE_SPOT, j], k) * disc
+                break
+
+    @phase_jit
+    def fill_pending(k, state, flat, base, lanes, grid, hedgers, hp, rate, div, impact):
+        """Phase: the rows' work at grid point k besides their rule: the orders decided ``lag``
+        steps ago fill at today's price, and hedge options expire or roll."""
+        base, _, _ = frame(state, base)
+        n_steps = grid.shape[0] - 1
+        disc = grid[k, GRID_DISCOUNT]
+        for h in range(hedgers.shape[0]):
+            lag = int(hedgers[h, HEDGER_LAG])
+            option_hedge = has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5
+            for j in range(n_lanes):
+                local = base + j
+                # at the horizon, orders still in flight are cancelled (``unwind``)
+                if has_lag and lag > 0 and k >= lag and k < n_steps:
+                    fill_due(state, flat, h, local, lanes[LANE_SPOT, j], disc, k, lag, impact)
+                if option_hedge and state[h, STATE_OPT_STEP, local] == k:
+                    option_event(state, flat, h, local, lanes[LANE_SPOT, j], lanes[LANE_VAR, j],
+                                 k, n_steps, disc, grid, hedgers, hp, rate, div)
+
+    @phase_jit
+    def unwind(k, state, flat, base, lanes, grid, hedgers, hp, rate, div, impact):
+        """Phase: at the horizon, every row sells the shares it holds (orders in flight are
+        cancelled), then its hedge options."""
+        base, stride, n_rows = frame(state, base)
+        disc = grid[k, GRID_DISCOUNT]
+        for h in range(hedgers.shape[0]):
+            hb = np.uint64(h * n_rows * stride)
+            for j in range(n_lanes):
+                local = base + j
+                qty = -flat[at(hb, STATE_POSITION, stride, local)]
+                lanes[LANE_QTY, j] = qty
+                lane_fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
+            lane_extras(flat, hb, stride, base, lanes, disc, True, impact)
+            if has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5:
+                for j in range(n_lanes):
+                    unwind_options(state, flat, h, base + j, lanes[LANE_SPOT, j],
+                                   lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate, div)
+
+    @phase_jit
+    def greeks(k, state, flat, base, lanes, book, book_tau, hedgers, schedule, hp, rate, div):
+        """Phase: whether some row may trade at grid point k (option hedges may have to
+        replace a rolled option at any point) and, if so, ln S and the book's greeks those
+        rows need, once per greeks row (``HEDGER_GREEKS``). Returns whether some row may
+        trade."""
+        base, stride, n_rows = frame(state, base)
+        n_hedgers = hedgers.shape[0]
+        one_option = book.shape[0] == 1
+        active = False
+        for h in range(n_hedgers):
+            if schedule[k, h] != 0 or (has_option_hedges
+                                       and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5):
+                active = True
+        if active:
+            for j in range(n_lanes):
+                lanes[LANE_LOG_SPOT, j] = lane_log(cast(lanes[LANE_SPOT, j]))
+        for h in range(n_hedgers if active else 0):
+            kind = int(hedgers[h, HEDGER_KIND])
+            if hedgers[h, HEDGER_DELTA] < 0.5 or (schedule[k, h] == 0 and (
+                    not has_option_hedges or hedgers[h, HEDGER_OPTION_HEDGE] < 0.5)):
+                continue
+            g = int(hedgers[h, HEDGER_GREEKS])
+            gb = np.uint64(g * n_rows * stride)
+            vol = hedgers[g, HEDGER_VOL]
+            rule = int(hedgers[g, HEDGER_RULE])
+            # The delta and gamma loops below are near-copies on purpose: one shared function
+            # for both (a flag choosing the greek) measured 25 % slower with 16 rows on this
+            # CPU.
+            if state[g, STATE_DELTA_AT, base] != k:
+                state[g, STATE_DELTA_AT, base] = k
+                if rule == RULE_CONSTANT or not has_hedge_vol_rules:
+                    for j in range(n_lanes):
+                        flat[at(gb, STATE_DELTA, stride, base + j)] = 0.0
+                    for i in range(book.shape[0]):
+                        if k < book[i, BOOK_STEP]:
+                            quantity = book[i, BOOK_QUANTITY]
+                            log_strike = cast(book[i, BOOK_LOG_STRIKE])
+                            sqrt_tau = cast(book_tau[k, i, TAU_SQRT])
+                            div_discount = cast(book_tau[k, i, TAU_DIV_DISCOUNT])
+                            is_call = book[i, BOOK_IS_CALL] > 0.5
+                            for j in range(n_lanes):
+                                flat[at(gb, STATE_DELTA, stride, base + j)] += \
+                                    quantity * lane_delta(
+                                    cast(lanes[LANE_LOG_SPOT, j]) - log_strike, sqrt_tau,
+                                    div_discount, cast(vol), cast(rate), cast(div), is_call)
+                else:
+                    for j in range(n_lanes):
+                        state[g, STATE_DELTA, base + j] = book_delta(
+                            book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
+                            lanes[LANE_VAR, j], rule, vol, hp, rate, div, k)
+            # (the plain Whalley-Wilmott rows of a one-option book need no gamma: their band
+            # comes from d1, ``whalley_wilmott_path_part_one``)
+            band_from_d1 = one_option and rule == RULE_CONSTANT and \
+                kind == KIND_WHALLEY_WILMOTT and hedgers[h, HEDGER_LAG] == 0.0
+            if has_gamma and hedgers[h, HEDGER_GAMMA] > 0.5 and not band_from_d1 and \
+                    state[g, STATE_GAMMA_AT, base] != k:
+                state[g, STATE_GAMMA_AT, base] = k
+                if rule == RULE_CONSTANT or not has_hedge_vol_rules:
+                    for j in range(n_lanes):
+                        flat[at(gb, STATE_GAMMA, stride, base + j)] = 0.0
+                    for i in range(book.shape[0]):
+                        if k < book[i, BOOK_STEP]:
+                            quantity = book[i, BOOK_QUANTITY]
+                            log_strike = cast(book[i, BOOK_LOG_STRIKE])
+                            sqrt_tau = cast(book_tau[k, i, TAU_SQRT])
+                            div_discount = cast(book_tau[k, i, TAU_DIV_DISCOUNT])
+                            for j in range(n_lanes):
+                                flat[at(gb, STATE_GAMMA, stride, base + j)] += \
+                                    quantity * lane_gamma(
+                                    cast(lanes[LANE_SPOT, j]),
+                                    cast(lanes[LANE_LOG_SPOT, j]) - log_strike, sqrt_tau,
+                                    div_discount, cast(vol), cast(rate), cast(div))
+                else:
+                    for j in range(n_lanes):
+                        state[g, STATE_GAMMA, base + j] = book_greek(
+                            book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
+                            lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
+        return active
+
+    @phase_jit
+    def decide(k, state, flat, base, lanes, grid, book, book_tau, hedgers, schedule, costs, hp,
+               rate, div, impact, active, band_row, band_step):
+        """Phase: every row whose rule may trade at grid point k decides and orders (the
+        greeks are set, ``greeks``; ``active``: some row may trade, else nothing to do; a
+        loop bound, not a branch around the call, which cost a GPU register).
+        ``band_row``, ``band_step``: the greeks row and grid point of the Whalley-Wilmott
+        band's path part in ``lanes[LANE_BAND]``; returned updated."""
+        base, stride, n_rows = frame(state, base)
+        n_steps = grid.shape[0] - 1
+        horizon = grid[n_steps, GRID_TIME]
+        disc = grid[k, GRID_DISCOUNT]
+        discount = grid[n_steps, GRID_DISCOUNT] / disc  # e^{-r (T - t_k)}
+        one_option = book.shape[0] == 1
+        for h in range(hedgers.shape[0] if active else 0):
+            kind = int(hedgers[h, HEDGER_KIND])
+            decides = int(hedgers[h, HEDGER_DECIDES])
+            if decides == DECIDES_LANES:
+                if schedule[k, h] == 0:
+                    continue
+                g = int(hedgers[h, HEDGER_GREEKS])
+                p1 = hedgers[h, HEDGER_P1]
+                p2 = hedgers[h, HEDGER_P2]
+                lag = int(hedgers[h, HEDGER_LAG])
+                start_edge = hedgers[h, HEDGER_START_EDGE] > 0.5
+                dated = schedule[k, h] == SCHEDULE_TO_TARGET
+                if has_lag and lag > 0:
+                    for j in range(n_lanes):
+                        local = base + j
+                        s = lanes[LANE_SPOT, j]
+                        deviation = -state[g, STATE_DELTA, local] - \
+                            state[h, STATE_ORDERED, local]
+                        qty = deviation
+                        if (k > 0 or start_edge) and not dated:  # else to the target
+                            qty = rebalance_quantity(
+                                kind, deviation, p1,
+                                plain_width(kind, p1, p2, state[g, STATE_GAMMA, local], s,
+                                            discount),
+                                s, state[h, STATE_LAST_SPOT, local])
+                        order(state, flat, h, local, qty, s, disc, k, lag, k == 0, impact)
+                else:  # the common case: loops over lanes without a branch
+                    width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
+                        kind, p1, p2, 0.0, 1.0, 1.0)
+                    gb = np.uint64(g * n_rows * stride)
+                    if has_whalley_wilmott and kind == KIND_WHALLEY_WILMOTT and (
+                            band_row != g or band_step != k):
+                        band_row, band_step = g, k
+                        vol = hedgers[g, HEDGER_VOL]
+                        if one_option and int(hedgers[g, HEDGER_RULE]) == RULE_CONSTANT:
+                            sqrt_tau = book_tau[k, 0, TAU_SQRT]
+                            live = k < book[0, BOOK_STEP] and sqrt_tau > 0.0 and \
+                                vol > 0.0 and book[0, BOOK_QUANTITY] != 0.0
+                            log_scale = whalley_wilmott_log_scale(
+                                book[0, BOOK_QUANTITY], sqrt_tau,
+                                book_tau[k, 0, TAU_DIV_DISCOUNT], vol, discount)
+                            log_strike = book[0, BOOK_LOG_STRIKE]
+                            for j in range(n_lanes):
+                                log_spot = lanes[LANE_LOG_SPOT, j]
+                                part = lane_band_one(log_spot - log_strike, log_spot,
+                                                     sqrt_tau, vol, rate, div, log_scale)
+                                lanes[LANE_BAND, j] = part if live else 0.0
+                        else:
+                            for j in range(n_lanes):
+                                lanes[LANE_BAND, j] = lane_band(
+                                    flat[at(gb, STATE_GAMMA, stride, base + j)],
+                                    lanes[LANE_SPOT, j], discount)
+                    lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
+                              base, lanes, p1, p2, disc, k == 0,
+                              (k == 0 and not start_edge) or dated, impact)
+            elif has_lane_rules and decides == DECIDES_LANE:
+                for j in range(n_lanes):
+                    hedge_lane(state, flat, h, base + j, lanes[LANE_SPOT, j],
+                               lanes[LANE_VAR, j], lanes[LANE_LOG_SPOT, j], k, n_steps,
+                               horizon, disc, grid, book, book_tau, hedgers, schedule, costs,
+                               hp, rate, div, impact)
+        return band_row, band_step
+
+    @phase_jit
+    def accrue_funding(k, state, base, lanes, grid, hedgers):
+        """Phase: funding spreads accrue on the cash balance over [t_k, t_{k+1}] (first order
+        in the spread): the present value of the balance times dt, seen from t_{k+1}."""
+        base, _, _ = frame(state, base)
+        factor = (grid[k + 1, GRID_TIME] - grid[k, GRID_TIME]) * grid[k + 1, GRID_DISCOUNT] / \
+            grid[k, GRID_DISCOUNT]
+        for h in range(hedgers.shape[0]):
+            insurer = has_insurers and hedgers[h, HEDGER_INSURER] > 0.5
+            for j in range(n_lanes):
+                local = base + j
+                # insurers' cash: capital - floor PV (the premium) + trades + floor PV
+                balance = state[h, STATE_FLOW, local] + (
+                    hedgers[h, HEDGER_P3] if insurer else lanes[LANE_SETTLED, j])
+                if balance < 0.0:
+                    state[h, STATE_BORROWED, local] -= balance * factor
+                else:
+                    state[h, STATE_LENT, local] += balance * factor
+
     def run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0, mp, hp,
                   paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state,
                   flat, lanes, out, out_spot, rec):
-        # Lane j's state is state[:, :, base + j]; the CPU's blocks own their state (base 0,
-        # the block size the stride: constants the compiler sees), CUDA's threads share one.
-        if n_lanes > 1:
-            base = 0
-        stride = n_lanes if n_lanes > 1 else state.shape[2]
-        n_rows = state.shape[1]
         n_steps = grid.shape[0] - 1
         n_hedgers = hedgers.shape[0]
-        horizon = grid[n_steps, GRID_TIME]
         last = first + count - 1
         pair = 1 if antithetic else 0
         funding = False
@@ -1481,245 +1774,35 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 pending = True
 
         for j in range(n_lanes):
-            s = np.float64(cast(start(spot0, paths, min(first + j, last))))
-            lanes[LANE_SPOT, j] = s
+            lanes[LANE_SPOT, j] = np.float64(cast(start(spot0, paths, min(first + j, last))))
             lanes[LANE_VAR, j] = v0
             lanes[LANE_SETTLED, j] = 0.0
             lanes[LANE_DRAW, j] = 0.0
-        lane_start(flat, state, stride, base, lanes, hedgers, book, grid, rate, div)
-        band_row = -1  # the greeks row and grid point of lanes[LANE_BAND]
+        start_rows(state, flat, base, lanes, hedgers, book, grid, rate, div)
+        band_row = -1
         band_step = -1
-        one_option = book.shape[0] == 1
-
         for k in range(n_steps + 1):
             if k > 0:
-                if jump_mean >= 0:
-                    lane_jumps(lanes, n_lanes, np.float64(mp[jump_mean]), key0, key1,
-                               path_offset + first, pair, k - 1)
-                if paired and k % 2 == 1:  # steps k - 1 and k share one Box-Muller pair
-                    for j in range(n_lanes):
-                        z1, z2 = lane_normal_pair(key0, key1, (path_offset + first + j) >> pair,
-                                                  (k - 1) // 2, 0)
-                        lanes[LANE_DRAW, j] = z1
-                        lanes[LANE_NEXT, j] = z2
-                elif paired:
-                    for j in range(n_lanes):
-                        lanes[LANE_DRAW, j] = lanes[LANE_NEXT, j]
-                for j in range(n_lanes):
-                    # Antithetic pairs (2i, 2i+1) share the draws of generator index i; the
-                    # odd member negates its normals (shifts and masks: no branch).
-                    path = path_offset + first + j
-                    gen_path = path >> pair
-                    sign = cast(1.0 - 2.0 * (path & pair))
-                    s, v = lane_step(cast(lanes[LANE_SPOT, j]), cast(lanes[LANE_VAR, j]), mp,
-                                     paths, key0, key1, gen_path, min(first + j, last), k - 1,
-                                     sign, cast(lanes[LANE_DRAW, j]))
-                    lanes[LANE_SPOT, j] = np.float64(cast(s))
-                    lanes[LANE_VAR, j] = np.float64(cast(v))
-                dividend = grid[k, GRID_DIVIDEND] if has_dividends else 0.0
-                if dividend != 0.0:
-                    for h in range(n_hedgers):
-                        for j in range(n_lanes):
-                            state[h, STATE_FLOW, base + j] += (
-                                state[h, STATE_POSITION, base + j] * lanes[LANE_SPOT, j]
-                                * dividend)
-            disc = grid[k, GRID_DISCOUNT]
-            discount = grid[n_steps, GRID_DISCOUNT] / disc  # e^{-r (T - t_k)}
-            for i in range(book.shape[0]):
-                if book[i, BOOK_STEP] == k:
-                    for j in range(n_lanes):
-                        lanes[LANE_SETTLED, j] += book_settlement(book, lanes[LANE_SPOT, j],
-                                                                  k) * disc
-                    break
-            for h in range(n_hedgers if pending else 0):
-                lag = int(hedgers[h, HEDGER_LAG])
-                option_hedge = has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5
-                for j in range(n_lanes):
-                    local = base + j
-                    # Orders decided `lag` steps ago fill at today's price; at the horizon,
-                    # orders still in flight are cancelled and the filled position is unwound.
-                    if has_lag and lag > 0 and k >= lag and k < n_steps:
-                        fill_due(state, flat, h, local, lanes[LANE_SPOT, j], disc, k, lag,
-                                 impact)
-                    if option_hedge and state[h, STATE_OPT_STEP, local] == k:
-                        option_event(state, flat, h, local, lanes[LANE_SPOT, j],
-                                     lanes[LANE_VAR, j], k, n_steps, disc, grid, hedgers, hp,
-                                     rate, div)
+                advance(k, first, last, path_offset, key0, key1, pair, mp, paths, lanes)
+            settle(k, state, base, lanes, grid, book, n_hedgers)
+            if pending:
+                fill_pending(k, state, flat, base, lanes, grid, hedgers, hp, rate, div, impact)
             if k == n_steps:
-                # the unwind: sell the shares held (orders in flight are cancelled), then the
-                # hedge options
-                for h in range(n_hedgers):
-                    hb = np.uint64(h * n_rows * stride)
-                    for j in range(n_lanes):
-                        local = base + j
-                        qty = -flat[at(hb, STATE_POSITION, stride, local)]
-                        lanes[LANE_QTY, j] = qty
-                        lane_fill(flat, hb, stride, local, qty, lanes[LANE_SPOT, j], disc)
-                    lane_extras(flat, hb, stride, base, lanes, disc, True, impact)
-                    if has_option_hedges and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5:
-                        for j in range(n_lanes):
-                            unwind_options(state, flat, h, base + j, lanes[LANE_SPOT, j],
-                                           lanes[LANE_VAR, j], k, disc, grid, hedgers, hp,
-                                           rate, div)
-                if record:
-                    record_date(state, base, first, count, lanes, hedgers, costs, book, grid,
-                                hp, rate, div, k, rec)
                 break
-            # The rows that may trade at k (option hedges may have to replace a rolled option
-            # at any point), and ln S and the greeks they need, once per grid point.
-            active = False
-            for h in range(n_hedgers):
-                if schedule[k, h] != 0 or (has_option_hedges
-                                           and hedgers[h, HEDGER_OPTION_HEDGE] > 0.5):
-                    active = True
-            if active:
-                for j in range(n_lanes):
-                    lanes[LANE_LOG_SPOT, j] = lane_log(cast(lanes[LANE_SPOT, j]))
-            for h in range(n_hedgers if active else 0):
-                kind = int(hedgers[h, HEDGER_KIND])
-                if hedgers[h, HEDGER_DELTA] < 0.5 or (schedule[k, h] == 0 and (
-                        not has_option_hedges or hedgers[h, HEDGER_OPTION_HEDGE] < 0.5)):
-                    continue
-                g = int(hedgers[h, HEDGER_GREEKS])
-                gb = np.uint64(g * n_rows * stride)
-                vol = hedgers[g, HEDGER_VOL]
-                rule = int(hedgers[g, HEDGER_RULE])
-                # The delta and gamma loops below are near-copies on purpose: one shared
-                # function for both (a flag choosing the greek) measured 25 % slower with 16
-                # rows on this CPU.
-                if state[g, STATE_DELTA_AT, base] != k:
-                    state[g, STATE_DELTA_AT, base] = k
-                    if rule == RULE_CONSTANT or not has_hedge_vol_rules:
-                        for j in range(n_lanes):
-                            flat[at(gb, STATE_DELTA, stride, base + j)] = 0.0
-                        for i in range(book.shape[0]):
-                            if k < book[i, BOOK_STEP]:
-                                quantity = book[i, BOOK_QUANTITY]
-                                log_strike = cast(book[i, BOOK_LOG_STRIKE])
-                                sqrt_tau = cast(book_tau[k, i, TAU_SQRT])
-                                div_discount = cast(book_tau[k, i, TAU_DIV_DISCOUNT])
-                                is_call = book[i, BOOK_IS_CALL] > 0.5
-                                for j in range(n_lanes):
-                                    flat[at(gb, STATE_DELTA, stride, base + j)] += \
-                                        quantity * lane_delta(
-                                        cast(lanes[LANE_LOG_SPOT, j]) - log_strike, sqrt_tau,
-                                        div_discount, cast(vol), cast(rate), cast(div),
-                                        is_call)
-                    else:
-                        for j in range(n_lanes):
-                            state[g, STATE_DELTA, base + j] = book_delta(
-                                book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
-                                lanes[LANE_VAR, j], rule, vol, hp, rate, div, k)
-                # (the plain Whalley-Wilmott rows of a one-option book need no gamma: their
-                # band comes from d1, ``whalley_wilmott_path_part_one``)
-                band_from_d1 = one_option and rule == RULE_CONSTANT and \
-                    kind == KIND_WHALLEY_WILMOTT and hedgers[h, HEDGER_LAG] == 0.0
-                if has_gamma and hedgers[h, HEDGER_GAMMA] > 0.5 and not band_from_d1 and \
-                        state[g, STATE_GAMMA_AT, base] != k:
-                    state[g, STATE_GAMMA_AT, base] = k
-                    if rule == RULE_CONSTANT or not has_hedge_vol_rules:
-                        for j in range(n_lanes):
-                            flat[at(gb, STATE_GAMMA, stride, base + j)] = 0.0
-                        for i in range(book.shape[0]):
-                            if k < book[i, BOOK_STEP]:
-                                quantity = book[i, BOOK_QUANTITY]
-                                log_strike = cast(book[i, BOOK_LOG_STRIKE])
-                                sqrt_tau = cast(book_tau[k, i, TAU_SQRT])
-                                div_discount = cast(book_tau[k, i, TAU_DIV_DISCOUNT])
-                                for j in range(n_lanes):
-                                    flat[at(gb, STATE_GAMMA, stride, base + j)] += \
-                                        quantity * lane_gamma(
-                                        cast(lanes[LANE_SPOT, j]),
-                                        cast(lanes[LANE_LOG_SPOT, j]) - log_strike, sqrt_tau,
-                                        div_discount, cast(vol), cast(rate), cast(div))
-                    else:
-                        for j in range(n_lanes):
-                            state[g, STATE_GAMMA, base + j] = book_greek(
-                                book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
-                                lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
-            for h in range(n_hedgers if active else 0):
-                kind = int(hedgers[h, HEDGER_KIND])
-                decides = int(hedgers[h, HEDGER_DECIDES])
-                if decides == DECIDES_LANES:
-                    if schedule[k, h] == 0:
-                        continue
-                    g = int(hedgers[h, HEDGER_GREEKS])
-                    p1 = hedgers[h, HEDGER_P1]
-                    p2 = hedgers[h, HEDGER_P2]
-                    lag = int(hedgers[h, HEDGER_LAG])
-                    start_edge = hedgers[h, HEDGER_START_EDGE] > 0.5
-                    dated = schedule[k, h] == SCHEDULE_TO_TARGET
-                    if has_lag and lag > 0:
-                        for j in range(n_lanes):
-                            local = base + j
-                            s = lanes[LANE_SPOT, j]
-                            deviation = -state[g, STATE_DELTA, local] - \
-                                state[h, STATE_ORDERED, local]
-                            qty = deviation
-                            if (k > 0 or start_edge) and not dated:  # else to the target
-                                qty = rebalance_quantity(
-                                    kind, deviation, p1,
-                                    plain_width(kind, p1, p2, state[g, STATE_GAMMA, local], s,
-                                                discount),
-                                    s, state[h, STATE_LAST_SPOT, local])
-                            order(state, flat, h, local, qty, s, disc, k, lag, k == 0, impact)
-                    else:  # the common case: loops over lanes without a branch
-                        width = -2.0 if kind == KIND_WHALLEY_WILMOTT else plain_width(
-                            kind, p1, p2, 0.0, 1.0, 1.0)
-                        gb = np.uint64(g * n_rows * stride)
-                        if has_whalley_wilmott and kind == KIND_WHALLEY_WILMOTT and (
-                                band_row != g or band_step != k):
-                            band_row, band_step = g, k
-                            vol = hedgers[g, HEDGER_VOL]
-                            if one_option and int(hedgers[g, HEDGER_RULE]) == RULE_CONSTANT:
-                                sqrt_tau = book_tau[k, 0, TAU_SQRT]
-                                live = k < book[0, BOOK_STEP] and sqrt_tau > 0.0 and \
-                                    vol > 0.0 and book[0, BOOK_QUANTITY] != 0.0
-                                log_scale = whalley_wilmott_log_scale(
-                                    book[0, BOOK_QUANTITY], sqrt_tau,
-                                    book_tau[k, 0, TAU_DIV_DISCOUNT], vol, discount)
-                                log_strike = book[0, BOOK_LOG_STRIKE]
-                                for j in range(n_lanes):
-                                    log_spot = lanes[LANE_LOG_SPOT, j]
-                                    part = lane_band_one(log_spot - log_strike, log_spot,
-                                                         sqrt_tau, vol, rate, div, log_scale)
-                                    lanes[LANE_BAND, j] = part if live else 0.0
-                            else:
-                                for j in range(n_lanes):
-                                    lanes[LANE_BAND, j] = lane_band(
-                                        flat[at(gb, STATE_GAMMA, stride, base + j)],
-                                        lanes[LANE_SPOT, j], discount)
-                        lane_rows(kind, width, flat, np.uint64(h * n_rows * stride), gb, stride,
-                                  base, lanes, p1, p2, disc, k == 0,
-                                  (k == 0 and not start_edge) or dated, impact)
-                elif has_lane_rules and decides == DECIDES_LANE:
-                    for j in range(n_lanes):
-                        hedge_lane(state, flat, h, base + j, lanes[LANE_SPOT, j],
-                                   lanes[LANE_VAR, j],
-                                   lanes[LANE_LOG_SPOT, j], k, n_steps, horizon, disc, grid,
-                                   book, book_tau, hedgers, schedule, costs, hp, rate, div,
-                                   impact)
+            active = greeks(k, state, flat, base, lanes, book, book_tau, hedgers, schedule, hp,
+                            rate, div)
+            band_row, band_step = decide(k, state, flat, base, lanes, grid, book, book_tau,
+                                         hedgers, schedule, costs, hp, rate, div, impact,
+                                         active, band_row, band_step)
             if record:
                 record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp,
                             rate, div, k, rec)
-
             if funding:
-                # Funding spreads accrue on the cash balance over [t_k, t_{k+1}] (first order
-                # in the spread): PV of the balance times dt, seen from t_{k+1}.
-                factor = (grid[k + 1, GRID_TIME] - grid[k, GRID_TIME]) * \
-                    grid[k + 1, GRID_DISCOUNT] / disc
-                for h in range(n_hedgers):
-                    insurer = has_insurers and hedgers[h, HEDGER_INSURER] > 0.5
-                    for j in range(n_lanes):
-                        local = base + j
-                        # insurers' cash: capital - floor PV (the premium) + trades + floor PV
-                        balance = state[h, STATE_FLOW, local] + (
-                            hedgers[h, HEDGER_P3] if insurer else lanes[LANE_SETTLED, j])
-                        if balance < 0.0:
-                            state[h, STATE_BORROWED, local] -= balance * factor
-                        else:
-                            state[h, STATE_LENT, local] += balance * factor
-
-        lane_write(state, base, first, count, lanes, hedgers, costs, out, out_spot)
+                accrue_funding(k, state, base, lanes, grid, hedgers)
+        unwind(n_steps, state, flat, base, lanes, grid, hedgers, hp, rate, div, impact)
+        if record:
+            record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp, rate,
+                        div, n_steps, rec)
+        write_outputs(state, base, first, count, lanes, hedgers, costs, out, out_spot)
 
     return run_block
