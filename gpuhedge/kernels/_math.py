@@ -1331,7 +1331,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         # the option when it first decorates, so a shared one inlines only its first function.
         return register_jitable(inline="always" if inline else "never")(fn)
 
-    # Every kernel has phases of its own: the same names with other code
+    # what makes this kernel's code its own, hashed into its phases' names (``phase_jit``)
     variant = hashlib.sha256(repr((dynamics.name(), np.dtype(cast).name, n_lanes, inline,
                                    record, features)).encode()).hexdigest()[:16]
 
