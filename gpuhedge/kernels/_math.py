@@ -1263,10 +1263,11 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
     one path would, so results depend neither on the block size nor on the target.
 
     The loop runs in phases, each a function called once per block or grid point (not
-    inlined: ``phase_jit``): ``start_rows``; at each grid point ``advance`` (from the second
-    on), ``settle``, ``fill_pending`` (rows with lag or a hedge option), ``greeks`` and
-    ``decide`` (not at the horizon), ``record_date`` (recording kernels), ``accrue_funding``;
-    then ``unwind`` at the horizon and ``write_outputs``.
+    inlined: ``phase_jit``; ``settle``, small, is inlined): ``start_rows``; at each grid point
+    ``advance`` (from the second on), ``settle``, ``fill_pending`` (rows with lag or a hedge
+    option), ``rebalance`` (not at the horizon: the greeks, then the decisions and orders),
+    ``record_date`` (recording kernels), ``accrue_funding``; then ``unwind`` at the horizon and
+    ``write_outputs``.
 
     Called as ``run_block(first, count, base, path_offset, key0, key1, antithetic, spot0, v0,
     mp, hp, paths, grid, book, book_tau, hedgers, schedule, costs, rate, div, state, flat,
@@ -1522,10 +1523,12 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
             lanes[LANE_SPOT, j] = np.float64(cast(s))
             lanes[LANE_VAR, j] = np.float64(cast(v))
 
-    @phase_jit
+    @lane_jit
     def settle(k, state, base, lanes, grid, book, n_hedgers):
         """Phase: the cash flows at grid point k that need no decision: the dividend on the
-        shares held over the step to k, and the payoff of the book's options maturing at k."""
+        shares held over the step to k, and the payoff of the book's options maturing at k.
+        Inlined into the loop: it is small, and a call per grid point costs more than its
+        work."""
         base, _, _ = frame(state, base)
         dividend = grid[k, GRID_DIVIDEND] if has_dividends and k > 0 else 0.0
         if dividend != 0.0:
@@ -1579,11 +1582,14 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                                    lanes[LANE_VAR, j], k, disc, grid, hedgers, hp, rate, div)
 
     @phase_jit
-    def greeks(k, state, flat, base, lanes, book, book_tau, hedgers, schedule, hp, rate, div):
-        """Phase: whether some row may trade at grid point k (option hedges may have to
-        replace a rolled option at any point) and, if so, ln S and the book's greeks those
-        rows need, once per greeks row (``HEDGER_GREEKS``). Returns whether some row may
-        trade."""
+    def rebalance(k, state, flat, base, lanes, grid, book, book_tau, hedgers, schedule, costs,
+                  hp, rate, div, impact, band_row, band_step):
+        """Phase: the rows that may trade at grid point k (option hedges may have to replace a
+        rolled option at any point): ln S and the book's greeks they need, once per greeks row
+        (``HEDGER_GREEKS``), then each row's decision and orders. One function rather than
+        two: a call per block and grid point costs (two calls: the one-hedger benchmark 4 %
+        slower). ``band_row``, ``band_step``: the greeks row and grid point of the
+        Whalley-Wilmott band's path part in ``lanes[LANE_BAND]``; returned updated."""
         base, stride, n_rows = frame(state, base)
         n_hedgers = hedgers.shape[0]
         one_option = book.shape[0] == 1
@@ -1656,17 +1662,6 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                         state[g, STATE_GAMMA, base + j] = book_greek(
                             book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
                             lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
-        return active
-
-    @phase_jit
-    def decide(k, state, flat, base, lanes, grid, book, book_tau, hedgers, schedule, costs, hp,
-               rate, div, impact, active, band_row, band_step):
-        """Phase: every row whose rule may trade at grid point k decides and orders (the
-        greeks are set, ``greeks``; ``active``: some row may trade, else nothing to do; a
-        loop bound, not a branch around the call, which cost a GPU register).
-        ``band_row``, ``band_step``: the greeks row and grid point of the Whalley-Wilmott
-        band's path part in ``lanes[LANE_BAND]``; returned updated."""
-        base, stride, n_rows = frame(state, base)
         n_steps = grid.shape[0] - 1
         horizon = grid[n_steps, GRID_TIME]
         disc = grid[k, GRID_DISCOUNT]
@@ -1789,11 +1784,9 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 fill_pending(k, state, flat, base, lanes, grid, hedgers, hp, rate, div, impact)
             if k == n_steps:
                 break
-            active = greeks(k, state, flat, base, lanes, book, book_tau, hedgers, schedule, hp,
-                            rate, div)
-            band_row, band_step = decide(k, state, flat, base, lanes, grid, book, book_tau,
-                                         hedgers, schedule, costs, hp, rate, div, impact,
-                                         active, band_row, band_step)
+            band_row, band_step = rebalance(k, state, flat, base, lanes, grid, book, book_tau,
+                                            hedgers, schedule, costs, hp, rate, div, impact,
+                                            band_row, band_step)
             if record:
                 record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp,
                             rate, div, k, rec)
