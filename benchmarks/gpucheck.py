@@ -135,7 +135,7 @@ def difference(gpu, cpu):
 def parity(n_paths, n_steps, tiny):
     """[(case, largest relative difference, passed)] of CPU against GPU. The CPU side runs in
     worker processes (one per case, up to the CPU count) while the GPU side runs here: each
-    market family compiles its own CPU kernel, which takes 35-70 s when not cached on disk."""
+    market family compiles its own CPU kernel, which takes 35-75 s when not cached on disk."""
     cases = parity_cases(tiny)
     rows = []
     spawn = multiprocessing.get_context("spawn")  # no CUDA state is inherited

@@ -4,7 +4,7 @@ The block loop (``_math.make_run_block``) calls the inlined copies (``_fastmath.
 its lane functions inside loops over 128 lanes, and its speed rests on two things that no result
 shows: every function such a loop reaches is inlined into it, and the loop vectorises. Each
 test compiles a loop of the block's shape around one lane function (a few seconds; the kernel
-itself takes 35-70 s and is loaded from numba's cache as object code) and reads its optimised
+itself takes 35-75 s and is loaded from numba's cache as object code) and reads its optimised
 LLVM IR: no call to a function of the package may be left, and the loop must hold vector
 floating-point arithmetic. A helper added to a lane function without being jitable-and-branch-
 free, or a libm call, fails here.

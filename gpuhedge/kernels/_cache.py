@@ -1,6 +1,6 @@
 """On-disk cache of the compiled CPU kernels, stamped with the kernel sources.
 
-Compiling one market family's CPU block loop (``cpu.kernel``) takes 35-70 s; numba's
+Compiling one market family's CPU block loop (``cpu.kernel``) takes 35-75 s; numba's
 ``cache=True`` keeps the machine code on disk so that the next process loads it instead. numba
 judges a cached function fresh by the modification time of the file that defines it, but the
 block loop (defined in ``_math``) also inlines ``_fastmath`` and the market models' step

@@ -4,7 +4,7 @@ Each block runs its paths in lockstep (``_math.make_run_block``): the model step
 book's greeks and the plain rules are loops over the block's lanes that LLVM vectorises (AVX2 /
 AVX-512 on x86). A block's state is a small (hedger rows x rows x ``LANES``) array of its own,
 lanes the fast axis. The block loop ``run_block`` is cached on disk (``_cache``): a process
-after the first loads it instead of compiling it (35-70 s per market model and precision).
+after the first loads it instead of compiling it (35-75 s per market model and precision).
 """
 
 import functools
