@@ -848,9 +848,10 @@ def trade(flat, hb, stride, local, qty, spot, disc, end, impact):
 @register_jitable
 def trade_option(flat, hb, stride, local, qty, value, disc, end):
     """Buy ``qty`` hedge options at ``value`` each (sell if negative): one ticket."""
-    notional = abs(qty) * value * disc
+    cash = qty * value * disc
+    notional = abs(cash)  # the value and the discount are >= 0
     flat[state_index(hb, STATE_OPT_POSITION, stride, local)] += qty
-    flat[state_index(hb, STATE_FLOW, stride, local)] -= qty * value * disc
+    flat[state_index(hb, STATE_FLOW, stride, local)] -= cash
     flat[state_index(hb, ACC_OPTION_TURNOVER, stride, local)] += notional
     flat[state_index(hb, ACC_TICKETS, stride, local)] += disc
     if end:
@@ -1601,6 +1602,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         if active:
             for j in range(n_lanes):
                 lanes[LANE_LOG_SPOT, j] = lane_log(cast(lanes[LANE_SPOT, j]))
+        # the book's greeks
         for h in range(n_hedgers if active else 0):
             kind = int(hedgers[h, HEDGER_KIND])
             if hedgers[h, HEDGER_DELTA] < 0.5 or (schedule[k, h] == 0 and (
@@ -1662,12 +1664,12 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                         state[g, STATE_GAMMA, base + j] = book_greek(
                             book, book_tau, lanes[LANE_SPOT, j], lanes[LANE_LOG_SPOT, j],
                             lanes[LANE_VAR, j], rule, vol, hp, rate, div, k, False)
+        # the decisions and orders
         n_steps = grid.shape[0] - 1
         horizon = grid[n_steps, GRID_TIME]
         disc = grid[k, GRID_DISCOUNT]
         discount = grid[n_steps, GRID_DISCOUNT] / disc  # e^{-r (T - t_k)}
-        one_option = book.shape[0] == 1
-        for h in range(hedgers.shape[0] if active else 0):
+        for h in range(n_hedgers if active else 0):
             kind = int(hedgers[h, HEDGER_KIND])
             decides = int(hedgers[h, HEDGER_DECIDES])
             if decides == DECIDES_LANES:
