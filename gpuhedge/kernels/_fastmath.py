@@ -19,7 +19,9 @@ functions (used as such by direct calls and by numba's CUDA simulator, which run
 functions as Python) overloaded for compiled code by LLVM intrinsics: ``llvm.fma.f64``
 (``vfmadd`` on the CPU, ``fma.rn.f64`` in NVVM) and ``bitcast``. The Python ``fma`` rounds
 once too (Python 3.11 has no ``math.fma``: Dekker's exact product and ``math.fsum``), so that
-the simulator agrees with compiled code bit for bit.
+the simulator agrees with compiled code bit for bit. ``horner``, the one evaluation of every
+polynomial here (a tuple of coefficients), is such a plain function too, unrolled for the
+tuple's length in compiled code.
 
 Accuracy (``tests/test_fastmath.py``): ``fexp`` within 2 ulp of ``math.exp`` on
 [-700, 700]; ``fexpm1`` within 2 ulp of ``math.expm1`` on [-40, 709]; ``flog`` within 2 ulp of
@@ -36,7 +38,9 @@ NaN.
 References: fdlibm (Sun Microsystems 1993) e_log.c, k_sin.c, k_cos.c for the log and sin/cos
 kernels; exp by Cody-Waite reduction and a degree-13 Taylor polynomial on |r| <= ln2 / 2;
 N(-x) = exp(-x^2/2) w P(1 - 2w) / 2, w = 3 / (x + 3), P a degree-24 Chebyshev fit of
-erfcx(x / sqrt 2) (fitted in a prototype with mpmath; relative error 6e-16).
+erfcx(x / sqrt 2) (fitted in a prototype with mpmath; relative error 6e-16). The float32
+copies (``as_float32``) take shorter polynomials where float32 needs fewer terms
+(``_FLOAT32``; ``docs/precision.md``).
 """
 
 import functools
@@ -159,7 +163,18 @@ _f32_from_bits_intrinsic, _bits_from_f32_intrinsic = _bit_casts(
     types.int32, types.float32, ir.FloatType(), 32)
 
 
-_PRIMITIVES = (fma, f64_from_bits, bits_from_f64, f32_from_bits, bits_from_f32)
+def horner(x, coefficients):
+    """The polynomial with ``coefficients`` (highest degree first) at x, by Horner's rule in
+    fused multiply-adds. Each polynomial of this module is a tuple of coefficients, so that its
+    float32 copy can take a shorter one (``_FLOAT32``). Compiled, the rule is unrolled for the
+    tuple's length (``_horner_overload``)."""
+    p = coefficients[0]
+    for c in coefficients[1:]:
+        p = fma(p, x, c)
+    return p
+
+
+_PRIMITIVES = (fma, f64_from_bits, bits_from_f64, f32_from_bits, bits_from_f32, horner)
 
 
 @overload(fma)
@@ -206,6 +221,17 @@ def _bits_from_f32_overload(x):
         return impl
 
 
+@overload(horner, inline="always")
+def _horner_overload(x, coefficients):
+    # Unrolled in the source: numba's inliner loses track of a loop's variables when it inlines
+    # the loop twice into one function (norm_cdf's two chains).
+    lines = ["def unrolled(x, coefficients):", "    p = coefficients[0]"]
+    lines += [f"    p = fma(p, x, coefficients[{i}])" for i in range(1, len(coefficients.types))]
+    scope = {"fma": fma}
+    exec("\n".join(lines + ["    return p"]), scope)
+    return scope["unrolled"]
+
+
 # ---------------------------------------------------------------------------------------------
 # exp: x = k ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by its degree-13 Taylor polynomial
 # (truncation error < 1e-17 relative), 2^k as 2^k1 2^k2 built from bits (covers subnormal
@@ -218,8 +244,11 @@ _LN2HI = 6.93147180369123816490e-01
 _LN2LO = 1.90821492927058770002e-10
 _EXP_MIN = -746.0
 _EXP_MAX = 710.0
-(_E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12,
- _E13) = [1.0 / math.factorial(i) for i in range(1, 14)]
+# exp(r) = 1 + r P(r), P the Taylor polynomial r^12 / 13! + ... + r / 2! + 1 (coefficients
+# highest degree first, ``horner``); expm1(r) = r + r^2 (P(r) - 1) / r. Float32 stops at degree 7
+# (r^8 / 8! < 6e-9 on |r| <= ln2 / 2, below half a float32 ulp).
+_EXP_POLY = tuple(1.0 / math.factorial(i) for i in range(13, 0, -1))
+_EXPM1_POLY = _EXP_POLY[:-1]
 
 
 @register_jitable
@@ -229,19 +258,7 @@ def fexp(x):
     k = int(math.floor(x * _INVLN2 + 0.5))
     kf = float(k)
     r = fma(-kf, _LN2LO, fma(-kf, _LN2HI, x))
-    p = fma(_E13, r, _E12)
-    p = fma(p, r, _E11)
-    p = fma(p, r, _E10)
-    p = fma(p, r, _E9)
-    p = fma(p, r, _E8)
-    p = fma(p, r, _E7)
-    p = fma(p, r, _E6)
-    p = fma(p, r, _E5)
-    p = fma(p, r, _E4)
-    p = fma(p, r, _E3)
-    p = fma(p, r, _E2)
-    p = fma(p, r, _E1)
-    y = fma(p, r, 1.0)
+    y = fma(horner(r, _EXP_POLY), r, 1.0)
     k1 = k >> 1
     k2 = k - k1
     return y * f64_from_bits((k1 + _BIAS) << _MBITS) * f64_from_bits((k2 + _BIAS) << _MBITS)
@@ -258,6 +275,10 @@ _LG4 = 2.222219843214978396e-01
 _LG5 = 1.818357216161805012e-01
 _LG6 = 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
+# R = z (Lg1 + w Lg3 + ...) + w (Lg2 + w Lg4 + ...), z = s^2, w = z^2: the odd and the even
+# terms as two chains. Float32 stops at Lg4 (the Lg5 term is below s^10 / 5 < 5e-9).
+_LOG_ODD = (_LG7, _LG5, _LG3, _LG1)
+_LOG_EVEN = (_LG6, _LG4, _LG2)
 _OFF = 0x3fe6a09e667f3bcd  # bits of ~sqrt(2)/2
 _MANT = 0x000fffffffffffff
 
@@ -272,8 +293,8 @@ def flog(x):
     s = f / (2.0 + f)
     z = s * s
     w = z * z
-    t1 = w * fma(w, fma(w, _LG6, _LG4), _LG2)
-    t2 = z * fma(w, fma(w, fma(w, _LG7, _LG5), _LG3), _LG1)
+    t1 = w * horner(w, _LOG_EVEN)
+    t2 = z * horner(w, _LOG_ODD)
     big_r = t2 + t1
     hfsq = 0.5 * f * f
     dk = float(k)
@@ -296,18 +317,7 @@ def fexpm1(x):
     k = int(math.floor(x * _INVLN2 + 0.5))
     kf = float(k)
     r = fma(-kf, _LN2LO, fma(-kf, _LN2HI, x))
-    q = fma(_E13, r, _E12)
-    q = fma(q, r, _E11)
-    q = fma(q, r, _E10)
-    q = fma(q, r, _E9)
-    q = fma(q, r, _E8)
-    q = fma(q, r, _E7)
-    q = fma(q, r, _E6)
-    q = fma(q, r, _E5)
-    q = fma(q, r, _E4)
-    q = fma(q, r, _E3)
-    q = fma(q, r, _E2)
-    e = fma(r * r, q, r)  # expm1(r)
+    e = fma(r * r, horner(r, _EXPM1_POLY), r)  # expm1(r)
     k1 = k >> 1
     k2 = k - k1
     s1 = f64_from_bits((k1 + _BIAS) << _MBITS)
@@ -341,8 +351,8 @@ def _log_dd(x):
     s_lo = (fma(-s, u, f) - s * u_lo) / u  # f / (2 + f) = s + s_lo
     z = s * s
     w = z * z
-    t1 = w * fma(w, fma(w, _LG6, _LG4), _LG2)
-    t2 = z * fma(w, fma(w, fma(w, _LG7, _LG5), _LG3), _LG1)
+    t1 = w * horner(w, _LOG_EVEN)
+    t2 = z * horner(w, _LOG_ODD)
     dk = float(k)
     a = dk * _LN2HI  # exact
     b = 2.0 * s
@@ -392,6 +402,10 @@ _C3 = 2.48015872894767294178e-05
 _C4 = -2.75573143513906633035e-07
 _C5 = 2.08757232129817482790e-09
 _C6 = -1.13596475577881948265e-11
+# sin x = x + x^3 (S1 + z (S2 + z S3 + ...)), cos x = 1 - z / 2 + z^2 (C1 + z C2 + ...), z = x^2,
+# |x| <= pi / 4. Float32 stops at S4 and C4 (the next terms are below 2e-9).
+_SIN_POLY = (_S6, _S5, _S4, _S3, _S2)
+_COS_POLY = (_C6, _C5, _C4, _C3, _C2, _C1)
 _TWO_PI = 2.0 * math.pi
 
 
@@ -403,9 +417,9 @@ def sincos_2pi(u):
     x = _TWO_PI * t
     z = x * x
     v = z * x
-    rs = fma(z, fma(z, fma(z, fma(z, _S6, _S5), _S4), _S3), _S2)
+    rs = horner(z, _SIN_POLY)
     sn = fma(v, fma(z, rs, _S1), x)
-    rc = z * fma(z, fma(z, fma(z, fma(z, fma(z, _C6, _C5), _C4), _C3), _C2), _C1)
+    rc = z * horner(z, _COS_POLY)
     hz = 0.5 * z
     w = 1.0 - hz
     cs = w + (((1.0 - w) - hz) + z * rc)
@@ -433,6 +447,12 @@ _NCDF_MAX = 40.0
     -4.2431287527440545e-07, -1.9721983577354135e-07, 5.3976353242455475e-08,
     7.585116016849543e-08, 3.384820861276525e-09, -1.483119378441009e-08,
     -1.5953862240367284e-09, 1.2826556177822112e-09)
+# P's even and odd coefficients, highest degree first, as two Horner chains in t^2 (shorter
+# latency). Float32's P is a degree-11 fit of the same function (least squares on 2,000
+# Chebyshev nodes of [-1, 1] against scipy's erfcx; relative error 1e-8, below float32's
+# rounding of the sums): ``_FLOAT32``.
+_NCDF_EVEN = (_Q24, _Q22, _Q20, _Q18, _Q16, _Q14, _Q12, _Q10, _Q8, _Q6, _Q4, _Q2, _Q0)
+_NCDF_ODD = (_Q23, _Q21, _Q19, _Q17, _Q15, _Q13, _Q11, _Q9, _Q7, _Q5, _Q3, _Q1)
 
 
 @register_jitable
@@ -445,29 +465,8 @@ def norm_cdf(x):
     w = _NK / (a + _NK)
     t = 1.0 - 2.0 * w
     t2 = t * t  # even and odd coefficients as two Horner chains in t^2 (shorter latency)
-    pe = fma(_Q24, t2, _Q22)
-    pe = fma(pe, t2, _Q20)
-    pe = fma(pe, t2, _Q18)
-    pe = fma(pe, t2, _Q16)
-    pe = fma(pe, t2, _Q14)
-    pe = fma(pe, t2, _Q12)
-    pe = fma(pe, t2, _Q10)
-    pe = fma(pe, t2, _Q8)
-    pe = fma(pe, t2, _Q6)
-    pe = fma(pe, t2, _Q4)
-    pe = fma(pe, t2, _Q2)
-    pe = fma(pe, t2, _Q0)
-    po = fma(_Q23, t2, _Q21)
-    po = fma(po, t2, _Q19)
-    po = fma(po, t2, _Q17)
-    po = fma(po, t2, _Q15)
-    po = fma(po, t2, _Q13)
-    po = fma(po, t2, _Q11)
-    po = fma(po, t2, _Q9)
-    po = fma(po, t2, _Q7)
-    po = fma(po, t2, _Q5)
-    po = fma(po, t2, _Q3)
-    po = fma(po, t2, _Q1)
+    pe = horner(t2, _NCDF_EVEN)
+    po = horner(t2, _NCDF_ODD)
     p = fma(po, t, pe)
     tail = 0.5 * e * (w * p)
     # 1 - tail for x > 0, else tail, as arithmetic (both exact: pos is 0 or 1); NaN stays NaN
@@ -515,13 +514,28 @@ def inlined(fn):
 # layout, the ranges of exp and expm1, and ln 2 split for float32's Cody-Waite reduction (the
 # high part has 15 significant bits, so that k ln2_hi is exact for |k| < 2^9).
 _LN2 = math.log(2.0)
+
+
+def _float32_tuple(values):
+    return tuple(np.float32(v) for v in values)
+
+
 _FLOAT32 = dict(
     _BIAS=127, _MBITS=23, _OFF=0x3F3504F3, _MANT=0x007FFFFF,
     _LN2HI=np.float32(round(_LN2 * 2**15) / 2**15),
     _LN2LO=np.float32(_LN2 - round(_LN2 * 2**15) / 2**15),
     _EXP_MIN=np.float32(-104.0), _EXP_MAX=np.float32(89.0), _EXPM1_MIN=np.float32(-18.0),
     _MIN_NORMAL=np.float32(np.finfo(np.float32).tiny), _SUBNORMAL_BITS=25,
-    _SUBNORMAL_SCALE=np.float32(2.0**25), _CBRT_MIN=np.float32(1e-37))
+    _SUBNORMAL_SCALE=np.float32(2.0**25), _CBRT_MIN=np.float32(1e-37),
+    # the polynomials at the degrees float32 needs (see each one's comment)
+    _EXP_POLY=_float32_tuple(1.0 / math.factorial(i) for i in range(7, 0, -1)),
+    _EXPM1_POLY=_float32_tuple(1.0 / math.factorial(i) for i in range(7, 1, -1)),
+    _LOG_ODD=_float32_tuple((_LG3, _LG1)), _LOG_EVEN=_float32_tuple((_LG4, _LG2)),
+    _SIN_POLY=_float32_tuple((_S4, _S3, _S2)), _COS_POLY=_float32_tuple((_C4, _C3, _C2, _C1)),
+    _NCDF_EVEN=_float32_tuple((2.36337582e-05, -0.000142851641, 0.000671498361,
+                               -0.00697220862, 0.153344899, 0.486055791)),
+    _NCDF_ODD=_float32_tuple((-1.01356554e-05, 0.000102577556, -0.000696517993,
+                              0.00464813504, -0.0315086432, -0.339554667)))
 
 
 def _sqrt32(x):
