@@ -18,7 +18,7 @@ from scipy.stats import norm
 
 import gpuhedge as gh
 from gpuhedge import experiment
-from gpuhedge.kernels import _math
+from gpuhedge.kernels.black_scholes import bs_delta
 from gpuhedge.pricing import bs_price
 
 # 100 of capital (one share at S0 = 100), one year of 252 daily rebalances, floor 90% of the
@@ -103,7 +103,7 @@ def replicate(prices, times, rule):
             cushion = value - floor * math.exp(-r * (horizon - t))
             target = min(rule.multiplier * max(cushion, 0.0), rule.max_leverage * value) / s
         else:
-            target = n * (1.0 + _math.bs_delta(s, strike, horizon - t, rule.vol, r, 0.0, False))
+            target = n * (1.0 + bs_delta(s, strike, horizon - t, rule.vol, r, 0.0, False))
         cash -= (target - shares) * s
         shares = target
     return np.array(values)

@@ -41,10 +41,10 @@ from ._version import __version__
 from . import _validation as check
 from .costs import Costs
 from .instruments import Book, Position
-from .kernels import _math, layout
+from .kernels import _math, black_scholes, layout
 from .models import MODELS, Market, rule_markets
 from .pricing import price
-from .rules import RULES, RowSetting, Strategy
+from .rules import CPPI, RULES, RowSetting, Strategy
 
 DTYPES = ("float64", "float32")
 STORAGE = ("float64", "float32")  # per-path floats returned (the sweep store's choices)
@@ -228,7 +228,7 @@ def kernel_rows(strategies, cost_levels):
 def _book_gamma(book_table, spot, vol, market):
     """Black-Scholes gamma of the book at t=0 (its sign tells Leland's rule which way to go)."""
     rate, div = (0.0, 0.0) if market is None else (market.rate, market.dividend)
-    return sum(row[_math.BOOK_QUANTITY] * _math.bs_gamma(
+    return sum(row[_math.BOOK_QUANTITY] * black_scholes.bs_gamma(
         spot, row[_math.BOOK_STRIKE], row[_math.BOOK_MATURITY], vol, rate, div)
         for row in book_table)
 
@@ -890,7 +890,7 @@ def hedge_paths(prices, times, book, hedges, costs=None, *, rate, dividend=0.0, 
     dividend = check.real(owner, "dividend", dividend, -1.0, 1.0)
     book_table = _book_table(owner, book, times, "add it to 'times'")
     for name, s in strategies.items():
-        if s.vol is None and s.kind != _math.KIND_CPPI:
+        if s.vol is None and not isinstance(s, CPPI):
             raise ValueError(f"{owner}: every strategy needs a 'vol' with supplied paths (there "
                              f"is no market vol); got {name!r}: {s!r}")
     if any(s.insurer for s in strategies.values()) and np.ptp(prices[:, 0]) > 0:

@@ -1,6 +1,8 @@
 """The on-disk cache of the CPU kernels: stamped with the kernel sources, for them only."""
 
+import inspect
 import re
+import types
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +31,23 @@ def test_the_stamp_changes_with_any_source_file(tmp_path):
     assert after_kernels != before
     (models / "a.py").write_text("x = 2\n")
     assert _cache.source_stamp.__wrapped__((kernels, models)) != after_kernels
-    # a model's step is compiled into the kernel: its folder is stamped too
-    assert _cache.SOURCES == (_cache.PACKAGE, Path(gh.models.__file__).resolve().parent)
+    # the models' steps and the rules' decisions are compiled into the kernel: stamped too
+    package = Path(gh.__file__).resolve().parent
+    assert _cache.SOURCES == (_cache.PACKAGE, package / "models", package / "rules")
     assert _cache.source_stamp() == _cache.source_stamp.__wrapped__(_cache.SOURCES)
+
+
+def test_every_function_the_kernel_module_calls_lives_in_a_stamped_folder():
+    package = Path(gh.__file__).resolve().parent
+    compiled = [(name, value) for name, value in vars(_math).items()
+                if isinstance(value, types.FunctionType)
+                and Path(inspect.getfile(value)).resolve().is_relative_to(package)]
+    assert {"band_quantity", "zakamouline_rule", "cppi_target", "delta_from",
+            "norm_cdf"} <= {name for name, _ in compiled}
+    for name, fn in compiled:
+        assert Path(inspect.getfile(fn)).resolve().parent in _cache.SOURCES, name
+    for model in gh.models.MODELS:
+        assert Path(inspect.getfile(model.dynamics.step)).resolve().parent in _cache.SOURCES
 
 
 def test_the_block_loop_is_cached_under_the_stamp_and_other_functions_are_left_alone():

@@ -1,10 +1,13 @@
 """Rebalancing rules: exact limits, Whalley-Wilmott's band, Leland's vol, gamma P&L; the
 registry of rules and their pickling."""
 
+import importlib
 import itertools
 import math
 import pickle
 import re
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 from scipy import integrate, stats
 
 import gpuhedge as gh
-from gpuhedge.kernels import _math
+from gpuhedge.kernels import _math, black_scholes
 from gpuhedge.pricing import bs_gamma
 from gpuhedge.rules import RULES
 
@@ -79,7 +82,7 @@ def test_whalley_wilmott_band_of_one_option_from_d1_equals_the_gamma_form():
     for spot, tau, vol, div, quantity in itertools.product(
             (60.0, 95.0, 100.0, 150.0), (1e-3, 0.25, 2.0), (0.05, 0.3, 1.0), (0.0, 0.03),
             (-10.0, 3.0)):
-        gamma = quantity * _math.bs_gamma(spot, strike, tau, vol, rate, div)
+        gamma = quantity * black_scholes.bs_gamma(spot, strike, tau, vol, rate, div)
         expected = _math.whalley_wilmott_path_part(gamma, spot, discount)
         log_scale = _math.whalley_wilmott_log_scale(quantity, math.sqrt(tau),
                                                     math.exp(-div * tau), vol, discount)
@@ -257,11 +260,25 @@ def test_the_registry_holds_every_exported_rule_and_the_base_names_them():
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
 def test_each_rule_names_an_existing_kernel_decision(rule):
+    # ``name``: a function of the rule's own module; ``band.name``: of another rule module;
+    # ``_math.name``: of the kernel
     doc = rule.__doc__
     assert "Kernel decision:" in doc
-    cited = re.findall(r"``_math\.(\w+)``", doc)
+    cited = re.findall(r"``(?:([a-z_]\w*)\.)?([a-z_]\w*)``", doc.split("Kernel decision:")[1])
     assert cited or rule is gh.NoHedge
-    assert all(hasattr(_math, name) for name in cited), cited
+    for module, name in cited:
+        home = (sys.modules[rule.__module__] if not module else _math if module == "_math"
+                else importlib.import_module(f"gpuhedge.rules.{module}"))
+        assert isinstance(getattr(home, name, None), types.FunctionType), (module, name)
+
+
+def test_the_rules_declare_their_kinds_once():
+    # each rule module declares the kind codes of its rules; the kernel compares them
+    kinds = {name: value for module in {sys.modules[r.__module__] for r in RULES}
+             for name, value in vars(module).items() if name.startswith("KIND_")}
+    assert len(set(kinds.values())) == len(kinds) == 11
+    assert {r.kind for r in RULES} == set(kinds.values())
+    assert all(getattr(_math, name, value) == value for name, value in kinds.items())
 
 
 @pytest.mark.parametrize("rule", EVERY_RULE, ids=lambda r: type(r).__name__)

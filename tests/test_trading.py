@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import gpuhedge as gh
-from gpuhedge.kernels import _math
 from gpuhedge.pricing import bs_delta, bs_price
+from gpuhedge.rules.zakamouline import zakamouline_rule
 
 MARKET = gh.BlackScholes(spot=100.0, vol=0.2, rate=0.05)
 DK_BOOK = gh.Book.short(gh.EuropeanCall(100.0, 1 / 12), 1.0)  # Derman-Kamal's 1-month ATM call
@@ -211,16 +211,16 @@ def test_zakamouline_band_and_vol_follow_the_published_formulas():
     (|Gamma|/gamma)^0.5, sigma_m^2 = sigma^2 (1 - K) for a short-gamma book, with
     K = -4.76 lambda^0.78 tau^-0.02 (D/sigma)^0.25 (gamma S^2 |Gamma|)^0.15."""
     lam, gamma, s, sigma, tau, big_gamma = 5e-4, 1.0, 5000.0, 0.2, 0.25, 0.02
-    vol_m, width = _math.zakamouline_rule(big_gamma, s, sigma, lam, gamma, tau, 1.0, True)
+    vol_m, width = zakamouline_rule(big_gamma, s, sigma, lam, gamma, tau, 1.0, True)
     h0 = 1e-5
     h1 = 1.12 * 0.0005**0.31 * 0.25**0.05 * 5**0.25 * 0.02**0.5  # 0.0209440
     assert width == pytest.approx(h0 + h1, rel=1e-12)
     assert h1 == pytest.approx(0.020944, abs=1e-6)
     k = -4.76 * lam**0.78 * tau**-0.02 * (1 / sigma)**0.25 * (gamma * s * s * big_gamma)**0.15
     assert vol_m == pytest.approx(sigma * math.sqrt(1 - k), rel=1e-12) and vol_m > sigma
-    long_vol, _ = _math.zakamouline_rule(big_gamma, s, sigma, lam, gamma, tau, 1.0, False)
+    long_vol, _ = zakamouline_rule(big_gamma, s, sigma, lam, gamma, tau, 1.0, False)
     assert long_vol < sigma
-    assert _math.zakamouline_rule(big_gamma, s, sigma, 0.0, gamma, tau, 1.0, True) == (sigma, 0.0)
+    assert zakamouline_rule(big_gamma, s, sigma, 0.0, gamma, tau, 1.0, True) == (sigma, 0.0)
 
 
 def test_zakamouline_without_cost_is_the_every_step_hedge_and_with_cost_saves():

@@ -3,14 +3,14 @@
 Compiling one market family's CPU block loop (``cpu.kernel``) takes 35-75 s; numba's
 ``cache=True`` keeps the machine code on disk so that the next process loads it instead. numba
 judges a cached function fresh by the modification time of the file that defines it, but the
-block loop (defined in ``_math``) also inlines ``_fastmath`` and the market models' step
-functions (``gpuhedge/models``): an edit there would leave a stale kernel. The locators here
-serve the functions defined in this package only, in the places numba's own locators would
-choose (the folder in ``NUMBA_CACHE_DIR``, the package's ``__pycache__``, or the user-wide
-cache folder), and stamp them with a hash of every source file of the kernels and models
-folders (``SOURCES``), so that any edit recompiles. numba also keys each cached function by its
-numba version, the CPU and the contents of its closure (here the market model's ``Dynamics``
-and precision).
+block loop (defined in ``_math``) also inlines ``_fastmath``, the market models' step functions
+(``gpuhedge/models``) and the rules' decisions (``gpuhedge/rules``): an edit there would leave a
+stale kernel. The locators here serve the functions defined in this package only, in the places
+numba's own locators would choose (the folder in ``NUMBA_CACHE_DIR``, the package's
+``__pycache__``, or the user-wide cache folder), and stamp them with a hash of every source file
+of the kernels, models and rules folders (``SOURCES``), so that any edit recompiles. numba also
+keys each cached function by its numba version, the CPU and the contents of its closure (here
+the market model's ``Dynamics`` and precision).
 """
 
 import functools
@@ -20,8 +20,9 @@ from pathlib import Path
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
-# the folders whose code a kernel compiles: the kernels, and the models with their step functions
-SOURCES = (PACKAGE, PACKAGE.parent / "models")
+# the folders whose code a kernel compiles: the kernels, the models with their step functions
+# and the rules with their decisions
+SOURCES = (PACKAGE, PACKAGE.parent / "models", PACKAGE.parent / "rules")
 
 
 @functools.cache

@@ -9,14 +9,15 @@ kernels:
   dispatcher, whose pickle differs between processes (as the CPU block loop's does, see
   ``cpu.kernel``): every process would add an entry;
 * it judges freshness by the modification time of ``cuda.py`` only, while the kernel compiles
-  ``_math``, ``_fastmath`` and the models' step functions.
+  ``_math``, ``_fastmath``, the models' step functions and the rules' decisions.
 
 ``enable(dispatcher, specialisation)`` gives a CUDA dispatcher a cache that keys it by an
-explicit specialisation (market family, precision, code paths and state shape) with the
-compute capability, the CUDA runtime and numba-cuda's version, and stamps it with
-``_cache.source_stamp`` (every source file of the kernels and models folders). The kernels link
-no file at launch (numba-cuda caches no kernel that does). The files go where the CPU cache's
-go (``NUMBA_CACHE_DIR``, the package's ``__pycache__`` or the user-wide cache folder).
+explicit specialisation (market family, precision, code paths and state shape) with the compute
+capability, the CUDA runtime and numba-cuda's version, and stamps it with
+``_cache.source_stamp`` (every source file of the kernels, models and rules folders). The
+kernels link no file at launch (numba-cuda caches no kernel that does). The files go where the
+CPU cache's go (``NUMBA_CACHE_DIR``, the package's ``__pycache__`` or the user-wide cache
+folder).
 """
 
 import dataclasses

@@ -6,21 +6,24 @@ and ``numba.cuda.jit`` (``kernels/cuda.py``) both compile. Helpers are marked
 Python function for the CUDA compiler and for direct calls in tests. Nothing here allocates,
 imports a device library or knows about chunks: a path is fully determined by its global index
 ``path`` and the generator key. exp, log, the cube root, sin/cos and the normal CDF of the hot
-loops come from ``_fastmath`` (branch-free, so that the CPU's loops over paths vectorise).
+loops come from ``_fastmath`` (branch-free, so that the CPU's loops over paths vectorise), the
+Black-Scholes formulas from ``black_scholes``, and each rule's decision from its own module of
+``gpuhedge.rules`` (with its kind code, ``KIND_*``), which this module imports: the rules
+import only the tables' columns (``tables``), never the kernel.
 
 The tables the engine flattens the user's objects into (all float64) are declared by name, one
 line per column, in ``layout``: the book and its times to maturity (``BOOK_*``, ``TAU_*``),
 one row per rule and cost group (``HEDGER_*``), the cost levels (``COST_*``), time, discount
 and dividend factor per grid point (``GRID_*``), the per-row state (``STATE_*``, ``ACC_*``, in
 groups by the feature that owns them), the outputs (``OUT_*``, ``REC_*``) and the lane scratch
-(``LANE_*``). This module binds the generated indices and widths (``N_*``) to module-level
-integers, which numba folds into the kernels. ``make_run_block`` builds the hedging loop
-itself.
+(``LANE_*``). ``tables`` binds the generated indices and widths (``N_*``) to module-level
+integers, and this module binds all of them, which numba folds into the kernels as constants.
+``make_run_block`` builds the hedging loop itself.
 
 References
 ----------
 Salmon, Moraes, Dror, Shaw (2011), "Parallel random numbers: as easy as 1, 2, 3", SC11
-(Philox4x32-10). Box and Muller (1958). Black and Scholes (1973); Merton (1973).
+(Philox4x32-10). Box and Muller (1958).
 """
 
 import hashlib
@@ -30,9 +33,16 @@ from dataclasses import astuple, dataclass
 import numpy as np
 from numba.extending import register_jitable
 
-from . import layout
-from ._fastmath import (as_float32, cbrt, fexp, fexpm1, flog, fpow, inlined, norm_cdf,
-                        sincos_2pi)
+from ..rules.band import band_quantity, plain_width
+from ..rules.insurers import KIND_CPPI, KIND_SYNTHETIC_PUT, cppi_target, synthetic_put_target
+from ..rules.option_hedges import KIND_DELTA_GAMMA, KIND_DELTA_VEGA
+from ..rules.spot_move import KIND_SPOT_MOVE, rebalance_quantity
+from ..rules.whalley_wilmott import (KIND_WHALLEY_WILMOTT, whalley_wilmott_log_scale,
+                                     whalley_wilmott_path_part, whalley_wilmott_path_part_one)
+from ..rules.zakamouline import KIND_ZAKAMOULINE, zakamouline_rule
+from ._fastmath import as_float32, cbrt, fexp, fexpm1, flog, inlined, norm_cdf, sincos_2pi
+from .black_scholes import bs_delta, bs_price, delta_from, gamma_from, vega_from
+from .tables import *  # noqa: F403 (every column index and code: globals numba folds)
 
 # ---------------------------------------------------------------------------------------------
 # Philox4x32-10 (Salmon et al. 2011). Each 32-bit word lives in a uint64 so that the 32x32->64
@@ -109,114 +119,6 @@ def normal_pair(k0, k1, path, step, block):
 # P(N > MAX_JUMPS) < 1e-47, so the cap never binds in practice.
 MAX_JUMPS = 64
 MAX_JUMP_MEAN = 5.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Black-Scholes-Merton closed forms (continuous dividend yield q). One definition, used by the
-# kernels for hedge ratios and premia and by ``gpuhedge.pricing`` through numba.vectorize.
-# ---------------------------------------------------------------------------------------------
-_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-@register_jitable
-def norm_pdf(x):
-    return _INV_SQRT2PI * fexp(-0.5 * x * x)
-
-
-@register_jitable
-def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
-    """d1 = (ln(S/K) + (r - q) tau) / (vol sqrt(tau)) + vol sqrt(tau) / 2; tau, vol > 0 (for
-    tau = 0 or vol = 0, which callers select away, it divides by 1 instead: no overflow).
-    It multiplies by 1 / (vol sqrt(tau)): in a loop over paths at one tau and vol the compiler
-    hoists that division out of the loop (a division per path cost about a tenth of a delta's
-    time on AVX-512)."""
-    sd = vol * sqrt_tau
-    # sd + 1 at sd = 0, not a select of 1: LLVM would turn 1 / select(c, sd, 1) into
-    # select(c, 1 / sd, 1) and divide by zero (numpy's ufuncs warn of the flag it raises)
-    inv_sd = 1.0 / (sd + (1.0 if sd <= 0.0 else 0.0))
-    return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) * inv_sd + 0.5 * sd
-
-
-@register_jitable
-def bs_d1(spot, strike, tau, vol, rate, div):
-    return d1_from(flog(spot / strike), math.sqrt(tau), vol, rate, div)
-
-
-@register_jitable
-def bs_price(spot, strike, tau, vol, rate, div, is_call):
-    """Black-Scholes-Merton price of a European call (is_call=1) or put (is_call=0).
-
-    C = S e^{-q tau} N(d1) - K e^{-r tau} N(d2), P = K e^{-r tau} N(-d2) - S e^{-q tau} N(-d1).
-    At tau = 0 or vol = 0 the price is the discounted intrinsic value of the forward.
-    """
-    fwd = spot * fexp(-div * tau)
-    pvk = strike * fexp(-rate * tau)
-    if tau <= 0.0 or vol <= 0.0:
-        # Deterministic world: the option is worth its discounted forward intrinsic value.
-        return max(fwd - pvk, 0.0) if is_call else max(pvk - fwd, 0.0)
-    d1 = bs_d1(spot, strike, tau, vol, rate, div)
-    d2 = d1 - vol * math.sqrt(tau)
-    if is_call:
-        return fwd * norm_cdf(d1) - pvk * norm_cdf(d2)
-    return pvk * norm_cdf(-d2) - fwd * norm_cdf(-d1)
-
-
-@register_jitable
-def delta_from(log_moneyness, sqrt_tau, div_discount, vol, rate, div, is_call):
-    """Delta from ln(S/K), sqrt(tau) and e^{-q tau}, which the kernel precomputes per step.
-
-    Delta = e^{-q tau} N(d1) for a call, e^{-q tau} (N(d1) - 1) for a put. In the degenerate
-    cases (tau = 0 or vol = 0) the limit is a step in the forward moneyness:
-    e^{-q tau} 1{ln(S/K) + (r - q) tau > 0} (minus e^{-q tau} for puts). Both are computed
-    and one selected (no branch: loops over paths vectorise).
-    """
-    regular = sqrt_tau > 0.0 and vol > 0.0
-    itm = 1.0 if log_moneyness + (rate - div) * sqrt_tau * sqrt_tau > 0.0 else 0.0
-    n1 = norm_cdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div))
-    n1 = n1 if regular else itm
-    return div_discount * n1 if is_call else div_discount * (n1 - 1.0)
-
-
-@register_jitable
-def bs_delta(spot, strike, tau, vol, rate, div, is_call):
-    """dV/dS of a European call (is_call=1) or put (is_call=0); see ``delta_from``."""
-    return delta_from(flog(spot / strike), math.sqrt(max(tau, 0.0)), fexp(-div * tau),
-                      vol, rate, div, is_call)
-
-
-@register_jitable
-def gamma_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
-    """Gamma e^{-q tau} n(d1) / (S vol sqrt(tau)) from precomputed ln(S/K), sqrt(tau) and
-    e^{-q tau}; 0 at expiry or zero vol (selected, no branch)."""
-    sd = vol * sqrt_tau
-    gamma = div_discount * norm_pdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div)) / (
-        spot * (sd if sd > 0.0 else 1.0))
-    return gamma if sqrt_tau > 0.0 and vol > 0.0 else 0.0
-
-
-@register_jitable
-def bs_gamma(spot, strike, tau, vol, rate, div):
-    """d2V/dS2 = e^{-q tau} n(d1) / (S vol sqrt(tau)), the same for calls and puts."""
-    tau = max(tau, 0.0)
-    return gamma_from(spot, flog(spot / strike), math.sqrt(tau), fexp(-div * tau), vol,
-                      rate, div)
-
-
-@register_jitable
-def vega_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
-    """Vega S e^{-q tau} n(d1) sqrt(tau) from precomputed ln(S/K), sqrt(tau) and e^{-q tau}."""
-    if sqrt_tau <= 0.0 or vol <= 0.0:
-        return 0.0
-    d1 = d1_from(log_moneyness, sqrt_tau, vol, rate, div)
-    return spot * div_discount * norm_pdf(d1) * sqrt_tau
-
-
-@register_jitable
-def bs_vega(spot, strike, tau, vol, rate, div):
-    """dV/dvol = S e^{-q tau} n(d1) sqrt(tau), the same for calls and puts."""
-    tau = max(tau, 0.0)
-    return vega_from(spot, flog(spot / strike), math.sqrt(tau), fexp(-div * tau), vol,
-                     rate, div)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,81 +398,9 @@ def supplied_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
 
 # ---------------------------------------------------------------------------------------------
 # Hedgers. The rule is data: a kind code and parameters, plus a (steps x hedgers) table of the
-# grid points at which a time schedule trades. One generic loop serves every mix of rules.
+# grid points at which a time schedule trades. One generic loop serves every mix of rules; each
+# rule's decision is its module's (``gpuhedge.rules``).
 # ---------------------------------------------------------------------------------------------
-# Rule kinds. Time schedules (static, every k steps, explicit times, Leland, the option hedges,
-# the portfolio insurers) trade at the grid points of their schedule table; the band rules
-# check every grid point.
-KIND_NONE = 0
-KIND_STATIC = 1
-KIND_SCHEDULE = 2
-KIND_BAND = 3  # |target - held| > band (shares): to the target, or to the band's edge
-KIND_SPOT_MOVE = 4  # |S / S_last trade - 1| > pct: to the target
-KIND_WHALLEY_WILMOTT = 5  # |target - held| > H (Whalley and Wilmott 1997): to the edge
-KIND_ZAKAMOULINE = 6  # delta at a modified vol, band H0 + H1 (Zakamouline 2006): to the edge
-KIND_DELTA_GAMMA = 7  # shares and a hedge option: book delta and gamma to zero
-KIND_DELTA_VEGA = 8  # shares and a hedge option: book delta and Black-Scholes vega to zero
-KIND_SYNTHETIC_PUT = 9  # shares replicating stock + put on own capital (portfolio insurance)
-KIND_CPPI = 10  # constant proportion portfolio insurance on own capital
-# Schedule table entries: 0 the row does not trade at the grid point, 1 its rule decides there,
-# SCHEDULE_TO_TARGET a date on which a plain rule hedges to its target whatever its band (the
-# dates of ``ScheduleBand``, which between them is a band rule).
-SCHEDULE_TO_TARGET = 2
-
-# Hedge-vol rules: which volatility (or model) gives the hedge ratio. ``hp`` holds the model
-# constants the rules need: (kappa, theta, xi, rho) of Heston-type models; (vol, lam, mu_j,
-# sigma_j, n_terms) of Black-Scholes (lam = 0) and Merton markets for their model delta.
-RULE_CONSTANT = 0  # the strategy's own implied vol
-RULE_INSTANTANEOUS = 1  # sqrt(v_t)
-RULE_EXPECTED_AVERAGE = 2  # Heston expected average variance to each option's maturity
-RULE_MIN_VARIANCE = 3  # expected-average delta + rho xi / S * dC/dv
-RULE_MODEL = 4  # the market's own delta (Merton series; Black-Scholes at the market vol)
-
-# The column (and row) indices of the tables, declared by name in ``layout`` and bound here as
-# plain module-level integers, which numba folds into the kernels as constants.
-HP_KAPPA, HP_THETA, HP_XI, HP_RHO = layout.HP_VARIANCE.columns
-HP_VOL, HP_LAM, HP_MU_J, HP_SIGMA_J, HP_TERMS = layout.HP_MODEL.columns
-BOOK_STRIKE, BOOK_MATURITY, BOOK_QUANTITY, BOOK_IS_CALL, BOOK_STEP, BOOK_LOG_STRIKE = \
-    layout.BOOK.columns
-TAU_SQRT, TAU_DIV_DISCOUNT = layout.TAU.columns
-GRID_TIME, GRID_DISCOUNT, GRID_DIVIDEND = layout.GRID.columns
-(HEDGER_KIND, HEDGER_VOL, HEDGER_RULE, HEDGER_PREMIUM, HEDGER_STRATEGY, HEDGER_COST, HEDGER_P1,
- HEDGER_P2, HEDGER_PRICE_AT_START, HEDGER_LAG, HEDGER_P3,
- HEDGER_OPT_STRIKE, HEDGER_OPT_STEP, HEDGER_OPT_IS_CALL, HEDGER_OPT_VOL, HEDGER_OPT_TENOR,
- HEDGER_OPT_MATURITY,
- HEDGER_BY_COST, HEDGER_GREEKS,
- HEDGER_INITIAL_SHARES, HEDGER_START_EDGE,
- HEDGER_DECIDES, HEDGER_DELTA, HEDGER_GAMMA, HEDGER_OPTION_HEDGE, HEDGER_INSURER,
- ) = layout.HEDGER.columns
-N_HEDGER = layout.HEDGER.width
-(COST_PROPORTIONAL, COST_FIXED, COST_ENDS, COST_IMPACT_SQRT, COST_IMPACT_LINEAR, COST_BORROW,
- COST_LEND, COST_OPTION, COST_GROUP_RULE, COST_GROUP_LAG) = layout.COST.columns
-N_COST = layout.COST.width
-(STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_LAST_SPOT,
- STATE_ORDERED,
- STATE_OPT_POSITION, STATE_OPT_STRIKE, STATE_OPT_STEP,
- STATE_BORROWED, STATE_LENT,
- ACC_TURNOVER, ACC_TICKETS, ACC_IMPACT_SQRT, ACC_IMPACT_LINEAR, ACC_OPTION_TURNOVER,
- ACC_ENDS_TURNOVER, ACC_ENDS_TICKETS, ACC_ENDS_IMPACT_SQRT, ACC_ENDS_IMPACT_LINEAR,
- ACC_ENDS_OPTION_TURNOVER,
- STATE_OPT_EXPIRY, STATE_OPT_MONEYNESS,
- STATE_DELTA, STATE_GAMMA, STATE_DELTA_AT, STATE_GAMMA_AT,
- ) = layout.STATE.columns
-# Rows from N_STATE on are the ring of orders in flight (one per lag step).
-N_STATE = layout.STATE.width
-OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES, OUT_TURNOVER = \
-    layout.OUT.columns
-N_OUT = layout.OUT.width
-REC_SHARES, REC_OPTIONS, REC_CASH, REC_BOOK, REC_VALUE, REC_PNL, REC_COST, REC_TRADES = \
-    layout.REC.columns
-N_REC = layout.REC.width
-(LANE_SPOT, LANE_VAR, LANE_LOG_SPOT, LANE_SETTLED, LANE_DRAW, LANE_U, LANE_P, LANE_CDF,
- LANE_QTY, LANE_NEXT, LANE_BAND) = layout.LANE.columns
-N_LANE = layout.LANE.width
-layout.check_bound(globals())
-
-DECISIONS = ("none", "lanes", "lane")
-DECIDES_LANES, DECIDES_LANE = 1, 2
 # A hedge option whose gamma (vega) is below this holds its position: no ratio to take.
 _TINY_GREEK = 1e-12
 _EXPIRED = 1e-12  # years to expiry below which a hedge option settles instead of trading
@@ -665,96 +495,6 @@ def book_greek(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k, v
                 g = gamma_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
             total += book[i, BOOK_QUANTITY] * g
     return total
-
-
-@register_jitable
-def whalley_wilmott_path_part(gamma, spot, discount):
-    """(3/2 e^{-r (T - t)} S Gamma^2)^{1/3}: the factor of the Whalley-Wilmott band that
-    depends on the path, the same for every rule on one greeks row (``whalley_wilmott_band``)."""
-    return cbrt(1.5 * discount * spot * gamma * gamma)
-
-
-@register_jitable
-def whalley_wilmott_path_part_one(log_moneyness, log_spot, sqrt_tau, vol, rate, div,
-                                  log_scale):
-    """``whalley_wilmott_path_part`` for a book of one live option, from d1 alone. With
-    Gamma = Q e^{-q tau} n(d1) / (S vol sqrt(tau)) (Q the option's quantity),
-
-        ln(3/2 D S Gamma^2) = ln(3 D Q^2 e^{-2 q tau} / (4 pi vol^2 tau)) - d1^2 - ln S,
-
-    whose first term, ``log_scale`` (``whalley_wilmott_log_scale``), is the same for every path
-    at a grid point: one exp per path instead of the gamma's exp and division and the cube
-    root's log and exp. tau, vol > 0 and Q != 0 (callers select 0 otherwise)."""
-    d1 = d1_from(log_moneyness, sqrt_tau, vol, rate, div)
-    return fexp((log_scale - d1 * d1 - log_spot) * (1.0 / 3.0))
-
-
-@register_jitable
-def whalley_wilmott_log_scale(quantity, sqrt_tau, div_discount, vol, discount):
-    """ln(3 D Q^2 e^{-2 q tau} / (4 pi vol^2 tau)) of ``whalley_wilmott_path_part_one``; 0
-    where the band is 0 (tau = 0, vol = 0 or Q = 0)."""
-    if sqrt_tau <= 0.0 or vol <= 0.0 or quantity == 0.0:
-        return 0.0
-    ratio = quantity * div_discount / (vol * sqrt_tau)
-    return flog(0.75 / math.pi * discount * ratio * ratio)
-
-
-@register_jitable
-def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
-    """Half-width of the Whalley-Wilmott (1997) no-trade band around the delta, in shares:
-    H = (3/2 e^{-r (T - t)} lambda S Gamma^2 / gamma)^{1/3}, with lambda the proportional
-    cost, Gamma the book's gamma and gamma the risk aversion (1/currency). Computed as
-    ``whalley_wilmott_path_part`` times (lambda / gamma)^{1/3}, so that the rules of a sweep
-    over lambda and gamma share the first factor's cube root."""
-    return whalley_wilmott_path_part(gamma, spot, discount) * cbrt(cost / risk_aversion)
-
-
-@register_jitable
-def zakamouline_rule(gamma, spot, vol, cost, risk_aversion, tau, discount, short_gamma):
-    """Zakamouline's (2006) approximation of the utility-based hedge with proportional costs.
-
-    Returns (modified vol, band half-width in shares). With lambda the proportional cost,
-    gamma the risk aversion, Gamma the book's Black-Scholes gamma at ``vol``, tau the time to
-    the horizon and D = e^{-r tau}:
-
-    * sigma_m^2 = sigma^2 (1 - s K), K = -4.76 lambda^0.78 tau^-0.02 (D / sigma)^0.25
-      (gamma S^2 |Gamma|)^0.15, s = +1 for a book short gamma (it hedges at a higher vol),
-      -1 for a long-gamma book (floored at a tenth of sigma^2);
-    * H = H0 + H1, H0 = lambda / (gamma S sigma^2 tau), H1 = 1.12 lambda^0.31 tau^0.05
-      (D / sigma)^0.25 (|Gamma| / gamma)^0.5.
-    """
-    if cost <= 0.0 or tau <= 0.0:
-        return vol, 0.0
-    scale = fpow(discount / vol, 0.25)
-    big_k = -4.76 * fpow(cost, 0.78) * fpow(tau, -0.02) * scale * fpow(
-        risk_aversion * spot * spot * abs(gamma), 0.15)
-    factor = 1.0 - big_k if short_gamma else 1.0 + big_k
-    vol_m = vol * math.sqrt(max(factor, 0.1))
-    h0 = cost / (risk_aversion * spot * vol * vol * tau)
-    h1 = 1.12 * fpow(cost, 0.31) * fpow(tau, 0.05) * scale * math.sqrt(abs(gamma) / risk_aversion)
-    return vol_m, h0 + h1
-
-
-@register_jitable
-def band_quantity(kind, deviation, p1, width):
-    """Shares a rule other than the spot move trades at a grid point where it may trade, given
-    the deviation target - held (0: no trade). ``width`` is the band's half-width for the band
-    rules that trade to the edge (DeltaBand to the edge, Whalley-Wilmott, Zakamouline), else
-    negative. Time schedules always trade to the target. Every case is computed and one
-    selected (no branch: loops over paths vectorise)."""
-    banded = kind == KIND_BAND or kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE
-    band = p1 if kind == KIND_BAND else width
-    to_edge = deviation - math.copysign(band, deviation) if width >= 0.0 else deviation
-    in_band = 0.0 if abs(deviation) <= band else to_edge
-    return in_band if banded else deviation
-
-
-@register_jitable
-def rebalance_quantity(kind, deviation, p1, width, spot, last_spot):
-    """``band_quantity``, or for the spot-move rule the whole deviation when spot has moved by
-    more than p1 since the last trade (at ``last_spot``), else 0 (a select, no branch)."""
-    moved = deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
-    return moved if kind == KIND_SPOT_MOVE else band_quantity(kind, deviation, p1, width)
 
 
 @register_jitable
@@ -1132,15 +872,6 @@ GENERIC = Features()
 
 
 @register_jitable
-def plain_width(kind, p1, p2, gamma, spot, discount):
-    """Half-width of a plain rule's band in shares when it trades to the band's edge (p1 for a
-    DeltaBand to the edge, the Whalley-Wilmott band), else -1."""
-    if kind == KIND_WHALLEY_WILMOTT:
-        return whalley_wilmott_band(gamma, spot, p1, p2, discount)
-    return p1 if kind == KIND_BAND and p2 > 0.5 else -1.0
-
-
-@register_jitable
 def hedge_lane(state, flat, h, local, s, v, log_spot, k, n_steps, horizon, disc, grid, book,
                book_tau, hedgers, schedule, costs, hp, rate, div, impact):
     """One lane's decision and order at grid point k for the rules that are not plain
@@ -1163,15 +894,12 @@ def hedge_lane(state, flat, h, local, s, v, log_spot, k, n_steps, horizon, disc,
                                                      int(hedgers[h, HEDGER_COST]))
         cushion = (state[h, STATE_FLOW, local] - spread - fee - impact_cost - fund) / disc + \
             state[h, STATE_POSITION, local] * s
-        exposure = min(hedgers[h, HEDGER_P1] * max(cushion, 0.0),
-                       hedgers[h, HEDGER_P2] * (cushion + hedgers[h, HEDGER_P3] / disc))
-        target = exposure / s
+        target = cppi_target(cushion, s, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
+                             hedgers[h, HEDGER_P3], disc)
     elif kind == KIND_SYNTHETIC_PUT:
         tau = horizon - grid[k, GRID_TIME]
-        put = delta_from(log_spot - flog(hedgers[h, HEDGER_P1]), math.sqrt(tau),
-                         fexp(-div * tau), rule_vol(rule, vol, v, hp, tau), rate, div,
-                         False)
-        target = hedgers[h, HEDGER_P2] * (1.0 + put)
+        target = synthetic_put_target(hedgers[h, HEDGER_P2], hedgers[h, HEDGER_P1], log_spot,
+                                      tau, rule_vol(rule, vol, v, hp, tau), rate, div)
     else:
         target = -state[greeks, STATE_DELTA, local]
         gamma = state[greeks, STATE_GAMMA, local]

@@ -5,23 +5,23 @@ The formulas are the kernels' own (``gpuhedge.kernels._math``), compiled here wi
 definition.
 """
 
-from ..kernels import _math
+from ..kernels import black_scholes
 from ..kernels._cache import LazyUfunc
 
 _SIG7 = ["float64(float64, float64, float64, float64, float64, float64, boolean)"]
 _SIG6 = ["float64(float64, float64, float64, float64, float64, float64)"]
 
-bs_price = LazyUfunc(_math.bs_price, _SIG7, """bs_price(spot, strike, tau, vol, rate, div,
+bs_price = LazyUfunc(black_scholes.bs_price, _SIG7, """bs_price(spot, strike, tau, vol, rate, div,
 is_call): Black-Scholes-Merton price.
 
 C = S e^{-q tau} N(d1) - K e^{-r tau} N(d2); P = K e^{-r tau} N(-d2) - S e^{-q tau} N(-d1),
 d1 = (ln(S/K) + (r - q + vol^2/2) tau) / (vol sqrt(tau)), d2 = d1 - vol sqrt(tau).
 Broadcasts over arrays.""")
-bs_delta = LazyUfunc(_math.bs_delta, _SIG7,
+bs_delta = LazyUfunc(black_scholes.bs_delta, _SIG7,
                      "bs_delta(spot, strike, tau, vol, rate, div, is_call): dV/dS.")
-bs_gamma = LazyUfunc(_math.bs_gamma, _SIG6,
+bs_gamma = LazyUfunc(black_scholes.bs_gamma, _SIG6,
                      "bs_gamma(spot, strike, tau, vol, rate, div): d2V/dS2 (calls and puts).")
-bs_vega = LazyUfunc(_math.bs_vega, _SIG6,
+bs_vega = LazyUfunc(black_scholes.bs_vega, _SIG6,
                     "bs_vega(spot, strike, tau, vol, rate, div): dV/dvol (calls and puts).")
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validation as check
-from ..kernels import _math
+from ..kernels import tables
 
 MAX_VOL = 10.0  # the largest hedge vol a rule takes
 # hedge_vol rule name -> kernel code. "constant": the strategy's own implied vol ``vol`` (the
@@ -18,9 +18,9 @@ MAX_VOL = 10.0  # the largest hedge vol a rule takes
 # of the expected average Heston variance to each option's maturity; "min-variance": that
 # delta plus rho xi / S * dC/dv (see ``_math.book_delta``); "model": the market's own delta
 # (the Merton series delta; Black-Scholes at the market's vol), ``vol`` unused.
-HEDGE_VOL_RULES = {"constant": _math.RULE_CONSTANT, "instantaneous": _math.RULE_INSTANTANEOUS,
-                   "expected-average": _math.RULE_EXPECTED_AVERAGE,
-                   "min-variance": _math.RULE_MIN_VARIANCE, "model": _math.RULE_MODEL}
+HEDGE_VOL_RULES = {"constant": tables.RULE_CONSTANT, "instantaneous": tables.RULE_INSTANTANEOUS,
+                   "expected-average": tables.RULE_EXPECTED_AVERAGE,
+                   "min-variance": tables.RULE_MIN_VARIANCE, "model": tables.RULE_MODEL}
 # the hedge-vol rules under which a hedge option (or an insurer's put) is priced along the path
 OPTION_RULES = ("constant", "instantaneous", "expected-average")
 
@@ -92,19 +92,19 @@ class Strategy:
         return self.vol, 0.0, 0.0
 
     def trait_columns(self):
-        """The kernel columns {``_math.HEDGER_*``: value} of the rule's traits."""
-        return {_math.HEDGER_DECIDES: _math.DECISIONS.index(self.decides),
-                _math.HEDGER_DELTA: float(self.hedges_delta),
-                _math.HEDGER_GAMMA: float(self.needs_gamma),
-                _math.HEDGER_OPTION_HEDGE: float(self.option_hedge),
-                _math.HEDGER_INSURER: float(self.insurer)}
+        """The kernel columns {``tables.HEDGER_*``: value} of the rule's traits."""
+        return {tables.HEDGER_DECIDES: tables.DECISIONS.index(self.decides),
+                tables.HEDGER_DELTA: float(self.hedges_delta),
+                tables.HEDGER_GAMMA: float(self.needs_gamma),
+                tables.HEDGER_OPTION_HEDGE: float(self.option_hedge),
+                tables.HEDGER_INSURER: float(self.insurer)}
 
     def columns(self, setting):
-        """Further kernel columns {``_math.HEDGER_*``: value} of this rule's rows, given the
+        """Further kernel columns {``tables.HEDGER_*``: value} of this rule's rows, given the
         ``RowSetting`` of the run (the start; the hedge option, the insurers' capital and
         floor)."""
-        return {_math.HEDGER_INITIAL_SHARES: self.initial_shares,
-                _math.HEDGER_START_EDGE: 1.0 if self.starts_at_edge else 0.0}
+        return {tables.HEDGER_INITIAL_SHARES: self.initial_shares,
+                tables.HEDGER_START_EDGE: 1.0 if self.starts_at_edge else 0.0}
 
     @property
     def starts_at_edge(self) -> bool:

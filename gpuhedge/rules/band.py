@@ -1,13 +1,19 @@
 """Delta bands of a fixed width: checked at every grid point (``DeltaBand``), or between the
 dates of a time schedule (``ScheduleBand``)."""
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba.extending import register_jitable
 
 from .. import _validation as check
-from ..kernels import _math
+from ..kernels import tables
 from ._base import Strategy
+from .whalley_wilmott import KIND_WHALLEY_WILMOTT, whalley_wilmott_band
+from .zakamouline import KIND_ZAKAMOULINE
+
+KIND_BAND = 3  # ``HEDGER_KIND``
 
 
 @dataclass(frozen=True, repr=False)
@@ -24,7 +30,7 @@ class DeltaBand(Strategy):
     date; ``"target"`` hedges to the delta at t=0 (and to the edge afterwards); None (the
     default) is ``to``.
 
-    Kernel decision: ``_math.band_quantity`` (the edge's half-width from ``_math.plain_width``).
+    Kernel decision: ``band_quantity`` (the edge's half-width from ``plain_width``).
     """
 
     vol: float = 0.2
@@ -34,7 +40,7 @@ class DeltaBand(Strategy):
     initial: str | None = field(default=None, kw_only=True)
     initial_shares: float = field(default=0.0, kw_only=True)
 
-    kind = _math.KIND_BAND
+    kind = KIND_BAND
 
     def __post_init__(self):
         name = type(self).__name__
@@ -73,8 +79,8 @@ class ScheduleBand(Strategy):
     ``initial_shares`` held; ``"edge"`` (only with ``to="edge"``) applies the band at t_0
     instead, as ``DeltaBand(to="edge")`` does.
 
-    Kernel decision: ``_math.band_quantity``, as ``DeltaBand``; the dates are the schedule table's
-    ``_math.SCHEDULE_TO_TARGET`` marks.
+    Kernel decision: ``band_quantity``, as ``DeltaBand``; the dates are the schedule table's
+    ``tables.SCHEDULE_TO_TARGET`` marks.
     """
 
     vol: float = 0.2
@@ -85,7 +91,7 @@ class ScheduleBand(Strategy):
     initial: str = field(default="target", kw_only=True)
     initial_shares: float = field(default=0.0, kw_only=True)
 
-    kind = _math.KIND_BAND  # a band rule whose schedule table marks its dates
+    kind = KIND_BAND  # a band rule whose schedule table marks its dates
 
     def __post_init__(self):
         name = type(self).__name__
@@ -103,6 +109,29 @@ class ScheduleBand(Strategy):
                                      plainly="DeltaBand for the band alone")
         if self.initial == "edge":
             dates[0] = False
-        return np.where(dates, _math.SCHEDULE_TO_TARGET, 1).astype(np.uint8)
+        return np.where(dates, tables.SCHEDULE_TO_TARGET, 1).astype(np.uint8)
 
     row_params = DeltaBand.row_params
+
+
+@register_jitable
+def band_quantity(kind, deviation, p1, width):
+    """Shares a rule other than the spot move trades at a grid point where it may trade, given
+    the deviation target - held (0: no trade). ``width`` is the band's half-width for the band
+    rules that trade to the edge (DeltaBand to the edge, Whalley-Wilmott, Zakamouline), else
+    negative. Time schedules always trade to the target. Every case is computed and one
+    selected (no branch: loops over paths vectorise)."""
+    banded = kind == KIND_BAND or kind == KIND_WHALLEY_WILMOTT or kind == KIND_ZAKAMOULINE
+    band = p1 if kind == KIND_BAND else width
+    to_edge = deviation - math.copysign(band, deviation) if width >= 0.0 else deviation
+    in_band = 0.0 if abs(deviation) <= band else to_edge
+    return in_band if banded else deviation
+
+
+@register_jitable
+def plain_width(kind, p1, p2, gamma, spot, discount):
+    """Half-width of a plain rule's band in shares when it trades to the band's edge (p1 for a
+    DeltaBand to the edge, the Whalley-Wilmott band), else -1."""
+    if kind == KIND_WHALLEY_WILMOTT:
+        return whalley_wilmott_band(gamma, spot, p1, p2, discount)
+    return p1 if kind == KIND_BAND and p2 > 0.5 else -1.0

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validation as check
-from ..kernels import _math
 from ._base import Strategy
+
+KIND_SCHEDULE = 2  # a time schedule (``HEDGER_KIND``)
 
 
 @dataclass(frozen=True, repr=False)
@@ -19,8 +20,8 @@ class DeltaHedge(Strategy):
     (the hedge schedule is separate from the simulation grid). The hedge ratio of a book of
     options is sum_i q_i Delta_BS(S, K_i, T_i - t, vol); the hedger holds minus that in shares.
 
-    Kernel decision: ``_math.band_quantity`` (a time schedule trades the whole deviation to the
-    target) on the dates of ``schedule``.
+    Kernel decision: ``band.band_quantity`` (a time schedule trades the whole deviation to the
+    target) on the dates of its schedule.
     """
 
     vol: float = 0.2
@@ -28,7 +29,7 @@ class DeltaHedge(Strategy):
     hedge_vol: str = "constant"
     initial_shares: float = field(default=0.0, kw_only=True)
 
-    kind = _math.KIND_SCHEDULE
+    kind = KIND_SCHEDULE
 
     def __post_init__(self):
         self._check_vol(required=True)
@@ -44,7 +45,7 @@ class HedgeAt(Strategy):
     """Rebalance to the delta at hedge vol ``vol`` at the listed ``times`` (years, each a point
     of the simulation grid; t=0 is always a hedge time).
 
-    Kernel decision: ``_math.band_quantity``, as ``DeltaHedge``, on the listed dates.
+    Kernel decision: ``band.band_quantity``, as ``DeltaHedge``, on the listed dates.
     """
 
     vol: float = 0.2
@@ -52,7 +53,7 @@ class HedgeAt(Strategy):
     hedge_vol: str = "constant"
     initial_shares: float = field(default=0.0, kw_only=True)
 
-    kind = _math.KIND_SCHEDULE
+    kind = KIND_SCHEDULE
 
     def __post_init__(self):
         self._check_vol(required=True)

@@ -4,11 +4,18 @@ at the horizon: their base ``Insurer``, ``SyntheticPut`` and ``CPPI``."""
 import math
 from dataclasses import dataclass
 
+from numba.extending import register_jitable
 from scipy.optimize import brentq
 
 from .. import _validation as check
-from ..kernels import _math
+from ..kernels import tables
+from ..kernels._fastmath import fexp, flog
+from ..kernels.black_scholes import bs_price, delta_from
 from ._base import OPTION_RULES, Strategy
+
+# ``HEDGER_KIND``
+KIND_SYNTHETIC_PUT = 9
+KIND_CPPI = 10
 
 
 class Insurer(Strategy):
@@ -46,7 +53,7 @@ class Insurer(Strategy):
         """The floor's PV (``HEDGER_P3``) and the premium, floor PV - capital: the P&L counts
         the capital as paid at t=0 and the floor as owed at the horizon."""
         capital, floor_pv = self.capital_and_floor(setting.spot, setting.rate, setting.horizon)
-        return {_math.HEDGER_P3: floor_pv, _math.HEDGER_PREMIUM: floor_pv - capital}
+        return {tables.HEDGER_P3: floor_pv, tables.HEDGER_PREMIUM: floor_pv - capital}
 
 
 @dataclass(frozen=True, repr=False)
@@ -61,7 +68,7 @@ class SyntheticPut(Insurer):
     where the floor is breached (gap risk). The book's options play no part (the book sets
     the horizon).
 
-    Kernel decision: ``_math.hedge_lane`` (its ``KIND_SYNTHETIC_PUT`` branch).
+    Kernel decision: ``synthetic_put_target``, called lane by lane from ``_math.hedge_lane``.
     """
 
     vol: float = 0.2
@@ -70,7 +77,7 @@ class SyntheticPut(Insurer):
     capital: float | None = None
     hedge_vol: str = "constant"
 
-    kind = _math.KIND_SYNTHETIC_PUT
+    kind = KIND_SYNTHETIC_PUT
 
     def __post_init__(self):
         self._check_vol(required=True)
@@ -83,15 +90,15 @@ class SyntheticPut(Insurer):
         floor = self.floor * capital
 
         def cost(n):
-            return n * (spot + _math.bs_price(spot, floor / n, horizon, self.vol, rate,
-                                              dividend, False)) - capital
+            return n * (spot + bs_price(spot, floor / n, horizon, self.vol, rate,
+                                        dividend, False)) - capital
 
         n = brentq(cost, 1e-12 * capital / spot, capital / spot, xtol=1e-15, rtol=1e-14)
         return n, floor / n
 
     def columns(self, setting):
         n, strike = self.units(setting.spot, setting.rate, setting.dividend, setting.horizon)
-        return {**super().columns(setting), _math.HEDGER_P1: strike, _math.HEDGER_P2: n}
+        return {**super().columns(setting), tables.HEDGER_P1: strike, tables.HEDGER_P2: n}
 
 
 @dataclass(frozen=True, repr=False)
@@ -105,7 +112,8 @@ class CPPI(Insurer):
     shrinks the cushion (one kernel row per cost level). A fall of more than 1/m between two
     rebalances (a jump) breaches the floor. P&L = PV of (V_T - F), as for ``SyntheticPut``.
 
-    Kernel decision: ``_math.hedge_lane`` (its ``KIND_CPPI`` branch).
+    Kernel decision: ``cppi_target``, called lane by lane from ``_math.hedge_lane`` (the
+    cushion net of the costs paid so far).
     """
 
     floor: float = 0.9
@@ -116,7 +124,7 @@ class CPPI(Insurer):
     vol: float | None = None
     hedge_vol: str = "constant"
 
-    kind = _math.KIND_CPPI
+    kind = KIND_CPPI
     cost_grouping = 2
 
     def __post_init__(self):
@@ -128,3 +136,22 @@ class CPPI(Insurer):
 
     def row_params(self, book, costs, dt, short_gamma):
         return self.vol, self.multiplier, self.max_leverage
+
+
+@register_jitable
+def synthetic_put_target(units, strike, log_spot, tau, vol, rate, div):
+    """Shares a synthetic put holds, tau years before the horizon: n (1 + Delta_put), n the
+    units of (share + put of strike K) and Delta_put the Black-Scholes put delta at ``vol``."""
+    put = delta_from(log_spot - flog(strike), math.sqrt(tau), fexp(-div * tau), vol, rate, div,
+                     False)
+    return units * (1.0 + put)
+
+
+@register_jitable
+def cppi_target(cushion, spot, multiplier, max_leverage, floor_pv, discount):
+    """Shares a CPPI holds: exposure E = min(m max(C, 0), b (C + F e^{-r (T - t)})) over the
+    spot, with C the cushion (portfolio value less the floor's PV at t, net of the costs paid),
+    m the multiplier, b the leverage cap and F e^{-r (T - t)} = ``floor_pv`` / ``discount``
+    (the floor's PV at t=0 over e^{-r t})."""
+    exposure = min(multiplier * max(cushion, 0.0), max_leverage * (cushion + floor_pv / discount))
+    return exposure / spot

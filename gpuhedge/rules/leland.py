@@ -18,8 +18,8 @@ class Leland(DeltaHedge):
     a long-gamma book. The book changes hands at the Leland vol too. One kernel row per
     proportional cost; without costs it is ``DeltaHedge(vol, every)``.
 
-    Kernel decision: ``_math.band_quantity``, as ``DeltaHedge``; the Leland vol is the row's vol
-    (``leland_vol``).
+    Kernel decision: ``band.band_quantity``, as ``DeltaHedge``; the Leland vol is the row's vol
+    (``Leland.leland_vol``).
     """
 
     cost_dependent = True

@@ -7,9 +7,13 @@ import numpy as np
 
 from .. import _validation as check
 from ..instruments import EuropeanCall
-from ..kernels import _math
+from ..kernels import tables
 from ._base import MAX_VOL, OPTION_RULES
 from .delta import DeltaHedge
+
+# ``HEDGER_KIND``
+KIND_DELTA_GAMMA = 7
+KIND_DELTA_VEGA = 8
 
 
 @dataclass(frozen=True, repr=False)
@@ -42,7 +46,7 @@ class DeltaGammaHedge(DeltaHedge):
     roll: bool = False
     roll_before: float | None = None
 
-    kind = _math.KIND_DELTA_GAMMA
+    kind = KIND_DELTA_GAMMA
     decides = "lane"
     needs_gamma = True
     option_hedge = True
@@ -92,10 +96,10 @@ class DeltaGammaHedge(DeltaHedge):
             if tenor <= n_steps:
                 step = float(tenor)
         return {**super().columns(setting),
-                _math.HEDGER_OPT_STRIKE: self.option.strike, _math.HEDGER_OPT_STEP: step,
-                _math.HEDGER_OPT_IS_CALL: 1.0 if self.option.is_call else 0.0,
-                _math.HEDGER_OPT_VOL: self.vol if self.option_vol is None else self.option_vol,
-                _math.HEDGER_OPT_TENOR: hold, _math.HEDGER_OPT_MATURITY: maturity}
+                tables.HEDGER_OPT_STRIKE: self.option.strike, tables.HEDGER_OPT_STEP: step,
+                tables.HEDGER_OPT_IS_CALL: 1.0 if self.option.is_call else 0.0,
+                tables.HEDGER_OPT_VOL: self.vol if self.option_vol is None else self.option_vol,
+                tables.HEDGER_OPT_TENOR: hold, tables.HEDGER_OPT_MATURITY: maturity}
 
 
 @dataclass(frozen=True, repr=False)
@@ -106,5 +110,5 @@ class DeltaVegaHedge(DeltaGammaHedge):
     Kernel decision: ``_math.hedge_lane``, as ``DeltaGammaHedge``.
     """
 
-    kind = _math.KIND_DELTA_VEGA
+    kind = KIND_DELTA_VEGA
     needs_gamma = False

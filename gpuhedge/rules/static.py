@@ -4,8 +4,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..kernels import _math
 from ._base import Strategy
+
+# the rules' kinds (``HEDGER_KIND``)
+KIND_NONE = 0
+KIND_STATIC = 1
 
 
 @dataclass(frozen=True, repr=False)
@@ -18,7 +21,7 @@ class NoHedge(Strategy):
     vol: float | None = None
     hedge_vol: str = "constant"
 
-    kind = _math.KIND_NONE
+    kind = KIND_NONE
     decides = "none"
     hedges_delta = False
 
@@ -33,7 +36,7 @@ class NoHedge(Strategy):
 class StaticHedge(Strategy):
     """Hedge once at t=0 with the Black-Scholes delta at ``vol`` and hold to the horizon.
 
-    Kernel decision: ``_math.band_quantity`` (a time schedule trades the whole deviation to the
+    Kernel decision: ``band.band_quantity`` (a time schedule trades the whole deviation to the
     target), at t_0 only.
     """
 
@@ -41,7 +44,7 @@ class StaticHedge(Strategy):
     hedge_vol: str = "constant"
     initial_shares: float = field(default=0.0, kw_only=True)
 
-    kind = _math.KIND_STATIC
+    kind = KIND_STATIC
 
     def __post_init__(self):
         self._check_vol(required=True)

@@ -1,9 +1,15 @@
 """``WhalleyWilmott``: the asymptotically optimal no-trade band of Whalley and Wilmott (1997)."""
 
+import math
 from dataclasses import dataclass, field
 
-from ..kernels import _math
+from numba.extending import register_jitable
+
+from ..kernels._fastmath import cbrt, fexp, flog
+from ..kernels.black_scholes import d1_from
 from ._base import Strategy
+
+KIND_WHALLEY_WILMOTT = 5  # ``HEDGER_KIND``
 
 
 @dataclass(frozen=True, repr=False)
@@ -26,8 +32,9 @@ class WhalleyWilmott(Strategy):
     the natural start when the set-up is free (``Costs(ends=False)``), where the best
     position to set up costs nothing to reach.
 
-    Kernel decision: ``_math.band_quantity`` with the half-width ``_math.whalley_wilmott_band``
-    (through ``_math.plain_width``).
+    Kernel decision: ``band.band_quantity`` with the half-width ``whalley_wilmott_band``
+    (through ``band.plain_width``; the lane loops take its path part once per greeks row,
+    ``whalley_wilmott_path_part``).
     """
 
     vol: float = 0.2
@@ -36,7 +43,7 @@ class WhalleyWilmott(Strategy):
     initial: str = field(default="edge", kw_only=True)
     initial_shares: float = field(default=0.0, kw_only=True)
 
-    kind = _math.KIND_WHALLEY_WILMOTT
+    kind = KIND_WHALLEY_WILMOTT
     needs_gamma = True
     cost_dependent = True
 
@@ -47,3 +54,45 @@ class WhalleyWilmott(Strategy):
 
     def row_params(self, book, costs, dt, short_gamma):
         return self.vol, costs.proportional, self.risk_aversion
+
+
+@register_jitable
+def whalley_wilmott_path_part(gamma, spot, discount):
+    """(3/2 e^{-r (T - t)} S Gamma^2)^{1/3}: the factor of the Whalley-Wilmott band that
+    depends on the path, the same for every rule on one greeks row (``whalley_wilmott_band``)."""
+    return cbrt(1.5 * discount * spot * gamma * gamma)
+
+
+@register_jitable
+def whalley_wilmott_path_part_one(log_moneyness, log_spot, sqrt_tau, vol, rate, div,
+                                  log_scale):
+    """``whalley_wilmott_path_part`` for a book of one live option, from d1 alone. With
+    Gamma = Q e^{-q tau} n(d1) / (S vol sqrt(tau)) (Q the option's quantity),
+
+        ln(3/2 D S Gamma^2) = ln(3 D Q^2 e^{-2 q tau} / (4 pi vol^2 tau)) - d1^2 - ln S,
+
+    whose first term, ``log_scale`` (``whalley_wilmott_log_scale``), is the same for every path
+    at a grid point: one exp per path instead of the gamma's exp and division and the cube
+    root's log and exp. tau, vol > 0 and Q != 0 (callers select 0 otherwise)."""
+    d1 = d1_from(log_moneyness, sqrt_tau, vol, rate, div)
+    return fexp((log_scale - d1 * d1 - log_spot) * (1.0 / 3.0))
+
+
+@register_jitable
+def whalley_wilmott_log_scale(quantity, sqrt_tau, div_discount, vol, discount):
+    """ln(3 D Q^2 e^{-2 q tau} / (4 pi vol^2 tau)) of ``whalley_wilmott_path_part_one``; 0
+    where the band is 0 (tau = 0, vol = 0 or Q = 0)."""
+    if sqrt_tau <= 0.0 or vol <= 0.0 or quantity == 0.0:
+        return 0.0
+    ratio = quantity * div_discount / (vol * sqrt_tau)
+    return flog(0.75 / math.pi * discount * ratio * ratio)
+
+
+@register_jitable
+def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
+    """Half-width of the Whalley-Wilmott (1997) no-trade band around the delta, in shares:
+    H = (3/2 e^{-r (T - t)} lambda S Gamma^2 / gamma)^{1/3}, with lambda the proportional
+    cost, Gamma the book's gamma and gamma the risk aversion (1/currency). Computed as
+    ``whalley_wilmott_path_part`` times (lambda / gamma)^{1/3}, so that the rules of a sweep
+    over lambda and gamma share the first factor's cube root."""
+    return whalley_wilmott_path_part(gamma, spot, discount) * cbrt(cost / risk_aversion)
