@@ -6,8 +6,8 @@ each with ``ptxas -arch=sm_90 -c -v`` and prints, per kernel:
 
 * registers per thread, spill stores and loads (bytes) and stack frame, from ptxas;
 * instruction counts in the PTX: ``fma.rn.f64`` (contracted multiply-adds), float64 and float32
-  arithmetic and comparisons, conversions, ``ld.global`` / ``st.global``, over the whole kernel
-  and inside its step loop.
+  arithmetic and comparisons, conversions, ``ld.global`` (of which ``ld.global.nc``, through
+  the read-only data cache) / ``st.global``, over the whole kernel and inside its step loop.
 
 Each kernel is compiled as launches compile it for its run: specialised on the code paths the
 run's rows, costs and grid need (``_math.Features``) and on the shape of a path's state (hedger
@@ -54,6 +54,7 @@ class Counts:
     f32: int
     cvt: int
     ld_global: int
+    ld_global_nc: int
     st_global: int
 
 
@@ -177,6 +178,7 @@ def count(lines) -> Counts:
                   f32=sum(precision(op, ".f32") for op in ops),
                   cvt=sum(op.startswith("cvt.") for op in ops),  # not cvta (address spaces)
                   ld_global=sum(op.startswith("ld.global") for op in ops),
+                  ld_global_nc=sum(op.startswith("ld.global.nc") for op in ops),
                   st_global=sum(op.startswith("st.global") for op in ops))
 
 
@@ -255,7 +257,7 @@ def markdown(rows: list[Figures]) -> str:
     """The figures as a Markdown table (one row per kernel, whole kernel / step loop)."""
     head = ("| kernel | registers | spill st/ld (B) | stack (B) | PTX instr. (loop) | "
             "fma.rn.f64 (loop) | f64 arith. (loop) | f32 arith. (loop) | cvt (loop) | "
-            "ld.global (loop) | st.global (loop) |\n|" + " --- |" * 11)
+            "ld.global (loop) | of which .nc (loop) | st.global (loop) |\n|" + " --- |" * 12)
     body = []
     for f in rows:
         k, lp = f.kernel, f.loop
@@ -263,6 +265,7 @@ def markdown(rows: list[Figures]) -> str:
                     f"{f.stack_frame} | {k.instructions} ({lp.instructions}) | "
                     f"{k.fma_f64} ({lp.fma_f64}) | {k.f64} ({lp.f64}) | {k.f32} ({lp.f32}) | "
                     f"{k.cvt} ({lp.cvt}) | {k.ld_global} ({lp.ld_global}) | "
+                    f"{k.ld_global_nc} ({lp.ld_global_nc}) | "
                     f"{k.st_global} ({lp.st_global}) |")
     tools = sorted({f"PTX ISA {f.ptx_version}, {f.ptxas}" for f in rows})
     mixes = [f"- {f.name}: " + ", ".join(f"{op} {n}" for op, n in f.loop_f64.items())

@@ -253,6 +253,31 @@ def test_kernels_compile_to_ptx(compiler, family, dtype_name):
     assert ".entry" in ptx
     assert "mul.rn.f64" in ptx
     assert not re.search(r"\b(mul|add|sub)\.f64", ptx)
+    # the tables, the same for every thread, come through the read-only data cache
+    assert "ld.global.nc." in ptx and not re.search(r"\bld\.global\.(?!nc\.)", ptx)
+
+
+def test_kernel_pointer_arguments_are_noalias_in_our_builds_only(compiler):
+    """``restrict_arguments`` reaches NVVM: a kernel that reads one array and writes another
+    loads through the read-only cache when built as the package's kernels are, and not
+    otherwise (numba-cuda's other users are untouched)."""
+    from numba import cuda, types
+
+    def probe(a, out):
+        out[0] = a[0] * a[1]
+
+    sig = (types.float64[::1], types.float64[::1])
+    plain, _ = cuda.compile_ptx(probe, sig, cc=(9, 0))
+    with compiler.contraction(False):
+        ours, _ = cuda.compile_ptx(probe, sig, cc=(9, 0))
+    assert "ld.global.f64" in plain and "ld.global.nc" not in plain
+    assert "ld.global.nc.f64" in ours and not re.search(r"\bld\.global\.(?!nc\.)", ours)
+    ir = ('define void @"k"(i64 %"n", double* %"a", i8* %"b") {\n}\n'
+          'define void @"f"(double* %"c") {\n}\n!0 = !{ void (i64)* @"k", !"kernel", i32 1 }\n')
+    defines = [line for line in compiler.restrict_arguments(ir).splitlines()
+               if line.startswith("define")]
+    assert defines == ['define void @"k"(i64 %"n", double* noalias %"a", i8* noalias %"b") {',
+                       'define void @"f"(double* %"c") {']
 
 
 def test_kernels_call_no_libm_transcendental(compiler):

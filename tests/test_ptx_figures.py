@@ -30,7 +30,8 @@ def test_step_loop_is_the_widest_backward_branch():
                      "ld.global.f64 %fd2, [%rd1];", "@%p2 bra $L__BB0_1;",
                      "st.global.f64 [%rd1], %fd1;", "ret;"])
     loop = ptx_figures.count(ptx_figures.step_loop(ptx))
-    assert (loop.fma_f64, loop.f64, loop.f32, loop.ld_global, loop.st_global) == (1, 1, 1, 1, 0)
+    assert (loop.fma_f64, loop.f64, loop.f32, loop.ld_global, loop.ld_global_nc,
+            loop.st_global) == (1, 1, 1, 1, 0, 0)
     whole = ptx_figures.count(ptx.splitlines())
     assert (whole.f64, whole.st_global, whole.instructions) == (1, 1, 8)  # mov, ld: not arithmetic
     mixed = ["add.rn.f64 %fd1, %fd1, %fd2;", "cvt.f64.f32 %fd3, %f1;", "add.rn.f32 %f2, %f2, %f2;",
@@ -51,6 +52,7 @@ def test_gbm_kernel_figures_for_sm90():
         assert row.registers > 0 and row.spill_stores >= 0 and row.spill_loads >= 0
         assert 0 < row.loop.instructions < row.kernel.instructions
         assert row.loop.f64 > 0 and row.kernel.ld_global > 0 and row.kernel.st_global > 0
+        assert row.kernel.ld_global_nc == row.kernel.ld_global  # the tables: read-only
     one, single, generic = rows[0], rows[2], rows[-1]
     # float32: the path, its random numbers and the greeks' exp/log/N() in float32 arithmetic;
     # float64 only in the accounting (adds and multiplies, no polynomial: no fma.f64)

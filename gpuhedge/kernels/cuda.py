@@ -13,11 +13,18 @@ to NVVM, is wrapped to add ``fma=False`` while ``contraction(False)`` is active 
 ``ptx``; other numba-cuda users in the process are untouched). With contraction off, NVVM writes
 ``mul.rn.f64`` / ``add.rn.f64``, which ptxas may not fuse either. The kernels are linked without
 LTO: with LTO the final code generation runs in nvJitLink, which does not see NVVM's options.
+
+The same wrapper marks every pointer argument of the kernel ``noalias`` in the LLVM IR it hands
+to NVVM (numba-cuda marks none), as ``__restrict__`` would in CUDA C: the engine passes arrays
+of their own (tables, paths, outputs), and the kernel only reads the tables and only writes the
+outputs. NVVM then loads the tables, which are the same for every thread, through the read-only
+data cache (``ld.global.nc``: every table load of the one-hedger kernel's PTX).
 """
 
 import contextlib
 import contextvars
 import functools
+import re
 
 import numpy as np
 from numba import cuda, float64, types
@@ -38,28 +45,53 @@ def simulator_enabled() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
-_CONTRACT = contextvars.ContextVar("gpuhedge_fma_contraction", default=True)
+# within ``contraction(enabled)``: ``enabled``; None: a compilation not of this package's kernels
+_CONTRACT = contextvars.ContextVar("gpuhedge_fma_contraction", default=None)
+_KERNEL_NAME = re.compile(r'@("[^"]+"|[\w.$]+), !"kernel", i32 1')
+_DEFINE = re.compile(r"^define [^@\n]*@(\"[^\"]+\"|[\w.$]+)\(.*$", re.M)
+_POINTER_ARGUMENT = re.compile(r"(\*|\bptr) (%[\w.$\"]+)")
+
+
+def restrict_arguments(llvmir: str) -> str:
+    """``llvmir`` (an NVVM IR module as text) with the pointer arguments of its kernels (the
+    functions its ``nvvm.annotations`` mark ``"kernel"``) marked ``noalias``."""
+    kernels = set(_KERNEL_NAME.findall(llvmir))
+
+    def mark(define):
+        if define.group(1) not in kernels:
+            return define.group(0)
+        return _POINTER_ARGUMENT.sub(r"\1 noalias \2", define.group(0))
+
+    return _DEFINE.sub(mark, llvmir)
 
 
 @functools.cache
 def _wrap_nvvm_compile():
-    """Route numba-cuda's NVVM compilations through ``_CONTRACT`` (once per process)."""
+    """Route numba-cuda's NVVM compilations through ``_CONTRACT`` (once per process): within
+    ``contraction``, no FMA contraction unless enabled, and the kernels' pointer arguments
+    ``noalias`` (``restrict_arguments``)."""
     from numba.cuda.cudadrv import nvvm
 
     compile_ir = nvvm.compile_ir
 
     @functools.wraps(compile_ir)
     def compile_ir_contraction(llvmir, **options):
-        if not _CONTRACT.get():
+        contract = _CONTRACT.get()
+        if contract is None:
+            return compile_ir(llvmir, **options)
+        if not contract:
             options["fma"] = False
-        return compile_ir(llvmir, **options)
+        if isinstance(llvmir, str):
+            return compile_ir(restrict_arguments(llvmir), **options)
+        return compile_ir([restrict_arguments(module) for module in llvmir], **options)
 
     nvvm.compile_ir = compile_ir_contraction
 
 
 @contextlib.contextmanager
 def contraction(enabled: bool):
-    """Within this block, kernels compiled by NVVM contract multiply-adds into FMAs or not."""
+    """Within this block, kernels compiled by NVVM contract multiply-adds into FMAs or not (and
+    their pointer arguments are ``noalias``: ``restrict_arguments``)."""
     if not simulator_enabled():
         _wrap_nvvm_compile()
     token = _CONTRACT.set(enabled)
