@@ -5,8 +5,8 @@ The columns are declared by name, one line each, in ``layout``; this module bind
 indices and widths (``N_*``). The codes: the schedule table's entries, the hedge-vol rules
 (``RULE_*``, the ``HEDGER_RULE`` column) and how a rule decides (``DECISIONS``, the
 ``HEDGER_DECIDES`` column). The rules' kinds (``HEDGER_KIND``) are declared by the rule modules
-(``gpuhedge.rules``). ``_math`` binds every name of this module; the rules and the models read
-their columns and codes here, so that importing a rule does not import the kernel.
+(``gpuhedge.rules``). ``_math`` binds every name of this module; the rules read their columns
+and codes here, so that importing a rule does not import the kernel.
 """
 
 from . import layout
