@@ -273,9 +273,9 @@ def _premium(book_table, market, hp, vol, rule):
                                      market.dividend, hp[_math.HP_LAM], hp[_math.HP_MU_J],
                                      hp[_math.HP_SIGMA_J], call, int(hp[_math.HP_TERMS]))
         else:
-            one = _math.bs_price(spot, strike, maturity, _math.rule_vol(rule, vol, v0, hp,
-                                                                        maturity),
-                                 market.rate, market.dividend, call)
+            sigma = _math.rule_vol(rule, vol, v0, hp, maturity)
+            one = black_scholes.bs_price(spot, strike, maturity, sigma, market.rate,
+                                         market.dividend, call)
         value += row[_math.BOOK_QUANTITY] * one
     return float(value)
 

@@ -527,11 +527,11 @@ _FLOAT32 = dict(
     _EXP_MIN=np.float32(-104.0), _EXP_MAX=np.float32(89.0), _EXPM1_MIN=np.float32(-18.0),
     _MIN_NORMAL=np.float32(np.finfo(np.float32).tiny), _SUBNORMAL_BITS=25,
     _SUBNORMAL_SCALE=np.float32(2.0**25), _CBRT_MIN=np.float32(1e-37),
-    # the polynomials at the degrees float32 needs (see each one's comment)
-    _EXP_POLY=_float32_tuple(1.0 / math.factorial(i) for i in range(7, 0, -1)),
-    _EXPM1_POLY=_float32_tuple(1.0 / math.factorial(i) for i in range(7, 1, -1)),
-    _LOG_ODD=_float32_tuple((_LG3, _LG1)), _LOG_EVEN=_float32_tuple((_LG4, _LG2)),
-    _SIN_POLY=_float32_tuple((_S4, _S3, _S2)), _COS_POLY=_float32_tuple((_C4, _C3, _C2, _C1)),
+    # the polynomials at the degrees float32 needs (see each one's comment): the float64 ones
+    # without their highest terms, and the normal CDF's own fit
+    _EXP_POLY=_float32_tuple(_EXP_POLY[-7:]), _EXPM1_POLY=_float32_tuple(_EXPM1_POLY[-6:]),
+    _LOG_ODD=_float32_tuple(_LOG_ODD[-2:]), _LOG_EVEN=_float32_tuple(_LOG_EVEN[-2:]),
+    _SIN_POLY=_float32_tuple(_SIN_POLY[-3:]), _COS_POLY=_float32_tuple(_COS_POLY[-4:]),
     _NCDF_EVEN=_float32_tuple((2.36337582e-05, -0.000142851641, 0.000671498361,
                                -0.00697220862, 0.153344899, 0.486055791)),
     _NCDF_ODD=_float32_tuple((-1.01356554e-05, 0.000102577556, -0.000696517993,
