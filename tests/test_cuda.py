@@ -248,11 +248,14 @@ def compiler(monkeypatch):
 def test_kernels_compile_to_ptx(compiler, family, dtype_name):
     """Every kernel (the supplied prices and each model, both precisions) compiles for sm_90,
     as launches build it: every float64 multiply and add carries ``.rn``, which ptxas may not
-    fuse either (plain ``mul.f64`` / ``add.f64`` it may)."""
+    fuse either (plain ``mul.f64`` / ``add.f64`` it may). It divides and takes square roots
+    by ``_fastmath`` (``fdiv``, ``recip``, ``fsqrt``) only: ptxas compiles IEEE division,
+    reciprocal and square root to calls of slow paths, which cost every thread registers."""
     ptx = compiler.ptx(family, dtype_name, cc=(9, 0))
     assert ".entry" in ptx
     assert "mul.rn.f64" in ptx
     assert not re.search(r"\b(mul|add|sub)\.f64", ptx)
+    assert not re.findall(r"\b(?:div|rcp|sqrt)\.rn\.f(?:32|64)\b", ptx)
     # the tables, the same for every thread, come through the read-only data cache
     assert "ld.global.nc." in ptx and not re.search(r"\bld\.global\.(?!nc\.)", ptx)
 
@@ -278,6 +281,36 @@ def test_kernel_pointer_arguments_are_noalias_in_our_builds_only(compiler):
                if line.startswith("define")]
     assert defines == ['define void @"k"(i64 %"n", double* noalias %"a", i8* noalias %"b") {',
                        'define void @"f"(double* %"c") {']
+
+
+def test_loops_of_our_builds_are_not_unrolled_by_a_runtime_count(compiler):
+    """``no_runtime_unrolling`` reaches NVVM: a loop over an array's length is unrolled by 4
+    (four loads and a remainder's one) in numba-cuda's plain build, and kept one element per
+    iteration in ours; loops of a constant count still unroll."""
+    from numba import cuda, types
+
+    def probe(a, out):
+        total = 0.0
+        for i in range(a.shape[0]):
+            total += a[i] * a[i]
+        for i in range(3):
+            total += out[i]
+        out[0] = total
+
+    sig = (types.float64[::1], types.float64[::1])
+    plain, _ = cuda.compile_ptx(probe, sig, cc=(9, 0))
+    with compiler.contraction(False):
+        ours, _ = cuda.compile_ptx(probe, sig, cc=(9, 0))
+    loads = {name: len(re.findall(r"\bld\.global\.", ptx))
+             for name, ptx in (("plain", plain), ("ours", ours))}
+    assert loads == {"plain": 5 + 3, "ours": 1 + 3}
+    ir = ('define void @"k"(i64 %"n") {\nentry:\n  br label %"B2"\nB2:\n  br i1 %"c", '
+          'label %"B4", label %"B6"\nB4:\n  br label %"B2"\nB6:\n  br label %"B8"\nB8:\n'
+          '  ret void\n}\n')
+    marked = compiler.no_runtime_unrolling(ir)
+    assert '  br label %"B2", !llvm.loop !' in marked  # the latch: a jump back up
+    assert '  br label %"B8"\n' in marked  # a jump down: no loop
+    assert marked.count("!llvm.loop") == 1 and "llvm.loop.unroll.runtime.disable" in marked
 
 
 def test_kernels_call_no_libm_transcendental(compiler):

@@ -1,6 +1,7 @@
-"""Branch-free double-precision exp, expm1, log, pow, cube root, sin/cos(2 pi u) and the normal
-CDF: every transcendental of the kernels, and their float32 copies (``as_float32``: the same
-code with float32 constants, for the float32 kernels; ``docs/precision.md``).
+"""Branch-free double-precision exp, expm1, log, pow, cube root, sin/cos(2 pi u), the normal CDF,
+division and square root: every transcendental and every division of the kernels, and their
+float32 copies (``as_float32``: the same code with float32 constants, for the float32 kernels;
+``docs/precision.md``).
 
 Written once and compiled for both targets, these give the CPU and the GPU the same bits (libm
 on the CPU and libdevice on the GPU differ by an ulp here and there): the kernels call no
@@ -28,8 +29,10 @@ Accuracy (``tests/test_fastmath.py``): ``fexp`` within 2 ulp of ``math.exp`` on
 ``math.log`` on positive normal numbers; ``fpow`` within 2 ulp of ``math.pow`` for x > 0
 (subnormals too) and |y ln x| <= 700; ``sincos_2pi``
 within 2e-16 (absolute) of cos/sin(2 pi u) on [0, 1]; ``norm_cdf`` within 1e-15 absolute and
-5e-15 relative (tails) of ``scipy.special.ndtr`` on [-37, 37]. Special values are not handled
-except where stated: ``fexp`` clamps its argument to [-746, 710] (0 and inf beyond),
+5e-15 relative (tails) of ``scipy.special.ndtr`` on [-37, 37]; ``recip``, ``fdiv`` and
+``fsqrt`` within 1 ulp of IEEE division and square root, and equal to them in all but a few
+cases in 10^4, on |b| in (2^-1020, 2^1020) and x in {0} or (2^-1000, 2^1020) (the overflow of
+a quotient is NaN, not inf). Special values are not handled except where stated: ``fexp`` clamps its argument to [-746, 710] (0 and inf beyond),
 ``fexpm1`` to [-40, 710] (-1 and inf), ``fpow`` takes x >= 0 (0^y is 0, 1 or inf),
 ``flog`` assumes a positive normal number, ``cbrt`` (within 5e-14 relative, from exp and log)
 gives 0 at and below 1e-300, ``norm_cdf`` saturates to 0 / 1 beyond |x| = 40 and propagates
@@ -233,6 +236,60 @@ def _horner_overload(x, coefficients):
 
 
 # ---------------------------------------------------------------------------------------------
+# Reciprocal, division and square root by Newton's iteration from a first guess read off the
+# bits (the exponent negated, or halved and negated, by one integer subtraction: relative error
+# below 0.051 for 1/b and 0.035 for 1/sqrt(x)), each step in fused multiply-adds, the result
+# rounded once more against its residual (Markstein): within an ulp of the IEEE result, and
+# equal to it nearly always. The kernels divide and take roots through these only: the GPU
+# compiles IEEE division, reciprocal and square root to a fast path and a call of a slow path,
+# whose fixed register convention costs every thread registers (the one-hedger GBM kernel
+# took 84 registers with them, 58 without and with its loops not unrolled by their runtime
+# counts: ``cuda.no_runtime_unrolling``); the same arithmetic gives the CPU the same bits.
+#   1/b: e = 1 - b y, y <- y + y e: the error squares, 0.051 -> 2.6e-3 -> 6.6e-6 -> 4.3e-11
+#   -> below 2^-53 in four steps;
+#   1/sqrt(x): y <- y (3/2 - x y^2 / 2): e -> 3 e^2 / 2, 0.035 -> 1.8e-3 -> 4.9e-6 -> 3.6e-11
+#   -> below 2^-53 in four steps.
+# The steps are written out (float32 needs three; the fourth costs it two operations): numba's
+# inliner loses track of a loop's variables when it inlines the loop twice into one function.
+# ---------------------------------------------------------------------------------------------
+_RECIP_MAGIC = 0x7FDE623822FC16E6
+_RSQRT_MAGIC = 0x5FE6EB50C7B537A9
+
+
+@register_jitable
+def recip(b):
+    """1/b for 2^-1020 < |b| < 2^1020, branch-free."""
+    m = abs(b)
+    y = f64_from_bits(_RECIP_MAGIC - bits_from_f64(m))
+    y = fma(y, fma(-m, y, 1.0), y)
+    y = fma(y, fma(-m, y, 1.0), y)
+    y = fma(y, fma(-m, y, 1.0), y)
+    y = fma(y, fma(-m, y, 1.0), y)
+    return y if b > 0.0 else -y
+
+
+@register_jitable
+def fdiv(a, b):
+    """a / b for finite a and 2^-1020 < |b| < 2^1020, branch-free."""
+    y = recip(b)
+    q = a * y
+    return fma(fma(-b, q, a), y, q)
+
+
+@register_jitable
+def fsqrt(x):
+    """sqrt(x) for x = 0 or 2^-1000 < x < 2^1020, branch-free."""
+    y = f64_from_bits(_RSQRT_MAGIC - (bits_from_f64(x) >> 1))
+    h = 0.5 * x
+    y = y * fma(-(h * y), y, 1.5)
+    y = y * fma(-(h * y), y, 1.5)
+    y = y * fma(-(h * y), y, 1.5)
+    y = y * fma(-(h * y), y, 1.5)
+    s = x * y
+    return fma(fma(-s, s, x), 0.5 * y, s)
+
+
+# ---------------------------------------------------------------------------------------------
 # exp: x = k ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by its degree-13 Taylor polynomial
 # (truncation error < 1e-17 relative), 2^k as 2^k1 2^k2 built from bits (covers subnormal
 # results and k = 1024).
@@ -290,7 +347,7 @@ def flog(x):
     k = ix >> _MBITS
     m = f64_from_bits((ix & _MANT) + _OFF)
     f = m - 1.0
-    s = f / (2.0 + f)
+    s = fdiv(f, 2.0 + f)
     z = s * s
     w = z * z
     t1 = w * horner(w, _LOG_EVEN)
@@ -347,8 +404,8 @@ def _log_dd(x):
     f = m - 1.0  # exact (Sterbenz)
     u = 2.0 + f
     u_lo = f - (u - 2.0)  # 2 + f = u + u_lo exactly
-    s = f / u
-    s_lo = (fma(-s, u, f) - s * u_lo) / u  # f / (2 + f) = s + s_lo
+    s = fdiv(f, u)
+    s_lo = fdiv(fma(-s, u, f) - s * u_lo, u)  # f / (2 + f) = s + s_lo
     z = s * s
     w = z * z
     t1 = w * horner(w, _LOG_EVEN)
@@ -462,7 +519,7 @@ def norm_cdf(x):
     hi = a * a
     lo = fma(a, a, -hi)  # a*a = hi + lo exactly
     e = fexp(-0.5 * hi) * (1.0 - 0.5 * lo)
-    w = _NK / (a + _NK)
+    w = fdiv(_NK, a + _NK)
     t = 1.0 - 2.0 * w
     t2 = t * t  # even and odd coefficients as two Horner chains in t^2 (shorter latency)
     pe = horner(t2, _NCDF_EVEN)
@@ -524,6 +581,7 @@ _FLOAT32 = dict(
     _BIAS=127, _MBITS=23, _OFF=0x3F3504F3, _MANT=0x007FFFFF,
     _LN2HI=np.float32(round(_LN2 * 2**15) / 2**15),
     _LN2LO=np.float32(_LN2 - round(_LN2 * 2**15) / 2**15),
+    _RECIP_MAGIC=0x7EF311C7, _RSQRT_MAGIC=0x5F3759DF,
     _EXP_MIN=np.float32(-104.0), _EXP_MAX=np.float32(89.0), _EXPM1_MIN=np.float32(-18.0),
     _MIN_NORMAL=np.float32(np.finfo(np.float32).tiny), _SUBNORMAL_BITS=25,
     _SUBNORMAL_SCALE=np.float32(2.0**25), _CBRT_MIN=np.float32(1e-37),
@@ -536,10 +594,6 @@ _FLOAT32 = dict(
                                -0.00697220862, 0.153344899, 0.486055791)),
     _NCDF_ODD=_float32_tuple((-1.01356554e-05, 0.000102577556, -0.000696517993,
                               0.00464813504, -0.0315086432, -0.339554667)))
-
-
-def _sqrt32(x):
-    return np.float32(math.sqrt(x))
 
 
 def _floor32(x):
@@ -566,15 +620,12 @@ def _floor32_overload(x):
         return impl
 
 
-# What the float32 copies see as ``math``: its square root rounds to float32 in Python too
-# (the CUDA simulator runs the copies as Python on NumPy scalars; a Python float would carry
-# float64 precision into the next operation); compiled, it is the float32 sqrt, and the floor
-# the float32 instruction.
+# What the float32 copies see as ``math``: its floor, compiled to the float32 instruction (the
+# kernels take square roots by ``fsqrt``, whose copy is float32 throughout).
 _MATH32 = _pytypes.ModuleType("gpuhedge float32 math")
-_MATH32.sqrt = register_jitable(inline="always")(_sqrt32)
 _MATH32.floor = _floor32
 _F64_ONLY = {"pi", "e", "tau", "inf", "nan", "fsum", "exp", "log", "expm1", "pow", "erf",
-             "erfc", "log1p", "sin", "cos"}
+             "erfc", "log1p", "sin", "cos", "sqrt"}
 _AS_FLOAT32 = {f64_from_bits: f32_from_bits, bits_from_f64: bits_from_f32}
 
 

@@ -27,7 +27,6 @@ Salmon, Moraes, Dror, Shaw (2011), "Parallel random numbers: as easy as 1, 2, 3"
 """
 
 import hashlib
-import math
 from dataclasses import astuple, dataclass
 
 import numpy as np
@@ -40,7 +39,8 @@ from ..rules.spot_move import KIND_SPOT_MOVE, rebalance_quantity
 from ..rules.whalley_wilmott import (KIND_WHALLEY_WILMOTT, whalley_wilmott_log_scale,
                                      whalley_wilmott_path_part, whalley_wilmott_path_part_one)
 from ..rules.zakamouline import KIND_ZAKAMOULINE, zakamouline_rule
-from ._fastmath import as_float32, cbrt, fexp, fexpm1, flog, inlined, norm_cdf, sincos_2pi
+from ._fastmath import (as_float32, cbrt, fdiv, fexp, fexpm1, flog, fsqrt, inlined, norm_cdf,
+                        sincos_2pi)
 from .black_scholes import bs_delta, bs_price, delta_from, gamma_from, vega_from
 from .tables import *  # noqa: F403 (every column index and code: globals numba folds)
 
@@ -103,7 +103,7 @@ def uniform_pair(k0, k1, path, step, block):
 @register_jitable
 def box_muller(u1, u2):
     """z1 = sqrt(-2 ln u1) cos(2 pi u2), z2 = sqrt(-2 ln u1) sin(2 pi u2): independent N(0, 1)."""
-    r = math.sqrt(-2.0 * flog(u1))
+    r = fsqrt(-2.0 * flog(u1))
     c, s = sincos_2pi(u2)
     return r * c, r * s
 
@@ -151,8 +151,8 @@ def merton_series(spot, strike, tau, vol, rate, div, lam, mu_j, sigma_j, is_call
     for n in range(n_terms):
         if n > 0:
             log_weight += log_mean - flog(float(n))
-        vol_n = math.sqrt(vol * vol + n * sigma_j * sigma_j / tau)
-        rate_n = drift_rate + n * log_growth / tau
+        vol_n = fsqrt(vol * vol + fdiv(n * sigma_j * sigma_j, tau))
+        rate_n = drift_rate + fdiv(n * log_growth, tau)
         if delta:
             value = bs_delta(spot, strike, tau, vol_n, rate_n, div, is_call)
         else:
@@ -266,7 +266,7 @@ def lognormal_jumps(key0, key1, path, k, block, n, mu_j, sigma_j):
     exactly n mu_j + sigma_j sqrt(n) Z with Z from block ``block``; 0 without a jump (Z is
     drawn anyway and discarded: no branch, so that a loop over paths vectorises)."""
     z, _ = normal_pair(key0, key1, path, k, block)
-    jump = n * mu_j + sigma_j * math.sqrt(n) * z
+    jump = n * mu_j + sigma_j * fsqrt(n) * z
     return jump if n > 0.0 else 0.0
 
 
@@ -296,9 +296,9 @@ def kou_step(s, v, mp, paths, key0, key1, path, local, k, sign, draw):
     for j in range(int(draw)):
         direction, size = uniform_pair(key0, key1, path, k, 2 + j)
         if direction <= mp[3]:
-            x -= flog(size) / mp[4]
+            x -= fdiv(flog(size), mp[4])
         else:
-            x += flog(size) / mp[5]
+            x += fdiv(flog(size), mp[5])
     return s * fexp(x), v
 
 
@@ -328,43 +328,44 @@ def heston_increment(v, mp, key0, key1, path, k, sign):
     z_s *= sign
     # Full-truncation Euler: the drift and diffusion see max(v, 0), v itself may dip below.
     vp = max(v, 0.0)
-    root = math.sqrt(vp * mp[5])
+    root = fsqrt(vp * mp[5])
     rho = mp[4]
-    x_euler = mp[0] - 0.5 * vp * mp[5] + root * (rho * z_v + math.sqrt(1.0 - rho * rho) * z_s)
+    x_euler = mp[0] - 0.5 * vp * mp[5] + root * (rho * z_v + fsqrt(1.0 - rho * rho) * z_s)
     v_euler = v + mp[1] * (mp[2] - vp) * mp[5] + mp[3] * root * z_v
     # QE
     m = mp[2] + (v - mp[2]) * mp[7]
     k1, k2, k3 = mp[11], mp[12], mp[13]
     big_a = k2 + 0.5 * k3
-    m_pos = m if m > 0.0 else 1.0
-    psi = (v * mp[8] + mp[9]) / (m_pos * m_pos)
+    m_pos = m if m > _TINY else 1.0
+    psi = fdiv(fdiv(v * mp[8] + mp[9], m_pos), m_pos)
     quadratic = psi <= 1.5
     # quadratic branch (psi <= 1.5)
-    t = 2.0 / (max(psi, _TINY) if quadratic else 1.5)
-    b2 = t - 1.0 + math.sqrt(t) * math.sqrt(t - 1.0)
-    a = m_pos / (1.0 + b2)
-    b = math.sqrt(b2)
+    t = fdiv(2.0, max(psi, _TINY) if quadratic else 1.5)
+    b2 = t - 1.0 + fsqrt(t) * fsqrt(t - 1.0)
+    a = fdiv(m_pos, 1.0 + b2)
+    b = fsqrt(b2)
     v_quadratic = a * (b + z_v) * (b + z_v)
-    corrected = big_a < 0.5 / a
-    arg = 1.0 - 2.0 * big_a * a if corrected else 1.0
-    k0_quadratic = -big_a * b2 * a / arg + 0.5 * flog(arg) - (k1 + 0.5 * k3) * v
+    arg = 1.0 - 2.0 * big_a * a
+    corrected = arg > 0.0  # A < 1 / (2 a)
+    arg = arg if corrected else 1.0
+    k0_quadratic = fdiv(-big_a * b2 * a, arg) + 0.5 * flog(arg) - (k1 + 0.5 * k3) * v
     k0_quadratic = k0_quadratic if corrected else mp[10]
     # exponential branch (psi > 1.5)
     psi_e = 2.0 if quadratic else psi
-    p = (psi_e - 1.0) / (psi_e + 1.0)
-    beta = (1.0 - p) / m_pos
+    p = fdiv(psi_e - 1.0, psi_e + 1.0)
+    beta = fdiv(1.0 - p, m_pos)
     tail = norm_cdf(-z_v)  # 1 - u, accurate for u near 1
-    v_exponential = flog((1.0 - p) / max(tail, _TINY)) / beta
+    v_exponential = fdiv(flog(fdiv(1.0 - p, max(tail, _TINY))), beta)
     v_exponential = 0.0 if tail >= 1.0 - p else v_exponential
     corrected = big_a < beta
-    arg = p + beta * (1.0 - p) / (beta - big_a) if corrected else 1.0
+    arg = p + fdiv(beta * (1.0 - p), beta - big_a) if corrected else 1.0
     k0_exponential = -flog(arg) - (k1 + 0.5 * k3) * v if corrected else mp[10]
     v_next = v_quadratic if quadratic else v_exponential
     k0 = k0_quadratic if quadratic else k0_exponential
-    x_qe = mp[0] + k0 + k1 * v + k2 * v_next + math.sqrt(max(k3 * (v + v_next), 0.0)) * z_s
+    x_qe = mp[0] + k0 + k1 * v + k2 * v_next + fsqrt(max(k3 * (v + v_next), 0.0)) * z_s
     # m <= 0 (v = theta = 0): the variance stays at 0 and the price only drifts
-    x_qe = x_qe if m > 0.0 else mp[0]
-    v_qe = v_next if m > 0.0 else 0.0
+    x_qe = x_qe if m > _TINY else mp[0]
+    v_qe = v_next if m > _TINY else 0.0
     euler = mp[6] > 0.5
     return (x_euler if euler else x_qe), (v_euler if euler else v_qe)
 
@@ -423,16 +424,16 @@ def expected_average_vol(v, kappa, theta, tau):
     """sqrt of the expected average Heston variance over the next ``tau`` years:
     sqrt(theta + (v - theta) (1 - e^{-kappa tau}) / (kappa tau)); sqrt(v) at tau = 0."""
     if tau <= 0.0:
-        return math.sqrt(max(v, 0.0))
+        return fsqrt(max(v, 0.0))
     x = kappa * tau
-    return math.sqrt(max(theta + (v - theta) * (-fexpm1(-x) / x), 0.0))
+    return fsqrt(max(theta + (v - theta) * fdiv(-fexpm1(-x), x), 0.0))
 
 
 @register_jitable
 def rule_vol(rule, vol, v, hp, tau):
     """The Black-Scholes vol a hedge-vol rule uses for an option ``tau`` years from maturity."""
     if rule == RULE_INSTANTANEOUS:
-        return math.sqrt(max(v, 0.0))
+        return fsqrt(max(v, 0.0))
     if rule == RULE_EXPECTED_AVERAGE or rule == RULE_MIN_VARIANCE:
         return expected_average_vol(v, hp[HP_KAPPA], hp[HP_THETA], tau)
     return vol
@@ -469,10 +470,10 @@ def book_delta(book, book_tau, spot, log_spot, v, rule, vol, hp, rate, div, k):
                            book[i, BOOK_IS_CALL] > 0.5)
             if rule == RULE_MIN_VARIANCE and sigma > 0.0 and tau > 0.0:
                 x = hp[HP_KAPPA] * tau
-                w = -fexpm1(-x) / x
-                d += (hp[HP_RHO] * hp[HP_XI] / spot
-                      * vega_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
-                      * w / (2.0 * sigma))
+                w = fdiv(-fexpm1(-x), x)
+                d += fdiv(hp[HP_RHO] * hp[HP_XI]
+                          * vega_from(spot, moneyness, sqrt_tau, div_discount, sigma, rate, div)
+                          * w, 2.0 * sigma * spot)
             total += book[i, BOOK_QUANTITY] * d
     return total
 
@@ -564,7 +565,7 @@ def fill_impact(flat, hb, stride, local, qty, spot, disc, end):
     """The market-impact sums of a fill (and their ends' part, ``end``)."""
     size = abs(qty)
     _, _, notional = trade_amounts(size, spot, disc)
-    root = notional * math.sqrt(size)
+    root = notional * fsqrt(size)
     linear = notional * size
     flat[state_index(hb, ACC_IMPACT_SQRT, stride, local)] += root
     flat[state_index(hb, ACC_IMPACT_LINEAR, stride, local)] += linear
@@ -631,9 +632,9 @@ def option_greeks(strike, is_call, tau, s, v, rule, vol, hp, rate, div):
     at the vol its hedge-vol rule gives (the market vol for the model rule)."""
     tau = max(tau, 0.0)
     sigma = hp[HP_VOL] if rule == RULE_MODEL else rule_vol(rule, vol, v, hp, tau)
-    sqrt_tau = math.sqrt(tau)
+    sqrt_tau = fsqrt(tau)
     div_discount = fexp(-div * tau)
-    moneyness = flog(s / strike)
+    moneyness = flog(fdiv(s, strike))
     return (bs_price(s, strike, tau, sigma, rate, div, is_call),
             delta_from(moneyness, sqrt_tau, div_discount, sigma, rate, div, is_call),
             gamma_from(s, moneyness, sqrt_tau, div_discount, sigma, rate, div),
@@ -728,7 +729,7 @@ def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp
                     state[h, STATE_OPT_EXPIRY, local] - t, s, lanes[LANE_VAR, j],
                     int(hedgers[h, HEDGER_RULE]), hedgers[h, HEDGER_OPT_VOL], hp, rate, div)
             if insurer:
-                book_now = -hedgers[h, HEDGER_P3] / disc
+                book_now = fdiv(-hedgers[h, HEDGER_P3], disc)
                 marks = shares * s + options * option_value
                 flow = state[h, STATE_FLOW, local]
             else:
@@ -741,7 +742,7 @@ def record_date(state, base, first, count, lanes, hedgers, costs, book, grid, hp
                 spread, fee, impact, fund = level_costs(state, h, local, costs, c)
                 cost = spread + fee + impact + fund
                 held = flow - cost
-                cash = (held + (hedgers[h, HEDGER_P3] if insurer else 0.0)) / disc
+                cash = fdiv(held + (hedgers[h, HEDGER_P3] if insurer else 0.0), disc)
                 path = np.uint64(first + j)
                 rec[REC_SHARES, k, strategy, c, path] = shares
                 rec[REC_OPTIONS, k, strategy, c, path] = options
@@ -787,7 +788,7 @@ def jump_counts(lanes, n_lanes, mean, key0, key1, first_path, pair, k):
             more += 1 if lanes[LANE_U, j] > lanes[LANE_CDF, j] else 0
         if more == 0:
             break
-        ratio = mean / n
+        ratio = fdiv(mean, float(n))
         for j in range(n_lanes):
             go = lanes[LANE_U, j] > lanes[LANE_CDF, j]
             p = lanes[LANE_P, j] * ratio
@@ -892,7 +893,7 @@ def hedge_lane(state, flat, h, local, s, v, log_spot, k, n_steps, horizon, disc,
         # costs paid so far (a CPPI row serves one cost level)
         spread, fee, impact_cost, fund = level_costs(state, h, local, costs,
                                                      int(hedgers[h, HEDGER_COST]))
-        cushion = (state[h, STATE_FLOW, local] - spread - fee - impact_cost - fund) / disc + \
+        cushion = fdiv(state[h, STATE_FLOW, local] - spread - fee - impact_cost - fund, disc) + \
             state[h, STATE_POSITION, local] * s
         target = cppi_target(cushion, s, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
                              hedgers[h, HEDGER_P3], disc)
@@ -906,7 +907,7 @@ def hedge_lane(state, flat, h, local, s, v, log_spot, k, n_steps, horizon, disc,
         if kind == KIND_ZAKAMOULINE:
             vol_m, width = zakamouline_rule(
                 gamma, s, vol, hedgers[h, HEDGER_P1], hedgers[h, HEDGER_P2],
-                horizon - grid[k, GRID_TIME], grid[n_steps, GRID_DISCOUNT] / disc,
+                horizon - grid[k, GRID_TIME], fdiv(grid[n_steps, GRID_DISCOUNT], disc),
                 hedgers[h, HEDGER_P3] > 0.5)
             target = -book_delta(book, book_tau, s, log_spot, v, RULE_CONSTANT, vol_m, hp, rate,
                                  div, k)
@@ -918,10 +919,10 @@ def hedge_lane(state, flat, h, local, s, v, log_spot, k, n_steps, horizon, disc,
             held = state[h, STATE_OPT_POSITION, local]
             wanted = held
             if kind == KIND_DELTA_GAMMA and abs(o_gamma) > _TINY_GREEK:
-                wanted = -gamma / o_gamma
+                wanted = fdiv(-gamma, o_gamma)
             elif kind == KIND_DELTA_VEGA and abs(o_vega) > _TINY_GREEK:
-                wanted = -book_greek(book, book_tau, s, log_spot, v, rule, vol, hp, rate, div,
-                                     k, True) / o_vega
+                wanted = fdiv(-book_greek(book, book_tau, s, log_spot, v, rule, vol, hp, rate,
+                                          div, k, True), o_vega)
             if wanted != held:
                 hb, stride = row_base(state, h)
                 trade_option(flat, hb, stride, local, wanted - held, value, disc, k == 0)
@@ -1117,7 +1118,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         # (lambda / gamma)^{1/3} per row and grid point, not once per strategy: taking it from
         # the hedger table instead (no call left in this function) made LLVM run every plain
         # row's loop about 3x slower (16 rows trading every step, 21 -> 63 ns per path-step)
-        scale = cbrt(p1 / p2) if per_lane else 0.0
+        scale = cbrt(fdiv(p1, p2)) if per_lane else 0.0
         # The target (minus the book's delta) goes through the scratch: reading another row's
         # fields in the loop that writes this row's stops it from vectorising.
         for j in range(n_lanes):
@@ -1170,7 +1171,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
                 flat[at(hb, STATE_OPT_STRIKE, stride, local)] = strike
                 flat[at(hb, STATE_OPT_STEP, stride, local)] = step
                 flat[at(hb, STATE_OPT_EXPIRY, stride, local)] = expiry
-                flat[at(hb, STATE_OPT_MONEYNESS, stride, local)] = strike / s
+                flat[at(hb, STATE_OPT_MONEYNESS, stride, local)] = fdiv(strike, s)
                 flat[at(hb, STATE_DELTA_AT, stride, local)] = -1.0
                 flat[at(hb, STATE_GAMMA_AT, stride, local)] = -1.0
             at_start = hedgers[h, HEDGER_PRICE_AT_START] > 0.5
@@ -1396,7 +1397,7 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         n_steps = grid.shape[0] - 1
         horizon = grid[n_steps, GRID_TIME]
         disc = grid[k, GRID_DISCOUNT]
-        discount = grid[n_steps, GRID_DISCOUNT] / disc  # e^{-r (T - t_k)}
+        discount = fdiv(grid[n_steps, GRID_DISCOUNT], disc)  # e^{-r (T - t_k)}
         for h in range(n_hedgers if active else 0):
             kind = int(hedgers[h, HEDGER_KIND])
             decides = int(hedgers[h, HEDGER_DECIDES])
@@ -1465,8 +1466,8 @@ def make_run_block(dynamics, cast, n_lanes, inline, record=False, features=GENER
         """Phase: funding spreads accrue on the cash balance over [t_k, t_{k+1}] (first order
         in the spread): the present value of the balance times dt, seen from t_{k+1}."""
         base, _, _ = frame(state, base)
-        factor = (grid[k + 1, GRID_TIME] - grid[k, GRID_TIME]) * grid[k + 1, GRID_DISCOUNT] / \
-            grid[k, GRID_DISCOUNT]
+        factor = fdiv((grid[k + 1, GRID_TIME] - grid[k, GRID_TIME]) * grid[k + 1, GRID_DISCOUNT],
+                      grid[k, GRID_DISCOUNT])
         for h in range(hedgers.shape[0]):
             insurer = has_insurers and hedgers[h, HEDGER_INSURER] > 0.5
             for j in range(n_lanes):

@@ -12,7 +12,7 @@ import math
 
 from numba.extending import register_jitable
 
-from ._fastmath import fexp, flog, norm_cdf
+from ._fastmath import fdiv, fexp, flog, fsqrt, norm_cdf, recip
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -32,13 +32,13 @@ def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
     sd = vol * sqrt_tau
     # sd + 1 at sd = 0, not a select of 1: LLVM would turn 1 / select(c, sd, 1) into
     # select(c, 1 / sd, 1) and divide by zero (numpy's ufuncs warn of the flag it raises)
-    inv_sd = 1.0 / (sd + (1.0 if sd <= 0.0 else 0.0))
+    inv_sd = recip(sd + (1.0 if sd <= 0.0 else 0.0))
     return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) * inv_sd + 0.5 * sd
 
 
 @register_jitable
 def bs_d1(spot, strike, tau, vol, rate, div):
-    return d1_from(flog(spot / strike), math.sqrt(tau), vol, rate, div)
+    return d1_from(flog(fdiv(spot, strike)), fsqrt(tau), vol, rate, div)
 
 
 @register_jitable
@@ -54,7 +54,7 @@ def bs_price(spot, strike, tau, vol, rate, div, is_call):
         # Deterministic world: the option is worth its discounted forward intrinsic value.
         return max(fwd - pvk, 0.0) if is_call else max(pvk - fwd, 0.0)
     d1 = bs_d1(spot, strike, tau, vol, rate, div)
-    d2 = d1 - vol * math.sqrt(tau)
+    d2 = d1 - vol * fsqrt(tau)
     if is_call:
         return fwd * norm_cdf(d1) - pvk * norm_cdf(d2)
     return pvk * norm_cdf(-d2) - fwd * norm_cdf(-d1)
@@ -79,7 +79,7 @@ def delta_from(log_moneyness, sqrt_tau, div_discount, vol, rate, div, is_call):
 @register_jitable
 def bs_delta(spot, strike, tau, vol, rate, div, is_call):
     """dV/dS of a European call (is_call=1) or put (is_call=0); see ``delta_from``."""
-    return delta_from(flog(spot / strike), math.sqrt(max(tau, 0.0)), fexp(-div * tau),
+    return delta_from(flog(fdiv(spot, strike)), fsqrt(max(tau, 0.0)), fexp(-div * tau),
                       vol, rate, div, is_call)
 
 
@@ -88,8 +88,8 @@ def gamma_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
     """Gamma e^{-q tau} n(d1) / (S vol sqrt(tau)) from precomputed ln(S/K), sqrt(tau) and
     e^{-q tau}; 0 at expiry or zero vol (selected, no branch)."""
     sd = vol * sqrt_tau
-    gamma = div_discount * norm_pdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div)) / (
-        spot * (sd if sd > 0.0 else 1.0))
+    gamma = fdiv(div_discount * norm_pdf(d1_from(log_moneyness, sqrt_tau, vol, rate, div)),
+                 spot * (sd if sd > 0.0 else 1.0))
     return gamma if sqrt_tau > 0.0 and vol > 0.0 else 0.0
 
 
@@ -97,7 +97,7 @@ def gamma_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
 def bs_gamma(spot, strike, tau, vol, rate, div):
     """d2V/dS2 = e^{-q tau} n(d1) / (S vol sqrt(tau)), the same for calls and puts."""
     tau = max(tau, 0.0)
-    return gamma_from(spot, flog(spot / strike), math.sqrt(tau), fexp(-div * tau), vol,
+    return gamma_from(spot, flog(fdiv(spot, strike)), fsqrt(tau), fexp(-div * tau), vol,
                       rate, div)
 
 
@@ -114,5 +114,5 @@ def vega_from(spot, log_moneyness, sqrt_tau, div_discount, vol, rate, div):
 def bs_vega(spot, strike, tau, vol, rate, div):
     """dV/dvol = S e^{-q tau} n(d1) sqrt(tau), the same for calls and puts."""
     tau = max(tau, 0.0)
-    return vega_from(spot, flog(spot / strike), math.sqrt(tau), fexp(-div * tau), vol,
+    return vega_from(spot, flog(fdiv(spot, strike)), fsqrt(tau), fexp(-div * tau), vol,
                      rate, div)

@@ -18,7 +18,8 @@ The same wrapper marks every pointer argument of the kernel ``noalias`` in the L
 to NVVM (numba-cuda marks none), as ``__restrict__`` would in CUDA C: the engine passes arrays
 of their own (tables, paths, outputs), and the kernel only reads the tables and only writes the
 outputs. NVVM then loads the tables, which are the same for every thread, through the read-only
-data cache (``ld.global.nc``: every table load of the one-hedger kernel's PTX).
+data cache (``ld.global.nc``: every table load of the one-hedger kernel's PTX). It also marks
+every loop not to be unrolled by a runtime count (``no_runtime_unrolling``).
 """
 
 import contextlib
@@ -65,6 +66,53 @@ def restrict_arguments(llvmir: str) -> str:
     return _DEFINE.sub(mark, llvmir)
 
 
+_BLOCK = re.compile(r'^("[^"]+"|[\w.$-]+):', re.M)
+_JUMP = re.compile(r'^(\s+br label %("[^"]+"|[\w.$-]+))\s*$', re.M)
+_LOOP_ID = 0x6E0000  # metadata ids of ours: far above numba's, which count from 0
+
+
+def no_runtime_unrolling(llvmir: str) -> str:
+    """``llvmir`` (an NVVM IR module as text) with every loop marked not to be unrolled by a
+    runtime trip count, as ``#pragma unroll 1`` would for such loops in CUDA C (loops of a
+    constant trip count still unroll fully). A loop is a jump back to a block above it in its
+    function (numba lowers every loop's latch to one).
+
+    NVVM unrolls the kernels' loops over the book's options, the hedger rows and the cost
+    levels by 4 for any count, with a remainder loop and its trip count modulo 4 kept in
+    registers across the step loop: a third more instructions in the one-hedger kernel's step
+    loop and registers that run only one of the copies anyway."""
+    marked = []
+
+    def mark(function):
+        above = set()
+
+        def latch(jump):
+            if jump.group(2).strip('"') not in above:
+                return jump.group(0)
+            marked.append(_LOOP_ID + 1 + len(marked))
+            return f"{jump.group(1)}, !llvm.loop !{marked[-1]}"
+
+        out = []
+        for line in function.split("\n"):
+            block = _BLOCK.match(line)
+            if block:
+                above.add(block.group(1).strip('"'))
+            out.append(_JUMP.sub(latch, line))
+        return "\n".join(out)
+
+    text = "\ndefine".join(mark(part) for part in llvmir.split("\ndefine"))
+    if not marked:
+        return text
+    return "\n".join([text, f'!{_LOOP_ID} = !{{!"llvm.loop.unroll.runtime.disable"}}'] +
+                     [f"!{n} = distinct !{{!{n}, !{_LOOP_ID}}}" for n in marked]) + "\n"
+
+
+def _ours(llvmir: str) -> str:
+    """What this package's kernels hand NVVM: ``llvmir`` with ``restrict_arguments`` and
+    ``no_runtime_unrolling``."""
+    return no_runtime_unrolling(restrict_arguments(llvmir))
+
+
 @functools.cache
 def _wrap_nvvm_compile():
     """Route numba-cuda's NVVM compilations through ``_CONTRACT`` (once per process): within
@@ -82,8 +130,8 @@ def _wrap_nvvm_compile():
         if not contract:
             options["fma"] = False
         if isinstance(llvmir, str):
-            return compile_ir(restrict_arguments(llvmir), **options)
-        return compile_ir([restrict_arguments(module) for module in llvmir], **options)
+            return compile_ir(_ours(llvmir), **options)
+        return compile_ir([_ours(module) for module in llvmir], **options)
 
     nvvm.compile_ir = compile_ir_contraction
 
@@ -138,15 +186,14 @@ def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False,
     """The CUDA kernel of one market model's ``dynamics`` and spot precision, writing the
     per-date record or not, with the code paths of ``features`` compiled in (the engine passes
     ``Features.of`` its run: a GPU thread's registers are those of the largest path compiled
-    in, so each run gets a kernel holding only its own; 200 registers with every path in, see
-    ``results/bench/``), for ``rows`` = (hedger rows, state rows per hedger row) of state per
+    in, so each run gets a kernel holding only its own; see ``results/bench/``), for ``rows`` = (hedger rows, state rows per hedger row) of state per
     path; same call as ``cpu.kernel`` (whose ``state`` argument gives only its shape here too).
 
     Each thread keeps its path's state in an array of its own in local memory (private to the
     thread, cached in L1, laid out by the hardware so that neighbouring threads' same fields
-    are neighbours), sized at compile time: no per-path state array in device memory, and
-    the one-hedger GBM kernel needs 84 registers instead of 109 with its state in global
-    memory (sm_90). Launch through ``launch``, which compiles it (at its first launch) without
+    are neighbours), sized at compile time: no per-path state array in device memory (the
+    one-hedger GBM kernel took 84 registers that way instead of 109 with its state in global
+    memory, sm_90). Launch through ``launch``, which compiles it (at its first launch) without
     contraction.
     """
     key = (dynamics, dtype, record, features, rows)

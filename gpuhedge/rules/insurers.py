@@ -9,7 +9,7 @@ from scipy.optimize import brentq
 
 from .. import _validation as check
 from ..kernels import tables
-from ..kernels._fastmath import fexp, flog
+from ..kernels._fastmath import fdiv, fexp, flog, fsqrt
 from ..kernels.black_scholes import bs_price, delta_from
 from ._base import OPTION_RULES, Strategy
 
@@ -142,7 +142,7 @@ class CPPI(Insurer):
 def synthetic_put_target(units, strike, log_spot, tau, vol, rate, div):
     """Shares a synthetic put holds, tau years before the horizon: n (1 + Delta_put), n the
     units of (share + put of strike K) and Delta_put the Black-Scholes put delta at ``vol``."""
-    put = delta_from(log_spot - flog(strike), math.sqrt(tau), fexp(-div * tau), vol, rate, div,
+    put = delta_from(log_spot - flog(strike), fsqrt(tau), fexp(-div * tau), vol, rate, div,
                      False)
     return units * (1.0 + put)
 
@@ -153,5 +153,6 @@ def cppi_target(cushion, spot, multiplier, max_leverage, floor_pv, discount):
     spot, with C the cushion (portfolio value less the floor's PV at t, net of the costs paid),
     m the multiplier, b the leverage cap and F e^{-r (T - t)} = ``floor_pv`` / ``discount``
     (the floor's PV at t=0 over e^{-r t})."""
-    exposure = min(multiplier * max(cushion, 0.0), max_leverage * (cushion + floor_pv / discount))
-    return exposure / spot
+    exposure = min(multiplier * max(cushion, 0.0),
+                   max_leverage * (cushion + fdiv(floor_pv, discount)))
+    return fdiv(exposure, spot)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from numba.extending import register_jitable
 
+from ..kernels._fastmath import fdiv
 from ._base import Strategy
 from .band import band_quantity
 
@@ -38,5 +39,5 @@ class SpotMove(Strategy):
 def rebalance_quantity(kind, deviation, p1, width, spot, last_spot):
     """``band_quantity``, or for the spot-move rule the whole deviation when spot has moved by
     more than p1 since the last trade (at ``last_spot``), else 0 (a select, no branch)."""
-    moved = deviation if abs(spot / last_spot - 1.0) > p1 else 0.0
+    moved = deviation if abs(fdiv(spot, last_spot) - 1.0) > p1 else 0.0
     return moved if kind == KIND_SPOT_MOVE else band_quantity(kind, deviation, p1, width)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from numba.extending import register_jitable
 
-from ..kernels._fastmath import cbrt, fexp, flog
+from ..kernels._fastmath import cbrt, fdiv, fexp, flog
 from ..kernels.black_scholes import d1_from
 from ._base import Strategy
 
@@ -84,7 +84,7 @@ def whalley_wilmott_log_scale(quantity, sqrt_tau, div_discount, vol, discount):
     where the band is 0 (tau = 0, vol = 0 or Q = 0)."""
     if sqrt_tau <= 0.0 or vol <= 0.0 or quantity == 0.0:
         return 0.0
-    ratio = quantity * div_discount / (vol * sqrt_tau)
+    ratio = fdiv(quantity * div_discount, vol * sqrt_tau)
     return flog(0.75 / math.pi * discount * ratio * ratio)
 
 
@@ -95,4 +95,4 @@ def whalley_wilmott_band(gamma, spot, cost, risk_aversion, discount):
     cost, Gamma the book's gamma and gamma the risk aversion (1/currency). Computed as
     ``whalley_wilmott_path_part`` times (lambda / gamma)^{1/3}, so that the rules of a sweep
     over lambda and gamma share the first factor's cube root."""
-    return whalley_wilmott_path_part(gamma, spot, discount) * cbrt(cost / risk_aversion)
+    return whalley_wilmott_path_part(gamma, spot, discount) * cbrt(fdiv(cost, risk_aversion))

@@ -1,14 +1,13 @@
 """``Zakamouline``: Zakamouline's (2006) approximation of the utility-based hedge with
 proportional costs."""
 
-import math
 from dataclasses import dataclass
 
 from numba.extending import register_jitable
 
 from .. import _validation as check
 from ..kernels import tables
-from ..kernels._fastmath import fpow
+from ..kernels._fastmath import fdiv, fpow, fsqrt
 from .whalley_wilmott import WhalleyWilmott
 
 KIND_ZAKAMOULINE = 6  # ``HEDGER_KIND``
@@ -64,11 +63,12 @@ def zakamouline_rule(gamma, spot, vol, cost, risk_aversion, tau, discount, short
     """
     if cost <= 0.0 or tau <= 0.0:
         return vol, 0.0
-    scale = fpow(discount / vol, 0.25)
+    scale = fpow(fdiv(discount, vol), 0.25)
     big_k = -4.76 * fpow(cost, 0.78) * fpow(tau, -0.02) * scale * fpow(
         risk_aversion * spot * spot * abs(gamma), 0.15)
     factor = 1.0 - big_k if short_gamma else 1.0 + big_k
-    vol_m = vol * math.sqrt(max(factor, 0.1))
-    h0 = cost / (risk_aversion * spot * vol * vol * tau)
-    h1 = 1.12 * fpow(cost, 0.31) * fpow(tau, 0.05) * scale * math.sqrt(abs(gamma) / risk_aversion)
+    vol_m = vol * fsqrt(max(factor, 0.1))
+    h0 = fdiv(cost, risk_aversion * spot * vol * vol * tau)
+    h1 = 1.12 * fpow(cost, 0.31) * fpow(tau, 0.05) * scale * fsqrt(
+        fdiv(abs(gamma), risk_aversion))
     return vol_m, h0 + h1
