@@ -6,9 +6,36 @@ import numbers
 from dataclasses import dataclass
 
 from . import _validation as check
+from .kernels import layout
 
 IMPACT_LAWS = ("sqrt", "linear")
 TRADING_DAYS = 252.0  # converts an annual vol to the daily vol of the impact laws
+
+# The per-path state a hedger row keeps for its costs (``kernels/state.py`` assembles every
+# owner's). Costs are linear in a few sums, so the kernel keeps the sums per row and path and
+# prices every cost level once at the end (``_math.level_costs``): spread = proportional *
+# TURNOVER + option proportional * OPTION_TURNOVER, fee = fixed * TICKETS, impact = c_sqrt *
+# IMPACT_SQRT + c_lin * IMPACT_LINEAR, funding = borrow spread * BORROWED + lend spread * LENT.
+_SUMS = (("ACC_TURNOVER", "sum e^{-r t} |q| S over share trades"),
+         ("ACC_TICKETS", "sum e^{-r t} over trades"),
+         ("ACC_IMPACT_SQRT", "sum e^{-r t} S |q|^{3/2}"),
+         ("ACC_IMPACT_LINEAR", "sum e^{-r t} S q^2"),
+         ("ACC_OPTION_TURNOVER", "sum e^{-r t} |q| V over hedge option trades"))
+STATE = (
+    layout.group("execution lag (Costs.lag; the rows after the state are the ring of orders "
+                 "in flight, one per lag step)",
+                 ("STATE_ORDERED", "shares held plus orders in flight, what a lagged rule "
+                                   "compares with its target")),
+    layout.group("funding (Costs.borrow_rate, lend_rate)",
+                 ("STATE_BORROWED", "sum over steps of the PV of the negative cash balance "
+                                    "times dt"),
+                 ("STATE_LENT", "sum over steps of the PV of the positive cash balance times "
+                                "dt")),
+    layout.group("cost kinds (Costs)", *_SUMS),
+    layout.group("the ends' part of the cost sums (Costs.ends)",
+                 *((f"ACC_ENDS_{name[len('ACC_'):]}",
+                    f"the part of {name} due to the initial hedge and the final unwind")
+                   for name, _ in _SUMS)))
 
 
 @dataclass(frozen=True, repr=False)

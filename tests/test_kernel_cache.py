@@ -33,8 +33,14 @@ def test_the_stamp_changes_with_any_source_file(tmp_path):
     assert _cache.source_stamp.__wrapped__((kernels, models)) != after_kernels
     # the models' steps and the rules' decisions are compiled into the kernel: stamped too
     package = Path(gh.__file__).resolve().parent
-    assert _cache.SOURCES == (_cache.PACKAGE, package / "models", package / "rules")
+    assert _cache.SOURCES == (_cache.PACKAGE, package / "models", package / "rules",
+                              package / "costs.py")
     assert _cache.source_stamp() == _cache.source_stamp.__wrapped__(_cache.SOURCES)
+    # a file among the sources counts as itself
+    (tmp_path / "c.py").write_text("z = 1\n")
+    with_file = _cache.source_stamp.__wrapped__((kernels, tmp_path / "c.py"))
+    (tmp_path / "c.py").write_text("z = 2\n")
+    assert _cache.source_stamp.__wrapped__((kernels, tmp_path / "c.py")) != with_file
 
 
 def test_every_function_the_kernel_module_calls_lives_in_a_stamped_folder():
@@ -48,6 +54,10 @@ def test_every_function_the_kernel_module_calls_lives_in_a_stamped_folder():
         assert Path(inspect.getfile(fn)).resolve().parent in _cache.SOURCES, name
     for model in gh.models.MODELS:
         assert Path(inspect.getfile(model.dynamics.step)).resolve().parent in _cache.SOURCES
+    # the modules that declare the per-path state's rows, whose indices the kernel folds
+    for owner in (gh.costs, gh.rules.option_hedges, gh.rules.spot_move):
+        path = Path(owner.__file__).resolve()
+        assert path in _cache.SOURCES or path.parent in _cache.SOURCES, owner.__name__
 
 
 def test_the_block_loop_is_cached_under_the_stamp_and_other_functions_are_left_alone():

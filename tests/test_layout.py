@@ -3,15 +3,16 @@ that ``_math`` binds from them. No kernel is compiled."""
 
 import pytest
 
-from gpuhedge.kernels import _math, layout
+from gpuhedge.kernels import _math, layout, state
 
 PREFIXES = ("BOOK_", "TAU_", "GRID_", "HP_", "HEDGER_", "COST_", "STATE_", "ACC_", "OUT_",
             "REC_", "LANE_")
-WIDTHS = {"N_HEDGER": layout.HEDGER, "N_COST": layout.COST, "N_STATE": layout.STATE,
+TABLES = layout.TABLES + (state.STATE,)
+WIDTHS = {"N_HEDGER": layout.HEDGER, "N_COST": layout.COST, "N_STATE": state.STATE,
           "N_OUT": layout.OUT, "N_REC": layout.REC, "N_LANE": layout.LANE}
 
 
-@pytest.mark.parametrize("table", layout.TABLES, ids=lambda t: f"{t.name}:{t.names[0]}")
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: f"{t.name}:{t.names[0]}")
 def test_columns_are_0_to_width_without_gaps_or_duplicates(table):
     assert len(set(table.names)) == table.width == len(table.fields)
     assert sorted(table.index(name) for name in table.names) == list(range(table.width))
@@ -19,7 +20,7 @@ def test_columns_are_0_to_width_without_gaps_or_duplicates(table):
     assert table.width == sum(len(g.fields) for g in table.groups)
 
 
-@pytest.mark.parametrize("table", layout.TABLES, ids=lambda t: f"{t.name}:{t.names[0]}")
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: f"{t.name}:{t.names[0]}")
 def test_math_binds_every_declared_name_to_its_index(table):
     for i, name in enumerate(table.names):
         assert getattr(_math, name) == table.index(name) == i
@@ -27,7 +28,7 @@ def test_math_binds_every_declared_name_to_its_index(table):
 
 
 def test_every_column_constant_of_math_is_declared():
-    declared = {name for table in layout.TABLES for name in table.names}
+    declared = {name for table in TABLES for name in table.names}
     constants = {name for name, value in vars(_math).items()
                  if name.startswith(PREFIXES) and isinstance(value, int)}
     assert constants == declared
@@ -36,23 +37,30 @@ def test_every_column_constant_of_math_is_declared():
 
 
 def test_state_is_the_sum_of_its_owners_groups():
-    owners = [g.owner for g in layout.STATE.groups]
-    assert any("execution lag" in o for o in owners) and any("funding" in o for o in owners)
-    assert _math.N_STATE == sum(len(g.fields) for g in layout.STATE.groups) == 26
-    assert "execution lag" in layout.STATE.owner("STATE_ORDERED")
-    assert "hedge option" in layout.STATE.owner("STATE_OPT_MONEYNESS")
-    assert "greeks" in layout.STATE.owner("STATE_GAMMA_AT")
+    """Each owner declares its rows of the per-path state in its own module."""
+    from gpuhedge import costs
+    from gpuhedge.rules import option_hedges, spot_move
+
+    groups = state.STATE.groups
+    assert groups == (state.EVERY_ROW, *spot_move.STATE, *costs.STATE, *option_hedges.STATE,
+                      state.GREEKS)
+    assert _math.N_STATE == sum(len(g.fields) for g in groups) == 26
+    assert "execution lag" in state.STATE.owner("STATE_ORDERED")
+    assert "funding" in state.STATE.owner("STATE_LENT")
+    assert "hedge option" in state.STATE.owner("STATE_OPT_MONEYNESS")
+    assert "spot move" in state.STATE.owner("STATE_LAST_SPOT")
+    assert "greeks" in state.STATE.owner("STATE_GAMMA_AT")
     assert "hedge option" in layout.HEDGER.owner("HEDGER_OPT_TENOR")
 
 
 def test_every_cost_sum_has_its_ends_part():
     # ``level_costs`` spares a level the ends' part ``ACC_ENDS_<sum>`` of each sum ``ACC_<sum>``
-    sums = [name for name in layout.STATE.names
+    sums = [name for name in state.STATE.names
             if name.startswith("ACC_") and not name.startswith("ACC_ENDS_")]
     assert sums == ["ACC_TURNOVER", "ACC_TICKETS", "ACC_IMPACT_SQRT", "ACC_IMPACT_LINEAR",
                     "ACC_OPTION_TURNOVER"]
     for name in sums:
-        assert "ends" in layout.STATE.owner(name.replace("ACC_", "ACC_ENDS_"))
+        assert "ends" in state.STATE.owner(name.replace("ACC_", "ACC_ENDS_"))
 
 
 def test_a_name_declared_twice_is_refused():

@@ -8,7 +8,8 @@ block loop (defined in ``_math``) also inlines ``_fastmath``, the market models'
 stale kernel. The locators here serve the functions defined in this package only, in the places
 numba's own locators would choose (the folder in ``NUMBA_CACHE_DIR``, the package's
 ``__pycache__``, or the user-wide cache folder), and stamp them with a hash of every source file
-of the kernels, models and rules folders (``SOURCES``), so that any edit recompiles. numba also
+of the kernels, models and rules folders and of ``costs.py``, which declares the costs' per-path
+state (``SOURCES``), so that any edit recompiles. numba also
 keys each cached function by its numba version, the CPU and the contents of its closure (here
 the market model's ``Dynamics`` and precision).
 """
@@ -20,17 +21,19 @@ from pathlib import Path
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
-# the folders whose code a kernel compiles: the kernels, the models with their step functions
-# and the rules with their decisions
-SOURCES = (PACKAGE, PACKAGE.parent / "models", PACKAGE.parent / "rules")
+# the folders and files whose code a kernel compiles: the kernels, the models with their step
+# functions, the rules with their decisions and the costs' declaration of their per-path state
+SOURCES = (PACKAGE, PACKAGE.parent / "models", PACKAGE.parent / "rules",
+           PACKAGE.parent / "costs.py")
 
 
 @functools.cache
-def source_stamp(folders=SOURCES):
-    """SHA-256 of the names and contents of the ``.py`` files in ``folders`` (each sorted)."""
+def source_stamp(sources=SOURCES):
+    """SHA-256 of the names and contents of the ``.py`` files in ``sources`` (folders, each
+    sorted, and files)."""
     digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(Path(folder).glob("*.py")):
+    for source in map(Path, sources):
+        for path in [source] if source.is_file() else sorted(source.glob("*.py")):
             name = f"{path.parent.name}/{path.name}"
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

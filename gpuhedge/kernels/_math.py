@@ -14,10 +14,11 @@ import only the tables' columns (``tables``), never the kernel.
 The tables the engine flattens the user's objects into (all float64) are declared by name, one
 line per column, in ``layout``: the book and its times to maturity (``BOOK_*``, ``TAU_*``),
 one row per rule and cost group (``HEDGER_*``), the cost levels (``COST_*``), time, discount
-and dividend factor per grid point (``GRID_*``), the per-row state (``STATE_*``, ``ACC_*``, in
-groups by the feature that owns them), the outputs (``OUT_*``, ``REC_*``) and the lane scratch
-(``LANE_*``). ``tables`` binds the generated indices and widths (``N_*``) to module-level
-integers, and this module binds all of them, which numba folds into the kernels as constants.
+and dividend factor per grid point (``GRID_*``), the outputs (``OUT_*``, ``REC_*``) and the lane
+scratch (``LANE_*``); the per-row state (``STATE_*``, ``ACC_*``) is declared in groups by the
+modules of the features that own them and assembled in ``state``. ``tables`` and ``state``
+bind the generated indices and widths (``N_*``) to module-level integers, and this module
+binds all of them, which numba folds into the kernels as constants.
 ``make_run_block`` builds the hedging loop itself.
 
 References
@@ -42,6 +43,7 @@ from ..rules.zakamouline import KIND_ZAKAMOULINE, zakamouline_rule
 from ._fastmath import (as_float32, cbrt, fdiv, fexp, fexpm1, flog, fsqrt, inlined, norm_cdf,
                         sincos_2pi)
 from .black_scholes import bs_delta, bs_price, delta_from, gamma_from, vega_from
+from .state import *  # noqa: F403 (the per-path state's rows: globals numba folds)
 from .tables import *  # noqa: F403 (every column index and code: globals numba folds)
 
 # ---------------------------------------------------------------------------------------------

@@ -8,17 +8,16 @@ is its position and the table's width is the number of its fields, so the indice
 0 .. width - 1 without gaps or duplicates, and a name declared twice is refused.
 
 Every group names its owner: the feature (a rule, a cost kind, the execution lag, the greeks
-shared by rows) that needs those columns, so that a new rule, cost kind or path-dependent payoff
-declares its own state here as a group rather than numbering rows of a global table by hand.
-The groups of all owners are declared in this one module, not in the owners' modules: the
-kernels need the indices when ``_math`` is imported, and the rules (``gpuhedge/rules``) and the
-models import ``_math`` (an import cycle), while the kernels package imports none of the modules
-that describe the user's objects (``costs.py``, ``instruments.py``) and should not start to for a
-table.
+shared by rows) that needs those columns. The tables of this module describe the user's
+objects as the engine flattens them and the kernel's outputs; the per-path state of a hedger
+row is declared by its owners, each in its own module, and assembled in ``kernels/state.py``
+(a rule, cost kind or path-dependent payoff that needs state declares its group beside its
+code). This module imports no other of the package, so that every owner can.
 
-``_math`` binds each field's index to a module-level integer of the field's name, which numba
-folds into the kernels as a compile-time constant (the kernels never read these objects), and
-checks on import that every binding is the declared index (``check_bound``).
+``tables`` (and ``state``, for the per-path state) binds each field's index to a module-level
+integer of the field's name, which ``_math`` imports and numba folds into the kernels as a
+compile-time constant (the kernels never read these objects), and checks on import that every
+binding is the declared index (``check_bound``).
 """
 
 from dataclasses import dataclass
@@ -139,13 +138,6 @@ class Layout:
                                  f"{namespace.get(f.name)!r}")
 
 
-def _ends(accumulators):
-    """The ends' part of each cost sum, in the sums' order (the kernel adds a sum's offset)."""
-    return tuple((f"ACC_ENDS_{f.name[len('ACC_'):]}",
-                  f"the part of {f.name} due to the initial hedge and the final unwind")
-                 for f in accumulators.fields)
-
-
 BOOK = Layout(
     "book", "one option of the book",
     group("book (instruments.Book)",
@@ -252,48 +244,6 @@ COST = Layout(
                               "proportional cost and lag; HEDGER_COST)"),
           ("COST_GROUP_LAG", "id of the level's group of the other rules (same lag)")))
 
-# Costs are linear in a few sums, so the kernel keeps the sums per row and path and prices every
-# cost level once at the end (``level_costs``): spread = proportional * TURNOVER + option
-# proportional * OPTION_TURNOVER, fee = fixed * TICKETS, impact = c_sqrt * IMPACT_SQRT + c_lin *
-# IMPACT_LINEAR, funding = borrow spread * BORROWED + lend spread * LENT.
-_COST_SUMS = group(
-    "cost kinds (costs.Costs)",
-    ("ACC_TURNOVER", "sum e^{-r t} |q| S over share trades"),
-    ("ACC_TICKETS", "sum e^{-r t} over trades"),
-    ("ACC_IMPACT_SQRT", "sum e^{-r t} S |q|^{3/2}"),
-    ("ACC_IMPACT_LINEAR", "sum e^{-r t} S q^2"),
-    ("ACC_OPTION_TURNOVER", "sum e^{-r t} |q| V over hedge option trades"))
-
-STATE = Layout(
-    "state", "the state of one hedger row on one path (rows of state[row, field, path])",
-    group("every rule",
-          ("STATE_POSITION", "shares held (filled orders)"),
-          ("STATE_FLOW", "cash flows so far, present value at t=0"),
-          ("STATE_TRADES", "number of share trades"),
-          ("STATE_LAST_SPOT", "spot at the last trade (the spot-move rule)")),
-    group("execution lag (costs.Costs.lag; rows from N_STATE on are the ring of orders in "
-          "flight, one per lag step)",
-          ("STATE_ORDERED", "shares held plus orders in flight, what a lagged rule compares "
-                            "with its target")),
-    group("hedge option (DeltaGammaHedge, DeltaVegaHedge)",
-          ("STATE_OPT_POSITION", "hedge options held"),
-          ("STATE_OPT_STRIKE", "strike of the hedge option held"),
-          ("STATE_OPT_STEP", "grid step of its next event (expiry or roll)")),
-    group("funding (costs.Costs.borrow_rate, lend_rate)",
-          ("STATE_BORROWED", "sum over steps of the PV of the negative cash balance times dt"),
-          ("STATE_LENT", "sum over steps of the PV of the positive cash balance times dt")),
-    _COST_SUMS,
-    group("the ends' part of the cost sums (costs.Costs.ends)", *_ends(_COST_SUMS)),
-    group("hedge option rolls (DeltaGammaHedge, DeltaVegaHedge)",
-          ("STATE_OPT_EXPIRY", "expiry of the hedge option held (years)"),
-          ("STATE_OPT_MONEYNESS", "strike / spot at t=0 of the hedge option (kept when it "
-                                  "rolls)")),
-    group("book greeks shared by rows (HEDGER_GREEKS)",
-          ("STATE_DELTA", "the book's delta under the row's vol and rule, where last computed"),
-          ("STATE_GAMMA", "the book's gamma under the row's vol and rule, where last computed"),
-          ("STATE_DELTA_AT", "grid point of STATE_DELTA (lane 0 only)"),
-          ("STATE_GAMMA_AT", "grid point of STATE_GAMMA (lane 0 only)")))
-
 OUT = Layout(
     "out", "one output field of out[field, strategy, cost, path]",
     group("results (engine._dataset)",
@@ -338,7 +288,7 @@ LANE = Layout(
     group("Whalley-Wilmott rows",
           ("LANE_BAND", "whalley_wilmott_path_part of one greeks row at one grid point")))
 
-TABLES = (BOOK, TAU, GRID, HP_VARIANCE, HP_MODEL, HEDGER, COST, STATE, OUT, REC, LANE)
+TABLES = (BOOK, TAU, GRID, HP_VARIANCE, HP_MODEL, HEDGER, COST, OUT, REC, LANE)
 
 
 def check_bound(namespace):

@@ -2,7 +2,7 @@
 (which numba folds into the kernels as constants).
 
 The columns are declared by name, one line each, in ``layout``; this module binds the generated
-indices and widths (``N_*``). The codes: the schedule table's entries, the hedge-vol rules
+indices and widths (``N_*``) of its tables (the per-path state's rows: ``state``). The codes: the schedule table's entries, the hedge-vol rules
 (``RULE_*``, the ``HEDGER_RULE`` column) and how a rule decides (``DECISIONS``, the
 ``HEDGER_DECIDES`` column). The rules' kinds (``HEDGER_KIND``) are declared by the rule modules
 (``gpuhedge.rules``). ``_math`` binds every name of this module; the rules read their columns
@@ -45,18 +45,6 @@ N_HEDGER = layout.HEDGER.width
 (COST_PROPORTIONAL, COST_FIXED, COST_ENDS, COST_IMPACT_SQRT, COST_IMPACT_LINEAR, COST_BORROW,
  COST_LEND, COST_OPTION, COST_GROUP_RULE, COST_GROUP_LAG) = layout.COST.columns
 N_COST = layout.COST.width
-(STATE_POSITION, STATE_FLOW, STATE_TRADES, STATE_LAST_SPOT,
- STATE_ORDERED,
- STATE_OPT_POSITION, STATE_OPT_STRIKE, STATE_OPT_STEP,
- STATE_BORROWED, STATE_LENT,
- ACC_TURNOVER, ACC_TICKETS, ACC_IMPACT_SQRT, ACC_IMPACT_LINEAR, ACC_OPTION_TURNOVER,
- ACC_ENDS_TURNOVER, ACC_ENDS_TICKETS, ACC_ENDS_IMPACT_SQRT, ACC_ENDS_IMPACT_LINEAR,
- ACC_ENDS_OPTION_TURNOVER,
- STATE_OPT_EXPIRY, STATE_OPT_MONEYNESS,
- STATE_DELTA, STATE_GAMMA, STATE_DELTA_AT, STATE_GAMMA_AT,
- ) = layout.STATE.columns
-# Rows from N_STATE on are the ring of orders in flight (one per lag step).
-N_STATE = layout.STATE.width
 OUT_PNL, OUT_COST, OUT_SPREAD, OUT_FEE, OUT_IMPACT, OUT_FUNDING, OUT_TRADES, OUT_TURNOVER = \
     layout.OUT.columns
 N_OUT = layout.OUT.width

@@ -6,11 +6,12 @@ One module per rule, or per pair of close rules (the two bands, the two option h
 holds each rule's frozen dataclass (its parameters as named fields, checked on construction),
 its declared traits (class attributes of ``Strategy``: how it decides, whether it hedges the
 delta, reads the gamma, holds a hedge option, is an insurer, depends on the cost), its kind
-code (``KIND_*``), what it puts in its kernel row and its decision, a jitable function that the
-kernel (``gpuhedge.kernels._math``) imports and compiles in; each rule's docstring names the
+code (``KIND_*``), what it puts in its kernel row, its decision, a jitable function that the
+kernel (``gpuhedge.kernels._math``) imports and compiles in, and the rows of per-path state it
+keeps, if any (``STATE``, which ``kernels.state`` assembles); each rule's docstring names the
 function that holds its decision. The rule modules import only the kernel tables' columns and
-codes (``kernels.tables``) and formulas (``kernels.black_scholes``, ``kernels._fastmath``),
-never the kernel. ``_base`` holds the base class ``Strategy``, the ``RowSetting`` of a run and
+codes (``kernels.tables``, ``kernels.layout``) and formulas (``kernels.black_scholes``,
+``kernels._fastmath``), never the kernel. ``_base`` holds the base class ``Strategy``, the ``RowSetting`` of a run and
 the hedge-vol rules. ``RULES`` registers the rules.
 
 Rules that depend on the cost (Whalley-Wilmott, Zakamouline, Leland) become one row per cost

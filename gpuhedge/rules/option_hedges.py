@@ -7,13 +7,22 @@ import numpy as np
 
 from .. import _validation as check
 from ..instruments import EuropeanCall
-from ..kernels import tables
+from ..kernels import layout, tables
 from ._base import MAX_VOL, OPTION_RULES
 from .delta import DeltaHedge
 
 # ``HEDGER_KIND``
 KIND_DELTA_GAMMA = 7
 KIND_DELTA_VEGA = 8
+
+# The per-path state of a row that holds a hedge option (``kernels/state.py``)
+STATE = (layout.group(
+    "hedge option (DeltaGammaHedge, DeltaVegaHedge)",
+    ("STATE_OPT_POSITION", "hedge options held"),
+    ("STATE_OPT_STRIKE", "strike of the hedge option held"),
+    ("STATE_OPT_STEP", "grid step of its next event (expiry or roll)"),
+    ("STATE_OPT_EXPIRY", "expiry of the hedge option held (years)"),
+    ("STATE_OPT_MONEYNESS", "strike / spot at t=0 of the hedge option (kept when it rolls)")),)
 
 
 @dataclass(frozen=True, repr=False)

@@ -4,11 +4,14 @@ from dataclasses import dataclass, field
 
 from numba.extending import register_jitable
 
+from ..kernels import layout
 from ..kernels._fastmath import fdiv
 from ._base import Strategy
 from .band import band_quantity
 
 KIND_SPOT_MOVE = 4  # ``HEDGER_KIND``
+# The per-path state of a spot-move row (``kernels/state.py``)
+STATE = (layout.group("spot move (SpotMove)", ("STATE_LAST_SPOT", "spot at the last trade")),)
 
 
 @dataclass(frozen=True, repr=False)
