@@ -2,7 +2,7 @@
 kind code, a vol, a few parameters and a table of the grid points where it may trade), so any
 mix of rules shares one compiled kernel and one pass over the paths.
 
-One module per rule, or per pair of close rules (the two bands, the two option hedges, ...),
+One module per rule, or per pair of close rules (the two option hedges, the two insurers, ...),
 holds each rule's frozen dataclass (its parameters as named fields, checked on construction),
 its declared traits (class attributes of ``Strategy``: how it decides, whether it hedges the
 delta, reads the gamma, holds a hedge option, is an insurer, depends on the cost), its kind
@@ -24,11 +24,12 @@ owe a floor at the horizon instead of the book's payoff.
 """
 
 from ._base import HEDGE_VOL_RULES, RowSetting, ScheduleWarning, Strategy
-from .band import DeltaBand, ScheduleBand
+from .band import DeltaBand
 from .delta import DeltaHedge, HedgeAt
 from .insurers import CPPI, SyntheticPut
 from .leland import Leland
 from .option_hedges import DeltaGammaHedge, DeltaVegaHedge
+from .schedule_band import ScheduleBand
 from .spot_move import SpotMove
 from .static import NoHedge, StaticHedge
 from .whalley_wilmott import WhalleyWilmott
