@@ -14,8 +14,9 @@ run's rows, costs and grid need (``_math.Features``) and on the shape of a path'
 rows x state rows, in the thread's local memory); the kernel with every path compiled in is
 listed beside them. The "16 x 4" case is 16 delta hedgers (kernel rows) x 4 cost levels.
 
-The step loop is taken as the widest backward branch of the PTX (the outermost loop of the
-kernel's body: the loop over the time grid), and "inside the loop" means the instructions
+The step loop is taken as the backward branch of the PTX whose loop holds the most other loops
+(the loop over the time grid, around the phases' loops over rows and options; the widest of
+those), and "inside the loop" means the instructions
 between its label and its branch, the inner loops and inlined functions included. ptxas is
 looked up in the ``nvidia-cuda-nvcc`` wheel beside numba-cuda's NVVM (same CUDA release, so it
 reads NVVM's PTX ISA), then on ``PATH``; an older ptxas is given the PTX with its ``.version``
@@ -195,17 +196,25 @@ def f64_mix(lines) -> dict:
 
 
 def step_loop(ptx: str) -> list[str]:
-    """The lines of the widest loop of ``ptx`` (label to backward branch): the step loop."""
+    """The lines of the step loop of ``ptx`` (label to backward branch): of its loops, the one
+    that holds the most other loops (the phases' loops over rows and options), the widest of
+    those. (Not simply the widest: the start's loop over the rows, which prices the book, can
+    span more lines.)"""
     lines = ptx.splitlines()
     labels = {m.group(1): i for i, m in enumerate(map(_LABEL.match, lines)) if m}
-    widest = (0, 0)
+    loops = []
     for i, line in enumerate(lines):
         branch = _BRANCH.match(line)
         if branch and labels.get(branch.group(1), i) < i:
-            start = labels[branch.group(1)]
-            if i - start > widest[1] - widest[0]:
-                widest = (start, i)
-    return lines[widest[0]:widest[1] + 1]
+            loops.append((labels[branch.group(1)], i))
+
+    def rank(loop):
+        start, end = loop
+        inner = sum(start <= s and e <= end for s, e in loops) - 1
+        return inner, end - start
+
+    start, end = max(loops, key=rank, default=(0, 0))
+    return lines[start:end + 1]
 
 
 def figures(name: str, ptx: str, ptxas: str | None = None) -> Figures:

@@ -249,8 +249,9 @@ def test_kernels_compile_to_ptx(compiler, family, dtype_name):
     """Every kernel (the supplied prices and each model, both precisions) compiles for sm_90,
     as launches build it: every float64 multiply and add carries ``.rn``, which ptxas may not
     fuse either (plain ``mul.f64`` / ``add.f64`` it may). It divides and takes square roots
-    by ``_fastmath`` (``fdiv``, ``recip``, ``fsqrt``) only: ptxas compiles IEEE division,
-    reciprocal and square root to calls of slow paths, which cost every thread registers."""
+    by ``_fastmath.div_exact`` and ``sqrt_exact`` (what ``fdiv`` and ``fsqrt`` compile to on
+    the GPU): ptxas compiles IEEE division, reciprocal and square root to calls of slow paths,
+    which cost every thread registers."""
     ptx = compiler.ptx(family, dtype_name, cc=(9, 0))
     assert ".entry" in ptx
     assert "mul.rn.f64" in ptx

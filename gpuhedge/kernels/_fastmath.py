@@ -1,7 +1,7 @@
-"""Branch-free double-precision exp, expm1, log, pow, cube root, sin/cos(2 pi u), the normal CDF,
-division and square root: every transcendental and every division of the kernels, and their
-float32 copies (``as_float32``: the same code with float32 constants, for the float32 kernels;
-``docs/precision.md``).
+"""Branch-free double-precision exp, expm1, log, pow, cube root, sin/cos(2 pi u) and the normal
+CDF: every transcendental of the kernels; their division and square root (IEEE's, computed on
+the GPU without a call); and their float32 copies (``as_float32``: the same code with float32
+constants, for the float32 kernels; ``docs/precision.md``).
 
 Written once and compiled for both targets, these give the CPU and the GPU the same bits (libm
 on the CPU and libdevice on the GPU differ by an ulp here and there): the kernels call no
@@ -29,10 +29,11 @@ Accuracy (``tests/test_fastmath.py``): ``fexp`` within 2 ulp of ``math.exp`` on
 ``math.log`` on positive normal numbers; ``fpow`` within 2 ulp of ``math.pow`` for x > 0
 (subnormals too) and |y ln x| <= 700; ``sincos_2pi``
 within 2e-16 (absolute) of cos/sin(2 pi u) on [0, 1]; ``norm_cdf`` within 1e-15 absolute and
-5e-15 relative (tails) of ``scipy.special.ndtr`` on [-37, 37]; ``recip``, ``fdiv`` and
-``fsqrt`` within 1 ulp of IEEE division and square root, and equal to them in all but a few
-cases in 10^4, on |b| in (2^-1020, 2^1020) and x in {0} or (2^-1000, 2^1020) (the overflow of
-a quotient is NaN, not inf). Special values are not handled except where stated: ``fexp`` clamps its argument to [-746, 710] (0 and inf beyond),
+5e-15 relative (tails) of ``scipy.special.ndtr`` on [-37, 37]; ``div_exact`` and
+``sqrt_exact`` (the GPU's ``fdiv`` and ``fsqrt``) equal to IEEE division and square root on
+every case tested, in both precisions, for |b| in (2^-1020, 2^1020), quotients and roots above
+2^-969 or zero (the overflow of a quotient is NaN, not inf). Special values are not handled
+except where stated: ``fexp`` clamps its argument to [-746, 710] (0 and inf beyond),
 ``fexpm1`` to [-40, 710] (-1 and inf), ``fpow`` takes x >= 0 (0^y is 0, 1 or inf),
 ``flog`` assumes a positive normal number, ``cbrt`` (within 5e-14 relative, from exp and log)
 gives 0 at and below 1e-300, ``norm_cdf`` saturates to 0 / 1 beyond |x| = 40 and propagates
@@ -177,7 +178,20 @@ def horner(x, coefficients):
     return p
 
 
-_PRIMITIVES = (fma, f64_from_bits, bits_from_f64, f32_from_bits, bits_from_f32, horner)
+def fdiv(a, b):
+    """a / b: IEEE division, an instruction on the CPU; on the GPU, where IEEE division is a
+    call, the same result by ``div_exact`` (``kernels/cuda.py`` registers it)."""
+    return a / b
+
+
+def fsqrt(x):
+    """sqrt(x): IEEE square root (float32 in, float32 out), an instruction on the CPU; on the
+    GPU, where it is a call, the same result by ``sqrt_exact`` (``kernels/cuda.py``)."""
+    return np.sqrt(x)
+
+
+_PRIMITIVES = (fma, f64_from_bits, bits_from_f64, f32_from_bits, bits_from_f32, horner, fdiv,
+               fsqrt)
 
 
 @overload(fma)
@@ -224,6 +238,22 @@ def _bits_from_f32_overload(x):
         return impl
 
 
+@overload(fdiv, target="cpu")
+def _fdiv_overload(a, b):
+    if isinstance(a, types.Float) and isinstance(b, types.Float):
+        def impl(a, b):
+            return a / b
+        return impl
+
+
+@overload(fsqrt, target="cpu")
+def _fsqrt_overload(x):
+    if isinstance(x, types.Float):
+        def impl(x):
+            return np.sqrt(x)
+        return impl
+
+
 @overload(horner, inline="always")
 def _horner_overload(x, coefficients):
     # Unrolled in the source: numba's inliner loses track of a loop's variables when it inlines
@@ -236,49 +266,69 @@ def _horner_overload(x, coefficients):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reciprocal, division and square root by Newton's iteration from a first guess read off the
-# bits (the exponent negated, or halved and negated, by one integer subtraction: relative error
-# below 0.051 for 1/b and 0.035 for 1/sqrt(x)), each step in fused multiply-adds, the result
-# rounded once more against its residual (Markstein): within an ulp of the IEEE result, and
-# equal to it nearly always. The kernels divide and take roots through these only: the GPU
-# compiles IEEE division, reciprocal and square root to a fast path and a call of a slow path,
-# whose fixed register convention costs every thread registers (the one-hedger GBM kernel
+# Division and square root on the GPU. ``fdiv`` and ``fsqrt`` are IEEE division and square root:
+# on the CPU (and in the CUDA simulator) the instructions, on the GPU ``div_exact`` and
+# ``sqrt_exact`` (registered by ``kernels/cuda.py``), which compute the same correctly rounded
+# results without a call. The GPU compiles IEEE division and square root to a fast path and a call of a slow
+# path, whose fixed register convention costs every thread registers (the one-hedger GBM kernel
 # took 84 registers with them, 58 without and with its loops not unrolled by their runtime
-# counts: ``cuda.no_runtime_unrolling``); the same arithmetic gives the CPU the same bits.
-#   1/b: e = 1 - b y, y <- y + y e: the error squares, 0.051 -> 2.6e-3 -> 6.6e-6 -> 4.3e-11
-#   -> below 2^-53 in four steps;
-#   1/sqrt(x): y <- y (3/2 - x y^2 / 2): e -> 3 e^2 / 2, 0.035 -> 1.8e-3 -> 4.9e-6 -> 3.6e-11
-#   -> below 2^-53 in four steps.
-# The steps are written out (float32 needs three; the fourth costs it two operations): numba's
-# inliner loses track of a loop's variables when it inlines the loop twice into one function.
+# counts: ``cuda.no_runtime_unrolling``).
+#   Newton's iteration from a first guess read off the bits (the exponent negated, or halved
+# and negated, by one integer subtraction: relative error below 0.051 for 1/b and 0.035 for
+# 1/sqrt(x)), in fused multiply-adds: 1/b by e = 1 - b y, y <- y + y e (the error squares,
+# 0.051 -> 2.6e-3 -> 6.6e-6 -> 4.3e-11 -> below 2^-53); 1/sqrt(x) by y <- y (3/2 - x y^2 / 2)
+# (e -> 3 e^2 / 2, 0.035 -> 1.8e-3 -> 4.9e-6 -> 3.6e-11 -> below 2^-53); float32 needs three
+# steps of each, the fourth costs it two operations (written out: numba's inliner loses track
+# of a loop's variables when it inlines the loop twice into one function). The quotient a y
+# (root x y) is then corrected once against its residual (Markstein), which makes it faithful
+# (one of the two floats around the exact value), and the residual of that faithful result,
+# exact in one fused multiply-add, says which of the two is the nearest: a / b rounds up from q
+# when 2 |a - b q| exceeds |b| times the spacing above q (the exact quotient is never a
+# midpoint), and sqrt(x) from s when x - s^2 exceeds s times it (all three are multiples of the
+# spacing's square; Tuckerman's test), each comparison exact. Both equal IEEE's results for
+# |b| in (2^-1020, 2^1020) and quotients and roots above 2^-969 in magnitude (or zero)
+# (``tests/test_fastmath.py``: every one of millions, in both precisions).
 # ---------------------------------------------------------------------------------------------
 _RECIP_MAGIC = 0x7FDE623822FC16E6
 _RSQRT_MAGIC = 0x5FE6EB50C7B537A9
 
 
 @register_jitable
-def recip(b):
-    """1/b for 2^-1020 < |b| < 2^1020, branch-free."""
+def _spacing(x):
+    """(the spacing of floats above |x|, whether |x| is a power of two) for a finite x."""
+    bits = bits_from_f64(abs(x))
+    e = bits >> _MBITS
+    u = f64_from_bits((e - _MBITS) << _MBITS) if e > _MBITS else f64_from_bits(
+        1 << max(e - 1, 0))
+    return u, (bits & _MANT) == 0
+
+
+@register_jitable
+def div_exact(a, b):
+    """a / b rounded as IEEE division, without a division, for finite a and 2^-1020 < |b| <
+    2^1020, with |a / b| > 2^-969 or a = 0; branch-free."""
     m = abs(b)
     y = f64_from_bits(_RECIP_MAGIC - bits_from_f64(m))
     y = fma(y, fma(-m, y, 1.0), y)
     y = fma(y, fma(-m, y, 1.0), y)
     y = fma(y, fma(-m, y, 1.0), y)
     y = fma(y, fma(-m, y, 1.0), y)
-    return y if b > 0.0 else -y
-
-
-@register_jitable
-def fdiv(a, b):
-    """a / b for finite a and 2^-1020 < |b| < 2^1020, branch-free."""
-    y = recip(b)
+    y = y if b > 0.0 else -y
     q = a * y
-    return fma(fma(-b, q, a), y, q)
+    q = fma(fma(-b, q, a), y, q)  # faithful
+    r = fma(-b, q, a)  # a - b q, exact
+    u, power = _spacing(q)
+    up = (r > 0.0) == (b > 0.0)  # a / b is above q
+    # the spacing on a/b's side of q: half below a power of two's magnitude
+    step = 0.5 * u if power and up != (q > 0.0) else u
+    nearer = q + step if up else q - step
+    return nearer if r != 0.0 and 2.0 * abs(r) > m * step else q
 
 
 @register_jitable
-def fsqrt(x):
-    """sqrt(x) for x = 0 or 2^-1000 < x < 2^1020, branch-free."""
+def sqrt_exact(x):
+    """sqrt(x) rounded as IEEE's, without a square root, for x = 0 or 2^-1000 < x < 2^1020;
+    branch-free."""
     y = f64_from_bits(_RSQRT_MAGIC - (bits_from_f64(x) >> 1))
     h = 0.5 * x
     y = y * fma(-(h * y), y, 1.5)
@@ -286,7 +336,14 @@ def fsqrt(x):
     y = y * fma(-(h * y), y, 1.5)
     y = y * fma(-(h * y), y, 1.5)
     s = x * y
-    return fma(fma(-s, s, x), 0.5 * y, s)
+    s = fma(fma(-s, s, x), 0.5 * y, s)  # faithful
+    r = fma(-s, s, x)  # x - s^2, exact
+    u, power = _spacing(s)
+    down = r < 0.0
+    step = 0.5 * u if power and down else u
+    nearer = s - step if down else s + step
+    further = r <= -(s * step) if down else r > s * u
+    return nearer if further and x > 0.0 else s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,7 +678,7 @@ def _floor32_overload(x):
 
 
 # What the float32 copies see as ``math``: its floor, compiled to the float32 instruction (the
-# kernels take square roots by ``fsqrt``, whose copy is float32 throughout).
+# kernels take square roots by ``fsqrt``, float32 for float32).
 _MATH32 = _pytypes.ModuleType("gpuhedge float32 math")
 _MATH32.floor = _floor32
 _F64_ONLY = {"pi", "e", "tau", "inf", "nan", "fsum", "exp", "log", "expm1", "pow", "erf",

@@ -12,7 +12,7 @@ import math
 
 from numba.extending import register_jitable
 
-from ._fastmath import fdiv, fexp, flog, fsqrt, norm_cdf, recip
+from ._fastmath import fdiv, fexp, flog, fsqrt, norm_cdf
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -32,7 +32,7 @@ def d1_from(log_moneyness, sqrt_tau, vol, rate, div):
     sd = vol * sqrt_tau
     # sd + 1 at sd = 0, not a select of 1: LLVM would turn 1 / select(c, sd, 1) into
     # select(c, 1 / sd, 1) and divide by zero (numpy's ufuncs warn of the flag it raises)
-    inv_sd = recip(sd + (1.0 if sd <= 0.0 else 0.0))
+    inv_sd = fdiv(1.0, sd + (1.0 if sd <= 0.0 else 0.0))
     return (log_moneyness + (rate - div) * sqrt_tau * sqrt_tau) * inv_sd + 0.5 * sd
 
 

@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 from numba.np import arrayobj
 
 from .. import launches
-from . import _math
+from . import _fastmath, _math
 
 THREADS_PER_BLOCK = launches.DEFAULT_THREADS  # when the caller plans none
 N_LANE = _math.N_LANE  # a module constant, as cuda.local.array needs a literal shape
@@ -151,6 +151,33 @@ def contraction(enabled: bool):
 
 # no LTO (see the module docstring); the simulator's jit takes no such option
 _JIT_OPTIONS = {} if simulator_enabled() else {"lto": False}
+
+
+def _register_exact_division():
+    """Compile ``_fastmath.fdiv`` and ``fsqrt`` on the GPU as ``div_exact`` and ``sqrt_exact``
+    (their float32 copies for float32 arguments): IEEE's results without the calls of its slow
+    paths (``_fastmath``). The simulator runs them as Python: IEEE division and square root."""
+    from numba.cuda.extending import overload
+
+    def exact(fn, args):
+        single = all(arg == types.float32 for arg in args)
+        return _fastmath.as_float32(fn) if single else fn
+
+    @overload(_fastmath.fdiv)
+    def _fdiv(a, b):
+        if isinstance(a, types.Float) and isinstance(b, types.Float):
+            div = exact(_fastmath.div_exact, (a, b))
+            return lambda a, b: div(a, b)
+
+    @overload(_fastmath.fsqrt)
+    def _fsqrt(x):
+        if isinstance(x, types.Float):
+            root = exact(_fastmath.sqrt_exact, (x,))
+            return lambda x: root(x)
+
+
+if not simulator_enabled():
+    _register_exact_division()
 
 
 @intrinsic
