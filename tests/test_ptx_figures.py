@@ -27,10 +27,11 @@ def test_parse_ptxas_reads_its_report():
 def test_step_loop_is_the_loop_around_the_most_loops():
     # a wide loop without inner loops (the start's) comes first; the step loop holds one
     start = ["$L__BB0_0:"] + ["mul.rn.f64 %fd3, %fd3, %fd3;"] * 9 + ["@%p3 bra $L__BB0_0;"]
-    ptx = "\n".join(start + ["mov.f64 %fd1, 0d0;", "$L__BB0_1:", "fma.rn.f64 %fd1, %fd1, %fd1, %fd1;",
-                     "$L__BB0_2:", "add.f32 %f1, %f1, %f1;", "@%p1 bra $L__BB0_2;",
-                     "ld.global.f64 %fd2, [%rd1];", "@%p2 bra $L__BB0_1;",
-                     "st.global.f64 [%rd1], %fd1;", "ret;"])
+    ptx = "\n".join(start + [
+        "mov.f64 %fd1, 0d0;", "$L__BB0_1:", "fma.rn.f64 %fd1, %fd1, %fd1, %fd1;",
+        "$L__BB0_2:", "add.f32 %f1, %f1, %f1;", "@%p1 bra $L__BB0_2;",
+        "ld.global.f64 %fd2, [%rd1];", "@%p2 bra $L__BB0_1;", "st.global.f64 [%rd1], %fd1;",
+        "ret;"])
     loop = ptx_figures.count(ptx_figures.step_loop(ptx))
     assert (loop.fma_f64, loop.f64, loop.f32, loop.ld_global, loop.ld_global_nc,
             loop.st_global) == (1, 1, 1, 1, 0, 0)

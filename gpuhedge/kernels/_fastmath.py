@@ -269,10 +269,10 @@ def _horner_overload(x, coefficients):
 # Division and square root on the GPU. ``fdiv`` and ``fsqrt`` are IEEE division and square root:
 # on the CPU (and in the CUDA simulator) the instructions, on the GPU ``div_exact`` and
 # ``sqrt_exact`` (registered by ``kernels/cuda.py``), which compute the same correctly rounded
-# results without a call. The GPU compiles IEEE division and square root to a fast path and a call of a slow
-# path, whose fixed register convention costs every thread registers (the one-hedger GBM kernel
-# took 84 registers with them, 58 without and with its loops not unrolled by their runtime
-# counts: ``cuda.no_runtime_unrolling``).
+# results without a call. The GPU compiles IEEE division and square root to a fast path and a
+# call of a slow path, whose fixed register convention costs every thread registers (the
+# one-hedger GBM kernel took 84 registers with them, 62 without and with its loops not unrolled
+# by their runtime counts: ``cuda.no_runtime_unrolling``).
 #   Newton's iteration from a first guess read off the bits (the exponent negated, or halved
 # and negated, by one integer subtraction: relative error below 0.051 for 1/b and 0.035 for
 # 1/sqrt(x)), in fused multiply-adds: 1/b by e = 1 - b y, y <- y + y e (the error squares,

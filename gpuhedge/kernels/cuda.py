@@ -213,8 +213,9 @@ def kernel(dynamics: _math.Dynamics, dtype: str, record: bool = False,
     """The CUDA kernel of one market model's ``dynamics`` and spot precision, writing the
     per-date record or not, with the code paths of ``features`` compiled in (the engine passes
     ``Features.of`` its run: a GPU thread's registers are those of the largest path compiled
-    in, so each run gets a kernel holding only its own; see ``results/bench/``), for ``rows`` = (hedger rows, state rows per hedger row) of state per
-    path; same call as ``cpu.kernel`` (whose ``state`` argument gives only its shape here too).
+    in, so each run gets a kernel holding only its own; see ``results/bench/``), for ``rows`` =
+    (hedger rows, state rows per hedger row) of state per path; same call as ``cpu.kernel``
+    (whose ``state`` argument gives only its shape here too).
 
     Each thread keeps its path's state in an array of its own in local memory (private to the
     thread, cached in L1, laid out by the hardware so that neighbouring threads' same fields

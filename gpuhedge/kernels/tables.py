@@ -2,9 +2,9 @@
 (which numba folds into the kernels as constants).
 
 The columns are declared by name, one line each, in ``layout``; this module binds the generated
-indices and widths (``N_*``) of its tables (the per-path state's rows: ``state``). The codes: the schedule table's entries, the hedge-vol rules
-(``RULE_*``, the ``HEDGER_RULE`` column) and how a rule decides (``DECISIONS``, the
-``HEDGER_DECIDES`` column). The rules' kinds (``HEDGER_KIND``) are declared by the rule modules
+indices and widths (``N_*``) of its tables (the per-path state's rows: ``state``). The codes:
+the schedule table's entries, the hedge-vol rules (``RULE_*``, the ``HEDGER_RULE`` column) and
+how a rule decides (``DECISIONS``, the ``HEDGER_DECIDES`` column). The rules' kinds (``HEDGER_KIND``) are declared by the rule modules
 (``gpuhedge.rules``). ``_math`` binds every name of this module; the rules read their columns
 and codes here, so that importing a rule does not import the kernel.
 """

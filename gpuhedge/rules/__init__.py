@@ -11,8 +11,8 @@ kernel (``gpuhedge.kernels._math``) imports and compiles in, and the rows of per
 keeps, if any (``STATE``, which ``kernels.state`` assembles); each rule's docstring names the
 function that holds its decision. The rule modules import only the kernel tables' columns and
 codes (``kernels.tables``, ``kernels.layout``) and formulas (``kernels.black_scholes``,
-``kernels._fastmath``), never the kernel. ``_base`` holds the base class ``Strategy``, the ``RowSetting`` of a run and
-the hedge-vol rules. ``RULES`` registers the rules.
+``kernels._fastmath``), never the kernel. ``_base`` holds the base class ``Strategy``, the
+``RowSetting`` of a run and the hedge-vol rules. ``RULES`` registers the rules.
 
 Rules that depend on the cost (Whalley-Wilmott, Zakamouline, Leland) become one row per cost
 level; the others trade once for all cost levels, which are then charged from the same trades.
