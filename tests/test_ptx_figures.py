@@ -65,6 +65,7 @@ def test_gbm_kernel_figures_for_sm90():
     # float64 only in the accounting (adds and multiplies, no polynomial: no fma.f64)
     assert "float32" in single.name and single.loop.fma_f64 == 0 < one.loop.fma_f64
     assert single.loop.f32 > single.loop.f64 and single.loop.f64 < one.loop.f64 / 2
+    assert single.registers < one.registers
     # the specialised kernel leaves out the code of the rules, costs and lags it does not run
     assert one.kernel.instructions < generic.kernel.instructions / 2
     assert one.registers < generic.registers
