@@ -339,6 +339,8 @@ def heston_increment(v, mp, key0, key1, path, k, sign):
     k1, k2, k3 = mp[11], mp[12], mp[13]
     big_a = k2 + 0.5 * k3
     m_pos = m if m > _TINY else 1.0
+    # twice by m rather than once by m^2, which underflows for m below 1e-154 (outside the
+    # range where the GPU's division is IEEE's, _fastmath.div_exact)
     psi = fdiv(fdiv(v * mp[8] + mp[9], m_pos), m_pos)
     quadratic = psi <= 1.5
     # quadratic branch (psi <= 1.5)
